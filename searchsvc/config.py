@@ -1,0 +1,63 @@
+"""One configuration object for the CLI, the indexer and the web app.
+
+Values come from keyword arguments, else ``SEARCHSVC_*`` environment variables,
+else the defaults below; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_USERDICT = PACKAGE_DIR / "data" / "userdict.txt"
+DEFAULT_SITE_CRUMBS = ("每日甘肃政务云", "甘肃省直机关党建网")
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Config:
+    index_dir: Path = Path("index")
+    userdict: Path | None = DEFAULT_USERDICT
+    site_crumbs: tuple[str, ...] = DEFAULT_SITE_CRUMBS
+    cors_origins: tuple[str, ...] = ()
+    max_result_window: int = 10_000
+    max_per_page: int = 100
+    cache_seconds: int = 60
+    reload_interval: float = 1.0        # how often a worker checks for a new index version
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    cache_dir: Path | None = None       # jieba's dictionary cache; None = per-user default
+
+    _ENV = {
+        "index_dir": ("SEARCHSVC_INDEX", Path),
+        "userdict": ("SEARCHSVC_USERDICT", lambda v: Path(v) if v else None),
+        "site_crumbs": ("SEARCHSVC_SITE_CRUMBS", _split),
+        "cors_origins": ("SEARCHSVC_CORS_ORIGINS", _split),
+        "max_result_window": ("SEARCHSVC_MAX_RESULT_WINDOW", int),
+        "cache_seconds": ("SEARCHSVC_CACHE_SECONDS", int),
+        "reload_interval": ("SEARCHSVC_RELOAD_INTERVAL", float),
+        "workers": ("SEARCHSVC_WORKERS", int),
+        "cache_dir": ("SEARCHSVC_CACHE_DIR", lambda v: Path(v) if v else None),
+    }
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides) -> "Config":
+        """Defaults, then ``SEARCHSVC_*`` variables, then non-None ``overrides``."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for name, (var, parse) in cls._ENV.items():
+            if var in environ:
+                values[name] = parse(environ[var])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise TypeError(f"unknown config options: {sorted(unknown)}")
+        return cls(**values)
+
+    def with_(self, **changes) -> "Config":
+        return replace(self, **changes)

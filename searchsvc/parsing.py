@@ -1,0 +1,286 @@
+"""Reading articles: JSON Lines files and page files in the site's text layout.
+
+Every reader yields :class:`Article` or :class:`Skip`; a broken input never
+stops a run and never produces half an article.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .config import DEFAULT_SITE_CRUMBS
+
+FIELDS = ("id", "title", "section", "date", "source", "author", "editor", "url", "body")
+OPTIONAL = ("section", "date", "source", "author", "editor", "url")
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".json.gz", ".ndjson.gz")
+
+
+@dataclass
+class Article:
+    id: str
+    title: str
+    body: str
+    section: str | None = None
+    date: dt.datetime | None = None
+    source: str | None = None
+    author: str | None = None
+    editor: str | None = None
+    url: str | None = None
+
+    def to_json(self) -> dict:
+        """The article in the corpus schema (date as ``YYYY-MM-DDTHH:MM``)."""
+        d = asdict(self)
+        d["date"] = format_date(self.date)
+        return d
+
+
+@dataclass
+class Skip:
+    where: str      # "file" or "file:line"
+    reason: str
+
+    def __str__(self):
+        return f"{self.where}: {self.reason}"
+
+
+class ArticleError(ValueError):
+    """An article record that cannot be indexed; the message names the field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+# ----------------------------------------------------------------- values
+
+_DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+
+
+def parse_date(value) -> dt.datetime | None:
+    """ISO date or date-time -> naive datetime at minute precision; None/'' -> None."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ArticleError("date", f"date must be a string, got {type(value).__name__}")
+    text = value.strip()
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt).replace(second=0)
+        except ValueError:
+            pass
+    try:  # offsets, fractions of seconds ...: keep local wall time
+        return dt.datetime.fromisoformat(text).replace(tzinfo=None, second=0, microsecond=0)
+    except ValueError:
+        raise ArticleError("date", f"date {value!r} is not an ISO date (YYYY-MM-DD[THH:MM])") from None
+
+
+def format_date(value: dt.datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M") if value else None
+
+
+def normalize_section(value) -> str | None:
+    """'A > B' with single spaces around '>' (also accepts '>' without spaces)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ArticleError("section", "section must be a string like 'A > B'")
+    parts = [p.strip() for p in value.split(">")]
+    parts = [p for p in parts if p]
+    return " > ".join(parts) or None
+
+
+def article_from_dict(record) -> Article:
+    """Validate one corpus-schema record (id, title, body required)."""
+    if not isinstance(record, dict):
+        raise ArticleError("", "an article must be a JSON object")
+    values = {}
+    for name in ("id", "title", "body"):
+        value = record.get(name)
+        if value is None or value == "" and name != "body":
+            raise ArticleError(name, f"missing {name}")
+        if name == "id" and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise ArticleError(name, f"{name} must be a string")
+        values[name] = value
+    values["id"] = values["id"].strip()
+    if not values["id"] or len(values["id"]) > 512 or any(ord(c) < 32 for c in values["id"]):
+        raise ArticleError("id", "id must be 1-512 printable characters")
+    values["title"] = values["title"].strip()
+    if not values["title"]:
+        raise ArticleError("title", "missing title")
+    for name in ("source", "author", "editor", "url"):
+        value = record.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ArticleError(name, f"{name} must be a string or null")
+        values[name] = value.strip() or None if isinstance(value, str) else None
+    values["section"] = normalize_section(record.get("section"))
+    values["date"] = parse_date(record.get("date"))
+    return Article(**values)
+
+
+# ----------------------------------------------------------------- JSON Lines
+
+def is_jsonl(path: Path) -> bool:
+    return path.name.lower().endswith(JSONL_SUFFIXES)
+
+
+def read_jsonl(path: Path) -> Iterator[Article | Skip]:
+    """Articles of a JSON Lines file (plain or gzip), one per line."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                where = f"{path}:{lineno}"
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw.decode("utf-8-sig" if lineno == 1 else "utf-8"))
+                except UnicodeDecodeError:
+                    yield Skip(where, "not UTF-8")
+                    continue
+                except ValueError as e:
+                    yield Skip(where, f"invalid JSON ({e.msg})")
+                    continue
+                try:
+                    yield article_from_dict(record)
+                except ArticleError as e:
+                    yield Skip(where, str(e))
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        yield Skip(str(path), f"unreadable ({e})")
+
+
+# ----------------------------------------------------------------- pages
+
+_BREADCRUMB = re.compile(r"^\s*您当前的位置\s*[:：]\s*(.*)$")
+_META = re.compile(r"签发时间\s*[:：]\s*(\d{4})\s*[/\-.年]\s*(\d{1,2})\s*[/\-.月]\s*(\d{1,2})\s*[/日]?\s*"
+                   r"(?:(\d{1,2})\s*[:：]\s*(\d{2}))?")
+_SOURCE = re.compile(r"来源\s*[:：]\s*(.*?)\s*$")
+_EDITOR = re.compile(r"^\s*责任编辑\s*[:：]\s*(.*?)\s*$")
+_FOOTER = re.compile(r"^\s*(关于我们\s*[|｜]|-{10,}|—{5,})")
+_SPACES = re.compile(r"[ \t\u00a0\u3000\u2002\u2003\u2009\ufeff]+")
+
+
+def decode_page(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else GB18030 (a superset of GBK and GB2312)."""
+    if b"\x00" in data:
+        raise ValueError("binary file")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            pass
+    raise ValueError("undecodable (neither UTF-8 nor GB18030)")
+
+
+def _clean(line: str) -> str:
+    return _SPACES.sub(" ", line).strip()
+
+
+def parse_page(text: str, page_id: str, site_crumbs: Iterable[str] = DEFAULT_SITE_CRUMBS) -> Article:
+    """One page in the site's text layout -> Article (raises ArticleError)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    section = None
+    i = 0
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i < len(lines) and (m := _BREADCRUMB.match(lines[i])):
+        crumbs = [_clean(c) for c in m.group(1).split(">")]
+        crumbs = [c for c in crumbs if c]
+        site = list(site_crumbs)
+        while crumbs and site and crumbs[0] == site[0]:
+            crumbs.pop(0)
+            site.pop(0)
+        section = " > ".join(crumbs) or None
+        i += 1
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i >= len(lines) or _META.search(lines[i]) or _FOOTER.match(lines[i]):
+        raise ArticleError("title", "no title")
+    title = _clean(lines[i])
+    i += 1
+
+    date = source = author = editor = None
+    body: list[str] = []
+    saw_meta = False
+    for raw in lines[i:]:
+        line = _clean(raw)
+        if _FOOTER.match(raw):
+            break
+        if not line:
+            continue
+        if not saw_meta and not body and (m := _META.search(line)):
+            saw_meta = True
+            y, mo, d, h, mi = m.groups()
+            try:
+                date = dt.datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0))
+            except ValueError:
+                raise ArticleError("date", f"bad 签发时间 {m.group(0)!r}") from None
+            if s := _SOURCE.search(line):
+                source = s.group(1) or None
+            continue
+        if m := _EDITOR.match(line):
+            editor = m.group(1) or None
+            continue
+        if saw_meta and not body and author is None and raw[:1].isspace() and _looks_like_byline(line):
+            author = line
+            continue
+        body.append(line)
+    return article_from_dict({"id": page_id, "title": title, "body": "\n".join(body), "section": section,
+                              "date": format_date(date), "source": source, "author": author,
+                              "editor": editor})
+
+
+def _looks_like_byline(line: str) -> bool:
+    return len(line) <= 40 and not re.search(r"[。，；！？,;!?]", line)
+
+
+def page_id(path: Path, root: Path) -> str:
+    """'2025/a1.txt' under root -> '2025/a1' (relative, '/' separators, no suffix)."""
+    rel = path.relative_to(root) if root != path else Path(path.name)
+    return rel.with_suffix("").as_posix()
+
+
+def read_page(path: Path, root: Path, site_crumbs=DEFAULT_SITE_CRUMBS) -> Article | Skip:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return Skip(str(path), f"unreadable ({e.strerror or e})")
+    if not data.strip():
+        return Skip(str(path), "empty file")
+    try:
+        text = decode_page(data)
+        return parse_page(text, page_id(path, root), site_crumbs)
+    except ArticleError as e:
+        return Skip(str(path), str(e))
+    except ValueError as e:
+        return Skip(str(path), str(e))
+
+
+# ----------------------------------------------------------------- any input
+
+def read_inputs(paths: Iterable[str | os.PathLike], site_crumbs=DEFAULT_SITE_CRUMBS) -> Iterator[Article | Skip]:
+    """Articles from JSONL files, page files and directories of either (recursively)."""
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            for child in sorted(q for q in path.rglob("*") if q.is_file() and not q.name.startswith(".")):
+                yield from _read_file(child, path, site_crumbs)
+        elif path.is_file():
+            yield from _read_file(path, path.parent, site_crumbs)
+        else:
+            yield Skip(str(path), "no such file or directory")
+
+
+def _read_file(path: Path, root: Path, site_crumbs) -> Iterator[Article | Skip]:
+    if is_jsonl(path):
+        yield from read_jsonl(path)
+    else:
+        yield read_page(path, root, site_crumbs)

@@ -1,0 +1,119 @@
+"""The Whoosh schema and how one article becomes one document.
+
+Fields:
+    id               unique, stored
+    title, body      jieba words (frequencies; ranking)
+    title_c, text_c  character unigrams + bigrams of the title / of title+body
+                     (matching: every query word and phrase must be a substring)
+    section          full path ``A > B``, sortable (per-document column)
+    date             minutes since 1970-01-01, sortable; undated = ``UNDATED``
+    norm             column: normalised ``title\\nbody`` (UTF-8) that substring
+                     checks and highlighting read
+    doc              stored article (display fields) and the offset map when
+                     normalisation changed the text's length (rare)
+
+Term lists are built by the analysis chain in indexing workers and handed to
+Whoosh already counted (``PreCounted``), so the writer does no analysis.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from whoosh import columns, fields, formats
+from whoosh.system import pack_uint
+from whoosh.util.numeric import to_sortable
+
+from .analysis import Analysis
+from .parsing import Article, format_date
+
+EPOCH = dt.datetime(1970, 1, 1)
+UNDATED = -(2 ** 62)
+SCHEMA_VERSION = 1
+
+
+def date_to_minutes(value: dt.datetime | None) -> int:
+    if value is None:
+        return UNDATED
+    return int((value - EPOCH).total_seconds() // 60)
+
+
+def minutes_to_date(minutes: int) -> dt.datetime | None:
+    return None if minutes == UNDATED else EPOCH + dt.timedelta(minutes=int(minutes))
+
+
+class PreCounted(fields.FieldType):
+    """A scorable term-frequency field whose value is already a list of
+    ``(term_bytes, freq, weight, value_bytes)`` (see :func:`count_terms`).
+
+    Whoosh's own fields run their analyzer inside the writer; ours run in
+    worker processes so that segmentation uses every core.
+    """
+
+    def __init__(self, analyzer=None, field_boost=1.0):
+        self.format = formats.Frequency(field_boost=field_boost)
+        self.analyzer = analyzer
+        self.scorable = True
+        self.stored = False
+        self.unique = False
+        self.vector = None
+        self.column_type = None
+
+    def index(self, value, **kwargs):
+        if isinstance(value, str):     # convenience for ad-hoc writers and tests
+            value = count_terms(t.text for t in self.analyzer(value))
+        return value
+
+
+def count_terms(texts) -> list[tuple[bytes, int, float, bytes]]:
+    return [(t.encode("utf-8"), n, float(n), pack_uint(n)) for t, n in Counter(texts).items()]
+
+
+def build_schema() -> fields.Schema:
+    return fields.Schema(
+        id=fields.ID(stored=True, unique=True),
+        title=PreCounted(),
+        body=PreCounted(),
+        title_c=PreCounted(),
+        text_c=PreCounted(),
+        section=fields.ID(sortable=True),
+        # The column holds Whoosh's unsigned "sortable" form, so its default must too.
+        date=fields.NUMERIC(int, bits=64, signed=True,
+                            sortable=columns.NumericColumn("Q", default=to_sortable(int, 64, True, UNDATED))),
+        norm=fields.COLUMN(columns.VarBytesColumn()),
+        doc=fields.STORED(),
+    )
+
+
+def document(article: Article, analysis: Analysis) -> dict:
+    """The Whoosh fields of one article (runs the analysis chains)."""
+    norm_title, title_offsets = analysis.normalizer.with_offsets(article.title)
+    norm_body, body_offsets = analysis.normalizer.with_offsets(article.body)
+    words = analysis.words
+    grams = analysis.chars
+    stored = article.to_json()
+    if title_offsets is not None or body_offsets is not None:
+        stored["_offsets"] = (title_offsets, body_offsets)
+    doc = {
+        "id": article.id,
+        "title": count_terms(t.text for t in words(article.title)),
+        "body": count_terms(t.text for t in words(article.body)),
+        "title_c": count_terms(grams.grams(norm_title)),
+        "text_c": count_terms(grams.grams(norm_title + "\n" + norm_body)),
+        "norm": (norm_title + "\n" + norm_body).encode("utf-8"),
+        "doc": stored,
+    }
+    if article.section:
+        doc["section"] = article.section
+    if article.date is not None:
+        doc["date"] = date_to_minutes(article.date)
+    return doc
+
+
+def stored_article(stored: dict) -> dict:
+    """The public article record from a stored ``doc`` value."""
+    return {k: v for k, v in stored.items() if not k.startswith("_")}
+
+
+__all__ = ["build_schema", "document", "date_to_minutes", "minutes_to_date", "format_date", "UNDATED"]

@@ -1,0 +1,167 @@
+"""Where indexes live on disk: generations, the ``current`` link and metadata.
+
+Layout of an index directory (default ``index/``)::
+
+    index/current -> gen-20261126T132000-1a2b   # symlink, swapped atomically
+    index/gen-…/                                # a Whoosh index + searchsvc.json
+    index/rebuild.lock                          # one rebuild at a time
+
+``--rebuild`` fills a fresh generation and only then points ``current`` at it,
+so readers never see a partial index and a killed rebuild leaves the previous
+one in place. Readers open ``current`` and notice a new generation or a new
+Whoosh commit through :meth:`IndexStore.version`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh.filedb.filestore import FileStorage
+
+from .analysis import ANALYSIS_VERSION
+from .schema import SCHEMA_VERSION, build_schema
+
+META = "searchsvc.json"
+CURRENT = "current"
+
+
+class IndexMissing(Exception):
+    """No usable index at the configured location."""
+
+
+class IndexStore:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    # ------------------------------------------------------------ reading
+    def current_path(self) -> Path | None:
+        link = self.root / CURRENT
+        if link.is_symlink() or link.is_dir():
+            target = link.resolve()
+            return target if target.is_dir() else None
+        if whoosh_index.exists_in(str(self.root)):  # a plain Whoosh directory
+            return self.root
+        return None
+
+    def exists(self) -> bool:
+        path = self.current_path()
+        return path is not None and whoosh_index.exists_in(str(path))
+
+    def open(self):
+        path = self.current_path()
+        if path is None or not whoosh_index.exists_in(str(path)):
+            raise IndexMissing(f"no index in {self.root} (build one with: searchsvc index PATH)")
+        try:
+            return whoosh_index.open_dir(str(path))
+        except Exception as e:  # whoosh raises several types for damaged files
+            raise IndexMissing(f"index in {path} cannot be opened: {e}") from e
+
+    def version(self) -> str | None:
+        """'<generation dir>:<whoosh commit>', cheap enough to poll every second."""
+        path = self.current_path()
+        if path is None:
+            return None
+        gen = whoosh_index.latest_generation(FileStorage(str(path)), whoosh_index._DEF_INDEX_NAME)
+        return None if gen < 0 else f"{path.name}:{gen}"
+
+    def meta(self, path: Path | None = None) -> dict:
+        path = path or self.current_path()
+        try:
+            return json.loads((path / META).read_text("utf-8")) if path else {}
+        except (OSError, ValueError):
+            return {}
+
+    def rebuild_reasons(self, userdict_digest: str | None) -> list[str]:
+        """Why the current index no longer matches this code and configuration."""
+        meta = self.meta()
+        reasons = []
+        if meta.get("schema_version") != SCHEMA_VERSION:
+            reasons.append("the index schema changed")
+        if meta.get("analysis_version") != ANALYSIS_VERSION:
+            reasons.append("the analysis chain changed")
+        if meta.get("userdict_sha256") != userdict_digest:
+            reasons.append("the user dictionary changed")
+        return reasons
+
+    # ------------------------------------------------------------ writing
+    def create_generation(self, userdict_digest: str | None):
+        """A new empty Whoosh index in a fresh generation directory (not yet current)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        path = self.root / f"gen-{stamp}-{uuid.uuid4().hex[:6]}"
+        path.mkdir()
+        meta = {"schema_version": SCHEMA_VERSION, "analysis_version": ANALYSIS_VERSION,
+                "userdict_sha256": userdict_digest, "created": dt.datetime.now(dt.timezone.utc).isoformat()}
+        (path / META).write_text(json.dumps(meta, indent=1), "utf-8")
+        ix = whoosh_index.create_in(str(path), build_schema())
+        return path, ix
+
+    def open_or_create(self, userdict_digest: str | None):
+        if self.exists():
+            return self.open()
+        path, ix = self.create_generation(userdict_digest)
+        self.swap(path)
+        return ix
+
+    def swap(self, path: Path) -> None:
+        """Point ``current`` at ``path`` atomically (rename of a new symlink)."""
+        _fsync_tree(path)
+        tmp = self.root / f".{CURRENT}.{uuid.uuid4().hex[:6]}"
+        os.symlink(path.name, tmp)
+        os.replace(tmp, self.root / CURRENT)
+        _fsync_dir(self.root)
+
+    def remove_stale_generations(self, keep: int = 1) -> list[Path]:
+        """Delete generations other than the current one and the ``keep`` newest
+        before it (a worker may still read the previous one for a moment)."""
+        current = self.current_path()
+        gens = sorted((p for p in self.root.glob("gen-*") if p.is_dir() and p != current),
+                      key=lambda p: p.name, reverse=True)
+        removed = []
+        for p in gens[keep:]:
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+        return removed
+
+    @contextmanager
+    def rebuild_lock(self):
+        """One rebuild at a time; released by the kernel if the process dies."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "rebuild.lock", "w") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise IndexBusy("another rebuild of this index is running") from None
+            yield
+
+    def size_bytes(self) -> int:
+        path = self.current_path()
+        return sum(p.stat().st_size for p in path.iterdir() if p.is_file()) if path else 0
+
+
+class IndexBusy(Exception):
+    """The index is locked by another writer."""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: Path) -> None:
+    for p in path.iterdir():
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+    _fsync_dir(path)
