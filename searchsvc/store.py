@@ -69,7 +69,7 @@ class IndexStore:
         path = self.current_path()
         if path is None:
             return None
-        gen = whoosh_index.latest_generation(FileStorage(str(path)), whoosh_index._DEF_INDEX_NAME)
+        gen = whoosh_index.TOC._latest_generation(FileStorage(str(path)), whoosh_index._DEF_INDEX_NAME)
         return None if gen < 0 else f"{path.name}:{gen}"
 
     def meta(self, path: Path | None = None) -> dict:

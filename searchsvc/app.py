@@ -1,0 +1,264 @@
+"""The HTTP API: ``create_app(config)`` builds a Falcon WSGI app.
+
+Resources are small classes with ``on_get``; the search engine is injected.
+Every error is JSON ``{"error": {"code", "message", "param"}}``; nothing a
+client sends produces a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+
+import falcon
+import orjson
+
+from .analysis import Analysis
+from .config import Config
+from .openapi import openapi_document
+from .searching import BadRequest, Engine, SearchRequest
+from .store import IndexMissing, IndexStore
+
+log = logging.getLogger("searchsvc.access")
+MAX_QUERY_CHARS = 1000
+
+
+class ApiError(Exception):
+    def __init__(self, status: str, code: str, message: str, param: str | None = None, headers=None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.param = status, code, message, param
+        self.headers = headers or {}
+
+
+def _bad(param: str, message: str) -> ApiError:
+    return ApiError(falcon.HTTP_400, "invalid_parameter", message, param)
+
+
+# ----------------------------------------------------------------- parameters
+
+def _int_param(req, name, default, lo, hi):
+    raw = req.get_param(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _bad(name, f"{name} must be an integer") from None
+    if not lo <= value <= hi:
+        raise _bad(name, f"{name} must be between {lo} and {hi}")
+    return value
+
+
+def _date_param(req, name):
+    raw = req.get_param(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        if len(raw) != 10:
+            raise ValueError
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise _bad(name, f"{name} must be a date YYYY-MM-DD") from None
+
+
+def _single(req, name):
+    values = req.get_param_as_list(name) or []
+    if len(values) > 1:
+        raise _bad(name, f"{name} may be given once")
+    return values[0] if values else None
+
+
+def search_request(req, config: Config) -> SearchRequest:
+    q = _single(req, "q") or ""
+    if len(q) > MAX_QUERY_CHARS:
+        raise _bad("q", f"q may be at most {MAX_QUERY_CHARS} characters")
+    sections = tuple(s.strip() for s in (req.get_param_as_list("section") or []) if s.strip())
+    sections = tuple(" > ".join(p.strip() for p in s.split(">") if p.strip()) for s in sections)
+    date_from, date_to = _date_param(req, "from"), _date_param(req, "to")
+    if date_from and date_to and date_from > date_to:
+        raise _bad("from", "from must not be after to")
+    sort = _single(req, "sort") or "relevance"
+    page = _int_param(req, "page", 1, 1, config.max_result_window)
+    per_page = _int_param(req, "per_page", 10, 1, config.max_per_page)
+    if page * per_page > config.max_result_window:
+        raise _bad("page", f"page × per_page may not exceed {config.max_result_window}")
+    return SearchRequest(q=q, sections=sections, date_from=date_from, date_to=date_to, sort=sort,
+                         page=page, per_page=per_page)
+
+
+# ----------------------------------------------------------------- resources
+
+class _Cached:
+    """ETag/Cache-Control tied to the index version, 304 on a match."""
+
+    def __init__(self, engine: Engine, config: Config):
+        self.engine = engine
+        self.config = config
+
+    def etag(self, req, resp) -> bool:
+        """Set validators; True when the client's copy is current (304 sent)."""
+        version = self.engine.view().version
+        tag = hashlib.sha1(f"{version}|{req.relative_uri}".encode()).hexdigest()[:20]
+        resp.etag = f'W/"{tag}"'
+        resp.cache_control = [f"public, max-age={self.config.cache_seconds}"]
+        if req.if_none_match and any(t == "*" or str(t) == tag for t in req.if_none_match):
+            resp.status = falcon.HTTP_304
+            return True
+        return False
+
+
+class SearchResource(_Cached):
+    def on_get(self, req, resp):
+        sreq = search_request(req, self.config)
+        fmt = _single(req, "format") or "json"
+        if fmt != "json":
+            raise _bad("format", "format must be json")
+        if self.etag(req, resp):
+            return
+        try:
+            result = self.engine.search(sreq)
+        except BadRequest as e:
+            raise _bad(e.param, str(e)) from None
+        resp.media = {
+            "query": sreq.q, "total": result.total, "page": sreq.page, "per_page": sreq.per_page,
+            "took_ms": result.took_ms, "relaxed": result.relaxed, "suggestion": None,
+            "hits": result.hits, "facets": result.facets,
+        }
+
+
+class ArticleResource(_Cached):
+    def on_get(self, req, resp, doc_id):
+        if self.etag(req, resp):
+            return
+        article = self.engine.article(doc_id)
+        if article is None:
+            raise ApiError(falcon.HTTP_404, "not_found", f"no article with id {doc_id!r}", "id")
+        resp.media = article
+
+
+class SectionsResource(_Cached):
+    def on_get(self, req, resp):
+        if self.etag(req, resp):
+            return
+        resp.media = {"sections": self.engine.section_tree()}
+
+
+class HealthResource:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def on_get(self, req, resp):
+        resp.cache_control = ["no-store"]
+        try:
+            view = self.engine.view()
+        except IndexMissing as e:
+            resp.status = falcon.HTTP_503
+            resp.media = {"status": "unavailable", "reason": str(e), "documents": 0, "index_version": None}
+            return
+        resp.media = {"status": "ok", "documents": view.doc_count, "index_version": view.version}
+
+
+class OpenAPIResource:
+    def __init__(self, document: dict):
+        self.body = orjson.dumps(document)
+
+    def on_get(self, req, resp):
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = self.body
+
+
+# ----------------------------------------------------------------- plumbing
+
+class AccessLog:
+    """One structured (JSON) line per request; security headers on every response."""
+
+    def process_request(self, req, resp):
+        req.context.t0 = time.perf_counter()
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        resp.set_header("X-Content-Type-Options", "nosniff")
+        resp.set_header("Referrer-Policy", "no-referrer")
+        took = (time.perf_counter() - getattr(req.context, "t0", time.perf_counter())) * 1000
+        if log.isEnabledFor(logging.INFO):
+            log.info(json.dumps({"method": req.method, "path": req.path, "status": int(resp.status_code),
+                                 "took_ms": round(took, 2)}, ensure_ascii=False))
+
+
+def _error_body(status, code, message, param=None):
+    return {"error": {"code": code, "message": message, "param": param}}
+
+
+def _handle_api_error(req, resp, ex, params):
+    resp.status = ex.status
+    resp.media = _error_body(ex.status, ex.code, ex.message, ex.param)
+    for k, v in ex.headers.items():
+        resp.set_header(k, v)
+
+
+def _handle_http_error(req, resp, ex, params):
+    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+        ex.status_code, "http_error")
+    resp.status = ex.status
+    message = ex.description or ex.title or "error"
+    resp.media = _error_body(ex.status, code, message, getattr(ex, "param", None))
+    for k, v in (ex.headers or {}).items():
+        resp.set_header(k, v)
+
+
+def _handle_index_missing(req, resp, ex, params):
+    resp.status = falcon.HTTP_503
+    resp.set_header("Retry-After", "5")
+    resp.media = _error_body(503, "index_unavailable", str(ex))
+
+
+def _handle_unexpected(req, resp, ex, params):
+    logging.getLogger("searchsvc").exception("unhandled error on %s %s", req.method, req.path)
+    resp.status = falcon.HTTP_500
+    resp.media = _error_body(500, "internal_error", "internal error")
+
+
+def _json_handler():
+    dumps = lambda obj: orjson.dumps(obj).decode()   # noqa: E731  (orjson: 5-10x faster than json)
+    return falcon.media.JSONHandler(dumps=dumps, loads=orjson.loads)
+
+
+class SearchApp(falcon.App):
+    """falcon.App that also carries its engine (for gunicorn hooks and tests)."""
+
+    engine: Engine
+
+
+def create_app(config: Config | None = None, engine: Engine | None = None, analysis: Analysis | None = None):
+    """Build the WSGI app. ``engine`` may be injected (tests share one)."""
+    config = config or Config.from_env()
+    if engine is None:
+        analysis = analysis or Analysis(config.userdict, config.cache_dir).initialize()
+        engine = Engine(IndexStore(config.index_dir), analysis, config.reload_interval,
+                        config.max_result_window)
+    middleware = [AccessLog()]
+    if config.cors_origins:
+        middleware.insert(0, falcon.CORSMiddleware(
+            allow_origins="*" if "*" in config.cors_origins else list(config.cors_origins),
+            expose_headers=["ETag"]))
+    app = SearchApp(middleware=middleware)
+    app.req_options.strip_url_path_trailing_slash = True
+    app.req_options.keep_blank_qs_values = False
+    handler = _json_handler()
+    app.req_options.media_handlers[falcon.MEDIA_JSON] = handler
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = handler
+
+    app.add_route("/search", SearchResource(engine, config))
+    app.add_route("/articles/{doc_id:path}", ArticleResource(engine, config))
+    app.add_route("/sections", SectionsResource(engine, config))
+    app.add_route("/healthz", HealthResource(engine))
+    app.add_route("/openapi.json", OpenAPIResource(openapi_document(config)))
+
+    app.add_error_handler(Exception, _handle_unexpected)
+    app.add_error_handler(falcon.HTTPError, _handle_http_error)
+    app.add_error_handler(IndexMissing, _handle_index_missing)
+    app.add_error_handler(ApiError, _handle_api_error)
+    app.engine = engine
+    return app

@@ -1,0 +1,276 @@
+"""The ``searchsvc`` command line: index, delete, stats, search, serve.
+
+Exit status: 0 success; 1 nothing done (nothing indexed, nothing deleted, or
+``--strict`` with skipped input); 2 usage errors and unusable indexes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import PACKAGE_DIR, Config
+
+EXAMPLE_CORPUS = PACKAGE_DIR / "data" / "examples"
+
+INDEX_HELP = """\
+Add or replace articles (by id) in the index.
+
+PATH may be a JSON Lines file (.jsonl or .jsonl.gz; fields id, title, body and
+optionally section, date, source, author, editor, url), a page file in the
+site's text layout, or a directory holding either (searched recursively; a
+page's id is its path below that directory without the suffix).
+
+Broken inputs are skipped and reported with file:line and reason; the run goes
+on. Exit status: 0 when anything was indexed, 1 when nothing was (or, with
+--strict, when anything was skipped), 2 for usage errors.
+
+examples:
+  searchsvc index articles.jsonl.gz
+  searchsvc index --rebuild --workers 2 ../shared/corpus/articles.jsonl.gz
+  searchsvc index --index /srv/index pages/2025/
+"""
+
+SERVE_HELP = """\
+Serve the HTTP API with gunicorn (config: searchsvc.gunicorn_conf).
+
+When the index does not exist yet it is built first from --corpus (default:
+the example corpus shipped with the package). The app is preloaded, so
+jieba's dictionary loads once; workers pick up new index versions by
+themselves.
+
+examples:
+  searchsvc serve
+  searchsvc serve --corpus ../shared/corpus/articles.jsonl.gz --port 8000
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="searchsvc", description="Full-text search for a Chinese news archive (jieba + Whoosh).",
+        epilog="Run 'searchsvc COMMAND --help' for a command's options. "
+               "The index location defaults to ./index or $SEARCHSVC_INDEX.")
+    parser.add_argument("--version", action="version", version=f"searchsvc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(p):
+        p.add_argument("--index", metavar="DIR", help="index directory (default: $SEARCHSVC_INDEX or ./index)")
+        p.add_argument("--userdict", metavar="FILE",
+                       help="jieba user dictionary for domain terms (default: the one in the package)")
+
+    p = sub.add_parser("index", help="add or replace articles", description=INDEX_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(p)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="JSONL file, page file or directory")
+    p.add_argument("--rebuild", action="store_true",
+                   help="build a fresh index beside the live one and swap it in atomically")
+    p.add_argument("--workers", type=int, metavar="N", help="processes for segmentation (default: all cores)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any input was skipped")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no per-skip lines")
+
+    p = sub.add_parser("delete", help="delete articles by id",
+                       description="Delete articles by id. Exit 1 when none of the ids existed.")
+    common(p)
+    p.add_argument("ids", nargs="+", metavar="ID")
+
+    p = sub.add_parser("stats", help="documents, sections, date range, size",
+                       description="Print what the index holds (use --json for machines).")
+    common(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("search", help="search from the command line",
+                       description="Run a query against the index and print the hits (same engine as the API).")
+    common(p)
+    p.add_argument("q", metavar="QUERY")
+    p.add_argument("--section", action="append", default=[], help="section path or prefix (repeatable)")
+    p.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD")
+    p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD")
+    p.add_argument("--sort", choices=("relevance", "newest", "oldest"), default="relevance")
+    p.add_argument("-n", "--limit", type=int, default=10, help="hits to print (1-100)")
+    p.add_argument("--json", action="store_true", help="print the JSON response")
+
+    p = sub.add_parser("serve", help="serve the HTTP API with gunicorn", description=SERVE_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, metavar="N", help="gunicorn workers (default: core count)")
+    p.add_argument("--corpus", metavar="PATH", action="append",
+                   help="what to index when the index is missing (default: the bundled examples)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    config = Config.from_env(index_dir=Path(args.index) if args.index else None,
+                             userdict=Path(args.userdict) if args.userdict else None)
+    if config.userdict and not config.userdict.is_file():
+        print(f"searchsvc: user dictionary {config.userdict} not found", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[args.command](args, config)
+    except KeyboardInterrupt:
+        return 130
+    except _Failure as e:
+        print(f"searchsvc {args.command}: {e}", file=sys.stderr)
+        return e.status
+
+
+class _Failure(Exception):
+    def __init__(self, message, status=2):
+        super().__init__(message)
+        self.status = status
+
+
+def cmd_index(args, config) -> int:
+    from .indexing import Indexer
+    from .store import IndexBusy
+
+    if args.workers is not None and args.workers < 1:
+        raise _Failure("--workers must be at least 1")
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing and len(missing) == len(args.paths):
+        raise _Failure(f"no such file or directory: {', '.join(missing)}")
+    bar = None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+        bar = tqdm(unit="docs", desc="indexing", file=sys.stderr)
+
+    def on_skip(skip):
+        if not args.quiet:
+            (bar.write if bar else lambda m: print(m, file=sys.stderr))(f"skipped {skip}")
+
+    indexer = Indexer(config)
+    try:
+        summary = indexer.index_paths(args.paths, rebuild=args.rebuild, workers=args.workers,
+                                      on_skip=on_skip, progress=bar.update if bar else None)
+    except IndexBusy as e:
+        raise _Failure(str(e)) from None
+    except OSError as e:
+        raise _Failure(f"cannot write the index: {e}") from None
+    finally:
+        if bar:
+            bar.close()
+    print(summary.line())
+    if summary.indexed + summary.updated == 0:
+        return 1
+    return 1 if args.strict and summary.skipped else 0
+
+
+def cmd_delete(args, config) -> int:
+    from .indexing import Indexer
+    from .store import IndexBusy, IndexMissing
+
+    try:
+        deleted, missing = Indexer(config).delete(args.ids)
+    except (IndexMissing, IndexBusy) as e:
+        raise _Failure(str(e)) from None
+    for doc_id in missing:
+        print(f"not found: {doc_id}", file=sys.stderr)
+    print(f"deleted {len(deleted)}, not found {len(missing)}")
+    return 0 if deleted else 1
+
+
+def _engine(config):
+    from .analysis import Analysis
+    from .searching import Engine
+    from .store import IndexStore
+
+    return Engine(IndexStore(config.index_dir), Analysis(config.userdict, config.cache_dir).initialize())
+
+
+def cmd_stats(args, config) -> int:
+    from .store import IndexMissing
+
+    engine = _engine(config)
+    try:
+        view = engine.view()
+    except IndexMissing as e:
+        raise _Failure(str(e)) from None
+    from .schema import UNDATED, minutes_to_date
+    from .parsing import format_date
+    dates = view.date[view.live & (view.date != UNDATED)]
+    stats = {
+        "index": str(engine.store.current_path()),
+        "version": view.version,
+        "documents": view.doc_count,
+        "undated": int((view.live & (view.date == UNDATED)).sum()),
+        "first_date": format_date(minutes_to_date(int(dates.min()))) if len(dates) else None,
+        "last_date": format_date(minutes_to_date(int(dates.max()))) if len(dates) else None,
+        "size_mb": round(engine.store.size_bytes() / 1e6, 1),
+        "segments": len(view.leaves),
+        "sections": engine.section_tree(),
+        "needs_rebuild": engine.store.rebuild_reasons(engine.analysis.segmenter.userdict_digest()),
+    }
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=False, indent=1))
+        return 0
+    print(f"index      {stats['index']} ({stats['version']})")
+    print(f"documents  {stats['documents']} ({stats['undated']} undated) in {stats['segments']} segment(s)")
+    print(f"dates      {stats['first_date']} … {stats['last_date']}")
+    print(f"size       {stats['size_mb']} MB")
+    for reason in stats["needs_rebuild"]:
+        print(f"warning    {reason}: run 'searchsvc index --rebuild'")
+    print("sections")
+
+    def show(nodes, depth):
+        for n in nodes:
+            print(f"  {'  ' * depth}{n['name']}  {n['count']}")
+            show(n["children"], depth + 1)
+    show(stats["sections"], 0)
+    return 0
+
+
+def cmd_search(args, config) -> int:
+    import datetime as dt
+    from .searching import BadRequest, SearchRequest
+    from .store import IndexMissing
+
+    try:
+        req = SearchRequest(q=args.q, sections=tuple(args.section), sort=args.sort, per_page=max(1, min(args.limit, 100)),
+                            date_from=dt.date.fromisoformat(args.date_from) if args.date_from else None,
+                            date_to=dt.date.fromisoformat(args.date_to) if args.date_to else None)
+        result = _engine(config).search(req)
+    except ValueError as e:
+        raise _Failure(str(e)) from None
+    except (IndexMissing, BadRequest) as e:
+        raise _Failure(str(e)) from None
+    if args.json:
+        print(json.dumps({"total": result.total, "relaxed": result.relaxed, "hits": result.hits,
+                          "facets": result.facets}, ensure_ascii=False, indent=1))
+        return 0
+    print(f"{result.total} hits{' (relaxed: not every word matched)' if result.relaxed else ''} in {result.took_ms} ms")
+    for h in result.hits:
+        print(f"{h['id']}  {h['date'] or '-'}  {h['section'] or '-'}\n  {h['title']}")
+    return 0
+
+
+def cmd_serve(args, config) -> int:
+    from .indexing import Indexer
+
+    if args.workers is not None and args.workers < 1:
+        raise _Failure("--workers must be at least 1")
+    indexer = Indexer(config)
+    if not indexer.store.exists():
+        corpus = args.corpus or [str(EXAMPLE_CORPUS)]
+        print(f"no index in {config.index_dir}: building it from {', '.join(corpus)}", file=sys.stderr)
+        summary = indexer.index_paths(corpus, rebuild=True,
+                                      on_skip=lambda s: print(f"skipped {s}", file=sys.stderr))
+        print(summary.line(), file=sys.stderr)
+        if summary.documents == 0:
+            raise _Failure(f"nothing could be indexed from {', '.join(corpus)}", 1)
+    from .server import run
+    run(config, host=args.host, port=args.port, workers=args.workers or config.workers)
+    return 0
+
+
+COMMANDS = {"index": cmd_index, "delete": cmd_delete, "stats": cmd_stats, "search": cmd_search,
+            "serve": cmd_serve}

@@ -1,0 +1,142 @@
+"""The OpenAPI 3.1 description of the HTTP API (served at /openapi.json)."""
+
+from __future__ import annotations
+
+from . import __version__
+
+
+def _param(name, description, schema, required=False, explode=None):
+    p = {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
+    if explode is not None:
+        p["explode"] = explode
+        p["style"] = "form"
+    return p
+
+
+def _error_response(description):
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def openapi_document(config) -> dict:
+    hit = {
+        "type": "object",
+        "required": ["id", "title", "title_html", "snippet_html", "section", "date", "source", "author",
+                     "url", "score"],
+        "properties": {
+            "id": {"type": "string"},
+            "title": {"type": "string"},
+            "title_html": {"type": "string", "description": "escaped title, matches in <mark>"},
+            "snippet_html": {"type": "string", "description": "escaped ~140-char body window, matches in <mark>"},
+            "section": {"type": ["string", "null"], "examples": ["新闻联播 > 国内新闻"]},
+            "date": {"type": ["string", "null"], "description": "YYYY-MM-DDTHH:MM"},
+            "source": {"type": ["string", "null"]},
+            "author": {"type": ["string", "null"]},
+            "url": {"type": ["string", "null"]},
+            "score": {"type": "number"},
+        },
+    }
+    facet = {"type": "array", "items": {"type": "object", "required": ["value", "count"],
+                                        "properties": {"value": {"type": "string"},
+                                                       "count": {"type": "integer"}}}}
+    article = {
+        "type": "object", "required": ["id", "title", "body"],
+        "properties": {k: {"type": ["string", "null"]} for k in
+                       ("section", "date", "source", "author", "editor", "url")} | {
+            "id": {"type": "string"}, "title": {"type": "string"}, "body": {"type": "string"}},
+    }
+    section = {"type": "object", "required": ["name", "path", "count", "children"],
+               "properties": {"name": {"type": "string"}, "path": {"type": "string"},
+                              "count": {"type": "integer"},
+                              "children": {"type": "array", "items": {"$ref": "#/components/schemas/Section"}}}}
+    errors = {"400": _error_response("invalid parameter (error.param names it)"),
+              "503": _error_response("no usable index")}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "searchsvc", "version": __version__,
+                 "description": "Full-text search over a Chinese news archive (jieba + Whoosh)."},
+        "paths": {
+            "/search": {"get": {
+                "operationId": "search",
+                "summary": "Ranked, highlighted, filtered search",
+                "description": ("Words typed with or without spaces must all occur (AND); when nothing "
+                                "matches, most words must (relaxed=true). \"phrase\" matches exactly like "
+                                "grep on normalised text; -word excludes; a OR b; title:word. Without q, "
+                                "lists the filtered articles newest first."),
+                "parameters": [
+                    _param("q", "query", {"type": "string", "maxLength": 1000}),
+                    _param("section", "section path or leading part of it; repeat for OR",
+                           {"type": "array", "items": {"type": "string"}}, explode=True),
+                    _param("from", "first day (inclusive)", {"type": "string", "format": "date"}),
+                    _param("to", "last day (inclusive)", {"type": "string", "format": "date"}),
+                    _param("sort", "order", {"type": "string", "enum": ["relevance", "newest", "oldest"],
+                                             "default": "relevance"}),
+                    _param("page", "1-based page", {"type": "integer", "minimum": 1, "default": 1}),
+                    _param("per_page", "hits per page", {"type": "integer", "minimum": 1,
+                                                         "maximum": config.max_per_page, "default": 10}),
+                    _param("format", "response format", {"type": "string", "enum": ["json"], "default": "json"}),
+                ],
+                "responses": {
+                    "200": {"description": "results", "content": {"application/json": {"schema": {
+                        "type": "object",
+                        "required": ["query", "total", "page", "per_page", "took_ms", "relaxed", "suggestion",
+                                     "hits", "facets"],
+                        "properties": {
+                            "query": {"type": "string"}, "total": {"type": "integer"},
+                            "page": {"type": "integer"}, "per_page": {"type": "integer"},
+                            "took_ms": {"type": "number"}, "relaxed": {"type": "boolean"},
+                            "suggestion": {"type": ["string", "null"]},
+                            "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+                            "facets": {"type": "object", "required": ["section", "year"],
+                                       "properties": {"section": {"$ref": "#/components/schemas/Facet"},
+                                                      "year": {"$ref": "#/components/schemas/Facet"}}},
+                        }}}}},
+                    "304": {"description": "not modified (If-None-Match)"},
+                    **errors,
+                },
+            }},
+            "/articles/{id}": {"get": {
+                "operationId": "getArticle",
+                "summary": "One stored article",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
+                                "description": "article id; may contain '/'"}],
+                "responses": {"200": {"description": "the article", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Article"}}}},
+                              "304": {"description": "not modified"},
+                              "404": _error_response("no such article"), "503": errors["503"]},
+            }},
+            "/sections": {"get": {
+                "operationId": "listSections",
+                "summary": "The section tree with article counts",
+                "responses": {"200": {"description": "sections", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["sections"],
+                    "properties": {"sections": {"type": "array",
+                                                "items": {"$ref": "#/components/schemas/Section"}}}}}}},
+                              "304": {"description": "not modified"}, "503": errors["503"]},
+            }},
+            "/healthz": {"get": {
+                "operationId": "health",
+                "summary": "Service and index status",
+                "responses": {code: {"description": desc, "content": {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/Health"}}}}
+                    for code, desc in (("200", "ready"), ("503", "no usable index"))},
+            }},
+            "/openapi.json": {"get": {
+                "operationId": "openapi", "summary": "This document",
+                "responses": {"200": {"description": "OpenAPI 3.1 document",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}}},
+            }},
+        },
+        "components": {"schemas": {
+            "Hit": hit, "Facet": facet, "Article": article, "Section": section,
+            "Health": {"type": "object", "required": ["status", "documents", "index_version"],
+                       "properties": {"status": {"type": "string", "enum": ["ok", "unavailable"]},
+                                      "documents": {"type": "integer"},
+                                      "index_version": {"type": ["string", "null"]},
+                                      "reason": {"type": "string"}}},
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                "type": "object", "required": ["code", "message", "param"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                               "param": {"type": ["string", "null"]}}}}},
+        }},
+    }
