@@ -262,7 +262,7 @@ class Indexer:
         summary = Summary()
         writer = self._writer(ix)
         try:
-            if replace and not writer.is_empty():
+            if replace and writer.segments:
                 with writer.searcher() as s:
                     for a in articles:
                         summary.updated += bool(writer.delete_by_term("id", a.id, searcher=s))
@@ -339,11 +339,34 @@ def _collect(results, segments, progress, block: bool, procs) -> int:
             return finished
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel SIGKILLs this worker when the parent dies (kill -9 included)."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass   # elsewhere _next_job's parent check still ends it
+
+
+def _next_job(jobs, parent: int):
+    """The next batch; exits when the parent died (a killed `index` must not leave
+    workers holding its inherited locks)."""
+    while True:
+        try:
+            return jobs.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:
+                os._exit(1)
+
+
 def _worker(ix, analysis: Analysis, jobs, results) -> None:
     """Worker process: analyse jobs of articles and write them into segments."""
+    parent = os.getppid()
+    _die_with_parent()
     try:
         segments, writer = [], None
-        while (batch := jobs.get()) is not None:
+        while (batch := _next_job(jobs, parent)) is not None:
             for article in batch:
                 if writer is None:
                     writer = FastSegmentWriter(ix, _lk=False)

@@ -20,6 +20,7 @@ from .config import DEFAULT_SITE_CRUMBS
 FIELDS = ("id", "title", "section", "date", "source", "author", "editor", "url", "body")
 OPTIONAL = ("section", "date", "source", "author", "editor", "url")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".json.gz", ".ndjson.gz")
+PAGE_SUFFIXES = (".txt",)     # in directories; a file named on the command line is always read
 
 
 @dataclass
@@ -271,7 +272,8 @@ def read_inputs(paths: Iterable[str | os.PathLike], site_crumbs=DEFAULT_SITE_CRU
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            for child in sorted(q for q in path.rglob("*") if q.is_file() and not q.name.startswith(".")):
+            for child in sorted(q for q in path.rglob("*") if q.is_file() and not q.name.startswith(".")
+                                and (is_jsonl(q) or q.name.lower().endswith(PAGE_SUFFIXES))):
                 yield from _read_file(child, path, site_crumbs)
         elif path.is_file():
             yield from _read_file(path, path.parent, site_crumbs)

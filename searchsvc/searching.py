@@ -87,7 +87,7 @@ class IndexView:
         self.version = version
         self.searcher = ix.searcher()
         reader = self.searcher.reader()
-        self.leaves = list(reader.leaf_readers())
+        self.leaves = [(leaf, base) for leaf, base in reader.leaf_readers() if leaf.doc_count_all()]
         self.n = reader.doc_count_all()
         self.live = np.zeros(self.n, dtype=bool)
         self.date = np.full(self.n, UNDATED, dtype=np.int64)
@@ -391,26 +391,17 @@ class Plan:
         result = np.ones(view.n, dtype=bool)
         relaxed = False
         groups = [[alt for alt in g if alt] for g in self.groups]
+        if self.groups and not any(groups):   # only punctuation: no terms, no matches
+            return np.zeros(view.n, dtype=bool), False
         groups = [g for g in groups if g]
         for g in groups:
             result &= self._group_mask(g)
         if groups and not result[view.live].any():
-            single = [g for g in groups if len(g) == 1]
-            units = [u for g in single for u in g[0]]
-            # A word found nowhere may be several words typed together ("20221126"):
-            # let its bigrams stand in for it.
-            units = [v for u in units for v in (self._split(u) if not self.unit_mask(u)[view.live].any() else [u])]
-            if len(units) >= 2:   # relax: most words must match
-                counts = np.zeros(view.n, dtype=np.int16)
-                for u in units:
-                    counts += self.unit_mask(u)
-                need = max(1, math.ceil(len(units) / 2))
-                result = counts >= need
-                for g in groups:
-                    if len(g) > 1:
-                        result &= self._group_mask(g)
-                relaxed = True
-                self._coverage = (counts, units)
+            relaxed = self._relax(groups)
+            if relaxed is not None:
+                result, relaxed = relaxed, True
+            else:
+                relaxed = False
         for units in self.excluded:
             if units:
                 ex = np.ones(view.n, dtype=bool)
@@ -418,6 +409,29 @@ class Plan:
                     ex &= self.unit_mask(u)
                 result &= ~ex
         return result, relaxed
+
+    def _relax(self, groups) -> np.ndarray | None:
+        """Most plain words must match (phrases, OR groups and title: words still must).
+
+        A word found nowhere may be several words typed together ("20221126"):
+        its bigrams stand in for it.
+        """
+        live = self.view.live
+        required = np.ones(self.view.n, dtype=bool)
+        words = []
+        for g in groups:
+            if len(g) == 1 and all(not u.phrase for u in g[0]):
+                words += g[0]
+            else:
+                required &= self._group_mask(g)
+        words = [v for u in words for v in (self._split(u) if not self.unit_mask(u)[live].any() else [u])]
+        if len(words) < 2:
+            return None
+        counts = np.zeros(self.view.n, dtype=np.int16)
+        for u in words:
+            counts += self.unit_mask(u)
+        self._coverage = (counts, words)
+        return required & (counts >= max(1, math.ceil(len(words) / 2)))
 
     @staticmethod
     def _split(unit: "Unit") -> list["Unit"]:

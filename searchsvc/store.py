@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -132,14 +133,19 @@ class IndexStore:
         return removed
 
     @contextmanager
-    def rebuild_lock(self):
+    def rebuild_lock(self, timeout: float = 10.0):
         """One rebuild at a time; released by the kernel if the process dies."""
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / "rebuild.lock", "w") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise IndexBusy("another rebuild of this index is running") from None
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise IndexBusy("another rebuild of this index is running") from None
+                    time.sleep(0.1)
             yield
 
     def size_bytes(self) -> int:

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Indexing benchmark: `searchsvc index --rebuild` beside jieba's raw segmentation.
+
+    python bench/index_bench.py [--corpus ../shared/corpus/articles.jsonl.gz] [--workers 2] [--repeat 1]
+
+Prints docs/s, MB/s, peak RSS and index size of a full rebuild (every field the
+index needs), and the throughput of plain `jieba.lcut` over the same text with
+the same number of processes: the ceiling, so our pipeline's overhead is the ratio.
+"""
+
+import argparse
+import gzip
+import json
+import multiprocessing
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def texts(corpus):
+    with gzip.open(corpus, "rt", encoding="utf-8") as f:
+        return [(d["title"] + "\n" + d["body"]) for d in map(json.loads, f)]
+
+
+def _cut(chunk):
+    import jieba
+    jieba.setLogLevel(60)
+    return sum(len(jieba.lcut(t)) for t in chunk)
+
+
+def jieba_ceiling(all_texts, workers):
+    import jieba
+    jieba.setLogLevel(60)
+    jieba.initialize()                       # dictionary loaded before timing, like peers.py
+    chunks = [all_texts[i::workers] for i in range(workers)]
+    t0 = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pool.map(_cut, chunks)
+    return time.perf_counter() - t0
+
+
+def rebuild(corpus, workers, index_dir):
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "searchsvc", "index", "--rebuild", "--quiet",
+                           "--workers", str(workers), "--index", str(index_dir), str(corpus)],
+                          capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - t0
+    current = (index_dir / "current").resolve()
+    size = sum(p.stat().st_size for p in current.iterdir())
+    return seconds, size, proc.stdout.strip()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default=str(REPO.parent / "shared" / "corpus" / "articles.jsonl.gz"))
+    ap.add_argument("--workers", type=int, default=os.cpu_count())
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+    all_texts = texts(args.corpus)
+    n, chars = len(all_texts), sum(map(len, all_texts))
+    mb = sum(len(t.encode("utf-8")) for t in all_texts) / 1e6
+    print(f"command: python bench/index_bench.py --corpus {args.corpus} --workers {args.workers} --repeat {args.repeat}")
+    print(f"corpus: {n} articles, {chars / 1e6:.1f} M chars, {mb:.1f} MB UTF-8")
+    runs, ceilings = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(args.repeat):
+            ceilings.append(jieba_ceiling(all_texts, args.workers))
+            seconds, size, line = rebuild(args.corpus, args.workers, Path(tmp) / "ix")
+            runs.append(seconds)
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    ours, ceiling = statistics.median(runs), statistics.median(ceilings)
+    print(f"searchsvc index --rebuild: {ours:.1f} s (median of {len(runs)}), {n / ours:.0f} docs/s, "
+          f"{mb / ours:.2f} MB/s, index {size / 1e6:.1f} MB, peak RSS of a child {rss:.0f} MB  [{line}]")
+    print(f"jieba.lcut ceiling ({args.workers} processes): {ceiling:.1f} s, {n / ceiling:.0f} docs/s")
+    print(f"ratio searchsvc / jieba: {ours / ceiling:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Shared fixtures: one index per test session over a slice of the real corpus
+plus the bundled examples, one analysis chain, one engine, one Falcon app."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import os
+from pathlib import Path
+
+import pytest
+from falcon import testing
+
+from searchsvc.analysis import Analysis
+from searchsvc.app import create_app
+from searchsvc.cli import EXAMPLE_CORPUS
+from searchsvc.config import Config
+from searchsvc.indexing import Indexer
+from searchsvc.searching import Engine
+from searchsvc.store import IndexStore
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("SEARCHSVC_SHARED", REPO.parent / "shared"))
+CORPUS = SHARED / "corpus" / "articles.jsonl.gz"
+SAMPLE_PAGE = SHARED / "samples" / "page-utf8.txt"
+SLICE = int(os.environ.get("SEARCHSVC_TEST_SLICE", "3000"))
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} not found (set SEARCHSVC_SHARED to the shared/ folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def analysis(config):
+    return Analysis(config.userdict, config.cache_dir).initialize()
+
+
+@pytest.fixture(scope="session")
+def corpus_slice(tmp_path_factory):
+    """The first SLICE articles of the shared corpus, as a JSONL file and as dicts."""
+    path = tmp_path_factory.mktemp("corpus") / "slice.jsonl"
+    with gzip.open(need(CORPUS), "rt", encoding="utf-8") as src:
+        lines = list(itertools.islice(src, SLICE))
+    path.write_text("".join(lines), encoding="utf-8")
+    return path, [json.loads(line) for line in lines]
+
+
+@pytest.fixture(scope="session")
+def config(tmp_path_factory):
+    return Config.from_env(environ={}, index_dir=tmp_path_factory.mktemp("index") / "index",
+                           reload_interval=0.0)
+
+
+@pytest.fixture(scope="session")
+def built_index(config, analysis, corpus_slice):
+    """The session index: corpus slice + example corpus, built with two workers."""
+    summary = Indexer(config, analysis).index_paths([corpus_slice[0], EXAMPLE_CORPUS], rebuild=True, workers=2)
+    assert summary.documents == len(corpus_slice[1]) + 12
+    return config.index_dir
+
+
+@pytest.fixture(scope="session")
+def engine(built_index, config, analysis):
+    return Engine(IndexStore(built_index), analysis, reload_interval=0.0)
+
+
+@pytest.fixture(scope="session")
+def client(config, engine):
+    return testing.TestClient(create_app(config.with_(cors_origins=("https://example.gov.cn",)), engine=engine))
+
+
+def grep(articles, text, norm):
+    """Ids of the articles containing ``text`` after normalisation (the ground truth)."""
+    needle = norm(text)
+    return {a["id"] for a in articles if needle in norm(a["title"] + "\n" + a["body"])}

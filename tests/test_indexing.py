@@ -1,0 +1,102 @@
+"""The index and the command line that builds it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from whoosh import index as whoosh_index
+from whoosh.writing import SegmentWriter
+
+from searchsvc.cli import EXAMPLE_CORPUS, main
+from searchsvc.indexing import FastSegmentWriter
+from searchsvc.schema import build_schema, document
+from searchsvc.parsing import read_inputs, Article
+from searchsvc.store import IndexStore
+
+
+def run_cli(*args):
+    return main([str(a) for a in args])
+
+
+def test_cli_index_upsert_delete_and_stats(tmp_path, capsys):
+    ix = tmp_path / "ix"
+    assert run_cli("index", "--index", ix, EXAMPLE_CORPUS) == 0
+    assert "indexed 12, updated 0, skipped 0" in capsys.readouterr().out
+    assert run_cli("index", "--index", ix, EXAMPLE_CORPUS / "articles.jsonl") == 0
+    assert "indexed 0, updated 6, skipped 0" in capsys.readouterr().out
+    assert run_cli("delete", "--index", ix, "jsonl-001", "no-such-id") == 0
+    out = capsys.readouterr()
+    assert "deleted 1, not found 1" in out.out and "no-such-id" in out.err
+    assert run_cli("delete", "--index", ix, "no-such-id") == 1
+    capsys.readouterr()
+    assert run_cli("stats", "--index", ix, "--json") == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["documents"] == 11 and stats["undated"] == 1
+    assert {s["name"] for s in stats["sections"]} == {"工作动态", "思想建设", "作风建设", "组织建设"}
+
+
+def test_exit_status_for_skips_nothing_and_usage(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "title": "t", "body": "b"}\nnot json\n', "utf-8")
+    ix = tmp_path / "ix"
+    assert run_cli("index", "--index", ix, bad) == 0                    # skips are reported, not fatal
+    assert "skipped" in capsys.readouterr().err
+    assert run_cli("index", "--index", ix, "--strict", bad) == 1
+    only_bad = tmp_path / "only.jsonl"
+    only_bad.write_text("not json\n", "utf-8")
+    assert run_cli("index", "--index", ix, only_bad) == 1               # nothing indexed
+    assert run_cli("index", "--index", ix, tmp_path / "missing.jsonl") == 2
+    with pytest.raises(SystemExit) as e:
+        run_cli("index")
+    assert e.value.code == 2
+
+
+def test_rebuild_swaps_generations_atomically(tmp_path, capsys):
+    ix = tmp_path / "ix"
+    assert run_cli("index", "--index", ix, EXAMPLE_CORPUS / "articles.jsonl") == 0
+    store = IndexStore(ix)
+    first = store.current_path()
+    assert run_cli("index", "--index", ix, "--rebuild", EXAMPLE_CORPUS) == 0
+    second = store.current_path()
+    assert first != second and (ix / "current").is_symlink()
+    assert whoosh_index.open_dir(str(second)).doc_count() == 12
+    assert first.exists()          # the previous generation stays for readers still on it
+
+
+def test_killed_rebuild_leaves_the_live_index(tmp_path, corpus_slice):
+    ix = tmp_path / "ix"
+    assert run_cli("index", "--index", ix, EXAMPLE_CORPUS) == 0
+    live = IndexStore(ix).current_path()
+    proc = subprocess.Popen([sys.executable, "-m", "searchsvc", "index", "--index", str(ix), "--rebuild",
+                             "--quiet", str(corpus_slice[0])])
+    import time
+    time.sleep(2.5)
+    proc.kill()
+    proc.wait()
+    assert IndexStore(ix).current_path() == live
+    assert whoosh_index.open_dir(str(live)).doc_count() == 12
+    assert run_cli("index", "--index", ix, "--rebuild", EXAMPLE_CORPUS) == 0   # and the next run completes
+
+
+def test_fast_writer_writes_what_the_stock_writer_writes(tmp_path, analysis):
+    """FastSegmentWriter's block-level flush produces the same postings as Whoosh's own writer."""
+    articles = [a for a in read_inputs([EXAMPLE_CORPUS]) if isinstance(a, Article)]
+    readers = []
+    for name, cls in (("fast", FastSegmentWriter), ("stock", SegmentWriter)):
+        path = tmp_path / name
+        path.mkdir()
+        ix = whoosh_index.create_in(str(path), build_schema())
+        writer = cls(ix)
+        for a in articles:
+            writer.add_document(**document(a, analysis))
+        writer.commit()
+        readers.append(ix.reader())
+    fast, stock = readers
+    assert list(fast.all_terms()) == list(stock.all_terms())
+    for fieldname, text in stock.all_terms():
+        a, b = fast.postings(fieldname, text), stock.postings(fieldname, text)
+        assert list(a.all_items()) == list(b.all_items())
+    for docnum in range(stock.doc_count_all()):
+        for f in ("title", "body", "text_c"):
+            assert fast.doc_field_length(docnum, f) == stock.doc_field_length(docnum, f)

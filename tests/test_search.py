@@ -1,0 +1,141 @@
+"""Query semantics on the real corpus slice: grep-exact phrases, words, filters, order."""
+
+import datetime as dt
+
+import pytest
+
+from searchsvc.searching import BadRequest, SearchRequest
+
+from conftest import grep
+
+
+def ids(engine, **kw):
+    """Every matching id, paging like a client would."""
+    out, page = [], 1
+    while True:
+        r = engine.search(SearchRequest(page=page, per_page=100, **kw))
+        out += [h["id"] for h in r.hits]
+        if len(r.hits) < 100:
+            return out, r.total
+        page += 1
+
+
+@pytest.mark.parametrize("phrase", ["发展战略", "副主", "习近平", "人", "国务院总理李强", "（新闻联播）", "5G", "一带一路"])
+def test_quoted_phrases_match_exactly_what_grep_finds(engine, corpus_slice, analysis, phrase):
+    got, total = ids(engine, q=f'"{phrase}"')
+    expected = grep(corpus_slice[1] , phrase, analysis.normalizer) | grep(_examples(), phrase, analysis.normalizer)
+    assert total == len(got) == len(set(got))
+    assert set(got) == expected
+
+
+def _examples():
+    from searchsvc.cli import EXAMPLE_CORPUS
+    from searchsvc.parsing import Article, read_inputs
+    return [{"id": a.id, "title": a.title, "body": a.body} for a in read_inputs([EXAMPLE_CORPUS])
+            if isinstance(a, Article)]
+
+
+def test_words_typed_without_spaces_must_all_occur(engine, corpus_slice, analysis):
+    r = engine.search(SearchRequest(q="普京俄罗斯乌克兰", per_page=100))
+    assert r.total > 0 and not r.relaxed
+    norm = analysis.normalizer
+    for h in r.hits:
+        text = norm(h["title"] + engine.article(h["id"])["body"])
+        assert all(w in text for w in ("普京", "俄罗斯", "乌克兰"))
+
+
+def test_a_title_ranks_its_article_first(engine, corpus_slice):
+    article = corpus_slice[1][1234]
+    r = engine.search(SearchRequest(q=article["title"]))
+    same_title = {a["id"] for a in corpus_slice[1] if a["title"] == article["title"]}
+    assert r.hits[0]["id"] in same_title
+
+
+def test_traditional_script_finds_simplified_articles(engine, corpus_slice):
+    import collections
+    import opencc
+    s2t = opencc.OpenCC("s2t")
+    titles = collections.Counter(a["title"] for a in corpus_slice[1])
+    unique = [a for a in corpus_slice[1][40:] if titles[a["title"]] == 1 and s2t.convert(a["title"]) != a["title"]]
+    for article in unique[:20]:
+        assert engine.search(SearchRequest(q=s2t.convert(article["title"]))).hits[0]["id"] == article["id"]
+
+
+def test_relaxes_to_most_words_when_nothing_has_all(engine):
+    r = engine.search(SearchRequest(q="残疾人 就业 量子纠缠态"))
+    assert r.relaxed and r.total > 0
+
+
+def test_exclusion_or_and_title_field(engine, analysis):
+    with_word, _ = ids(engine, q="俄罗斯")
+    without, _ = ids(engine, q="俄罗斯 -乌克兰")
+    assert set(without) < set(with_word)
+    norm = analysis.normalizer
+    assert all("乌克兰" not in norm(engine.article(i)["title"] + engine.article(i)["body"]) for i in without[:50])
+    a, _ = ids(engine, q="残联")
+    b, _ = ids(engine, q="残疾人联合会")
+    either, _ = ids(engine, q="残联 OR 残疾人联合会")
+    assert set(either) == set(a) | set(b)
+    titled, _ = ids(engine, q="title:习近平")
+    assert titled and all("习近平" in engine.article(i)["title"] for i in titled)
+
+
+def test_wildcards_and_regex_are_literal(engine):
+    # '*' is punctuation to the word analyzer (like '，'): no prefix expansion ...
+    assert engine.search(SearchRequest(q="习*")).total == engine.search(SearchRequest(q="习")).total
+    # ... and inside quotes it is a character that must be there, as grep would have it.
+    assert engine.search(SearchRequest(q='"习*"')).total == 0
+    assert engine.search(SearchRequest(q="/.*/")).total == 0
+
+
+def test_section_prefix_date_filters_and_facets(engine, corpus_slice):
+    articles = corpus_slice[1]
+    r = engine.search(SearchRequest(q='"发展"', sections=("新闻联播 > 国内新闻",),
+                                    date_from=dt.date(2022, 2, 1), date_to=dt.date(2022, 2, 28)))
+    expected = {a["id"] for a in articles if "发展" in a["title"] + "\n" + a["body"]
+                and a["section"] == "新闻联播 > 国内新闻" and "2022-02-01" <= a["date"][:10] <= "2022-02-28"}
+    got, total = ids(engine, q='"发展"', sections=("新闻联播 > 国内新闻",),
+                     date_from=dt.date(2022, 2, 1), date_to=dt.date(2022, 2, 28))
+    assert set(got) == expected and total == len(expected)
+    # the section facet ignores the section filter (siblings stay visible) ...
+    facet = {f["value"]: f["count"] for f in r.facets["section"]}
+    assert facet["新闻联播 > 国际新闻"] > 0 and facet["新闻联播"] >= facet["新闻联播 > 国内新闻"] == total
+    # ... and the year facet ignores the dates
+    assert {f["value"] for f in r.facets["year"]} >= {"2022"}
+    prefix, _ = ids(engine, q='"发展"', sections=("新闻联播",))
+    assert len(prefix) > total
+
+
+def test_undated_articles_sort_last_and_match_no_date_filter(engine):
+    newest = engine.search(SearchRequest(q="主题党日", sort="newest", per_page=100)).hits
+    oldest = engine.search(SearchRequest(q="主题党日", sort="oldest", per_page=100)).hits
+    assert newest and newest[-1]["date"] is None and oldest[-1]["date"] is None
+    dated = [h["date"] for h in newest if h["date"]]
+    assert dated == sorted(dated, reverse=True)
+    r = engine.search(SearchRequest(q="重温入党誓词", date_from=dt.date(1900, 1, 1)))
+    assert all(h["id"] != "jsonl-005" for h in r.hits)
+
+
+def test_empty_query_browses_newest_first(engine):
+    r = engine.search(SearchRequest(q="", sections=("新闻联播 > 国际新闻",)))
+    dates = [h["date"] for h in r.hits]
+    assert r.total > 100 and dates == sorted(dates, reverse=True)
+
+
+def test_pages_do_not_overlap_under_ties(engine):
+    got, total = ids(engine, q='"新闻联播"')
+    assert len(got) == len(set(got)) == total
+
+
+def test_highlighting_is_escaped_and_merged(engine):
+    r = engine.search(SearchRequest(q="推动长三角一体化发展"))
+    hit = r.hits[0]
+    assert "<mark>推动长三角一体化发展</mark>" in hit["title_html"] + hit["snippet_html"]
+    assert "</mark><mark>" not in hit["snippet_html"]
+    assert len(hit["snippet_html"].replace("<mark>", "").replace("</mark>", "")) <= 170
+
+
+def test_result_window_is_capped(engine):
+    with pytest.raises(BadRequest) as e:
+        engine.search(SearchRequest(q="发展", page=101, per_page=100))
+    assert e.value.param == "page"
