@@ -384,6 +384,7 @@ class Plan:
         self.full = norm("".join(c.text for c in parsed.positive_clauses())) if parsed.groups else ""
         self.full = "".join(self.full.split())
         self._boost_full = len(plain) == len(parsed.positive_clauses()) and len(self.full) >= 2
+        self._coverage = None   # (match counts, units) once the query was relaxed
 
     def _units(self, clause: Clause) -> list["Unit"]:
         norm = self.analysis.normalizer(clause.text)
@@ -486,7 +487,7 @@ class Plan:
         view = self.view
         total = np.zeros(view.n, dtype=np.float64)
         n_live = max(view.doc_count, 1)
-        coverage = getattr(self, "_coverage", None)
+        coverage = self._coverage
         units = coverage[1] if coverage else [u for g in self.groups for alt in g for u in alt]
         for u in dict.fromkeys(units):
             word_hit = False
