@@ -163,8 +163,10 @@ class JiebaTokenizer(Tokenizer):
 
     def __call__(self, value, positions=False, chars=False, keeporiginal=False,
                  removestops=True, start_pos=0, start_char=0, tokenize=True,
-                 mode="", **kwargs):
-        norm, offsets = self.normalizer.with_offsets(value)
+                 mode="", normalized=False, **kwargs):
+        """``normalized=True``: ``value`` already went through the normalizer
+        (offsets are then into that text)."""
+        norm, offsets = (value, None) if normalized else self.normalizer.with_offsets(value)
         t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
         for pos, (word, start, end) in enumerate(self.segmenter.tokenize(norm), start_pos):
             t.text = word

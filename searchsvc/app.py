@@ -187,13 +187,13 @@ class AccessLog:
                                  "took_ms": round(took, 2)}, ensure_ascii=False))
 
 
-def _error_body(status, code, message, param=None):
+def _error_body(code, message, param=None):
     return {"error": {"code": code, "message": message, "param": param}}
 
 
 def _handle_api_error(req, resp, ex, params):
     resp.status = ex.status
-    resp.media = _error_body(ex.status, ex.code, ex.message, ex.param)
+    resp.media = _error_body(ex.code, ex.message, ex.param)
     for k, v in ex.headers.items():
         resp.set_header(k, v)
 
@@ -203,7 +203,7 @@ def _handle_http_error(req, resp, ex, params):
         ex.status_code, "http_error")
     resp.status = ex.status
     message = ex.description or ex.title or "error"
-    resp.media = _error_body(ex.status, code, message, getattr(ex, "param", None))
+    resp.media = _error_body(code, message, getattr(ex, "param", None))
     for k, v in (ex.headers or {}).items():
         resp.set_header(k, v)
 
@@ -211,13 +211,13 @@ def _handle_http_error(req, resp, ex, params):
 def _handle_index_missing(req, resp, ex, params):
     resp.status = falcon.HTTP_503
     resp.set_header("Retry-After", "5")
-    resp.media = _error_body(503, "index_unavailable", str(ex))
+    resp.media = _error_body("index_unavailable", str(ex))
 
 
 def _handle_unexpected(req, resp, ex, params):
     logging.getLogger("searchsvc").exception("unhandled error on %s %s", req.method, req.path)
     resp.status = falcon.HTTP_500
-    resp.media = _error_body(500, "internal_error", "internal error")
+    resp.media = _error_body("internal_error", "internal error")
 
 
 def _json_handler():

@@ -90,6 +90,7 @@ def document(article: Article, analysis: Analysis) -> dict:
     """The Whoosh fields of one article (runs the analysis chains)."""
     norm_title, title_offsets = analysis.normalizer.with_offsets(article.title)
     norm_body, body_offsets = analysis.normalizer.with_offsets(article.body)
+    norm_text = norm_title + "\n" + norm_body
     words = analysis.words
     grams = analysis.chars
     stored = article.to_json()
@@ -97,11 +98,11 @@ def document(article: Article, analysis: Analysis) -> dict:
         stored["_offsets"] = (title_offsets, body_offsets)
     doc = {
         "id": article.id,
-        "title": count_terms(t.text for t in words(article.title)),
-        "body": count_terms(t.text for t in words(article.body)),
+        "title": count_terms(t.text for t in words(norm_title, normalized=True)),
+        "body": count_terms(t.text for t in words(norm_body, normalized=True)),
         "title_c": count_terms(grams.grams(norm_title)),
-        "text_c": count_terms(grams.grams(norm_title + "\n" + norm_body)),
-        "norm": (norm_title + "\n" + norm_body).encode("utf-8"),
+        "text_c": count_terms(grams.grams(norm_text)),
+        "norm": norm_text.encode("utf-8"),
         "doc": stored,
     }
     if article.section:

@@ -77,7 +77,6 @@ class SearchResult:
     relaxed: bool = False
     took_ms: float = 0.0
     version: str = ""
-    terms: list[str] = dc_field(default_factory=list)
 
 
 class IndexView:
@@ -269,8 +268,7 @@ class Engine:
         page_docs, scores = page_docs[start:], scores[start:]
         hits = [self._hit(view, int(d), float(s), plan) for d, s in zip(page_docs, scores)]
         return SearchResult(total=int(len(docs)), hits=hits, facets=facets, relaxed=relaxed,
-                            took_ms=round((time.perf_counter() - t0) * 1000, 2), version=view.version,
-                            terms=plan.needles)
+                            took_ms=round((time.perf_counter() - t0) * 1000, 2), version=view.version)
 
     def _order(self, view, plan, docs, sort, k):
         if len(docs) == 0 or k <= 0:
