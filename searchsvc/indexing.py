@@ -291,21 +291,29 @@ class Indexer:
         return summary
 
     def _parallel(self, ix, articles, workers, progress) -> list:
-        """Fork workers that each analyse and write segments; return the segments."""
+        """Fork workers that each analyse and write segments; return the segments.
+
+        Worker k gets the k-th contiguous share of the articles: neighbouring
+        articles share vocabulary, so the segments' term tables overlap less
+        (a smaller index) and the result does not depend on scheduling.
+        """
         ctx = multiprocessing.get_context("fork")   # inherit the loaded jieba dictionary
-        jobs = ctx.Queue(workers * 4)
+        queues = [ctx.Queue(4) for _ in range(workers)]
         results = ctx.Queue()
-        procs = [ctx.Process(target=_worker, args=(ix, self.analysis, jobs, results), daemon=True)
-                 for _ in range(workers)]
+        procs = [ctx.Process(target=_worker, args=(ix, self.analysis, q, results), daemon=True) for q in queues]
         for p in procs:
             p.start()
+        shares = [articles[k * len(articles) // workers:(k + 1) * len(articles) // workers] for k in range(workers)]
+        batches = [[share[i:i + BATCH] for i in range(0, len(share), BATCH)] for share in shares]
         segments, finished = [], 0
         try:
-            for i in range(0, len(articles), BATCH):
-                jobs.put(articles[i:i + BATCH])
+            for i in range(max(map(len, batches))):
+                for q, worker_batches in zip(queues, batches):   # round robin keeps every worker busy
+                    if i < len(worker_batches):
+                        q.put(worker_batches[i])
                 finished += _collect(results, segments, progress, block=False, procs=procs)
-            for _ in procs:
-                jobs.put(None)
+            for q in queues:
+                q.put(None)
             while finished < len(procs):
                 finished += _collect(results, segments, progress, block=True, procs=procs)
         finally:

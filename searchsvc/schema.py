@@ -30,7 +30,7 @@ from .parsing import Article, format_date
 
 EPOCH = dt.datetime(1970, 1, 1)
 UNDATED = -(2 ** 62)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: the norm column is compressed
 
 
 def date_to_minutes(value: dt.datetime | None) -> int:
@@ -81,7 +81,7 @@ def build_schema() -> fields.Schema:
         # The column holds Whoosh's unsigned "sortable" form, so its default must too.
         date=fields.NUMERIC(int, bits=64, signed=True,
                             sortable=columns.NumericColumn("Q", default=to_sortable(int, 64, True, UNDATED))),
-        norm=fields.COLUMN(columns.VarBytesColumn()),
+        norm=fields.COLUMN(columns.CompressedBytesColumn()),   # about half the size of the raw text
         doc=fields.STORED(),
     )
 
