@@ -71,3 +71,26 @@ def test_workers_pick_up_a_new_index_version_without_restart(server):
         time.sleep(0.1)
     assert len(seen) >= 6      # consistently found, whichever worker answers
     assert get(base + "/healthz")[1]["index_version"] != before["index_version"]
+
+
+def test_the_app_runs_under_plain_gunicorn(tmp_path):
+    from searchsvc.cli import EXAMPLE_CORPUS, main
+    assert main(["index", "--quiet", "--index", str(tmp_path / "ix"), str(EXAMPLE_CORPUS)]) == 0
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "1",
+                             "searchsvc.wsgi:app"], env={**os.environ, "SEARCHSVC_INDEX": str(tmp_path / "ix")},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                status, body = get(f"http://127.0.0.1:{port}/search?" + urllib.parse.urlencode({"q": "两学一做"}))
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert status == 200 and body["hits"][0]["id"] == "pages/2024/two-learn"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
