@@ -237,7 +237,7 @@ def create_app(config: Config | None = None, engine: Engine | None = None, analy
     if engine is None:
         analysis = analysis or Analysis(config.userdict, config.cache_dir).initialize()
         engine = Engine(IndexStore(config.index_dir), analysis, config.reload_interval,
-                        config.max_result_window)
+                        config.max_result_window, config.result_cache_size)
     middleware = [AccessLog()]
     if config.cors_origins:
         middleware.insert(0, falcon.CORSMiddleware(

@@ -25,7 +25,7 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass, field as dc_field, replace
 
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
@@ -47,6 +47,7 @@ GRAM_WEIGHT = 0.5          # char-gram BM25 standing in for a word jieba never p
 # query, 2 = the title contains it, 1 = the body does. Scores are tier * TIER + BM25F.
 TIER = 1000.0
 SORTS = ("relevance", "newest", "oldest")
+RESULT_CACHE_BYTES = 24 << 20   # cached matches per worker (RSS budget)
 _LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
 
 
@@ -58,7 +59,7 @@ class BadRequest(ValueError):
         self.param = param
 
 
-@dataclass
+@dataclass(frozen=True)
 class SearchRequest:
     q: str = ""
     sections: tuple[str, ...] = ()
@@ -118,6 +119,7 @@ class IndexView:
         self._cache_bytes = 0
         self._cache_limit = cache_bytes
         self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
 
     def close(self):
         self.searcher.close()
@@ -133,14 +135,16 @@ class IndexView:
                 return hit
         tbytes = term.encode("utf-8")
         ids, tfs = [], []
-        for leaf, base in self.leaves:
-            try:
-                m = leaf.postings(fieldname, tbytes)
-            except TermNotFound:
-                continue
-            i, w = _read_all(m)
-            ids.append(i + base)
-            tfs.append(w)
+        # Whoosh's matchers seek, then read, the segment's shared postings file.
+        with self._read_lock:
+            for leaf, base in self.leaves:
+                try:
+                    m = leaf.postings(fieldname, tbytes)
+                except TermNotFound:
+                    continue
+                i, w = _read_all(m)
+                ids.append(i + base)
+                tfs.append(w)
         result = ((np.concatenate(ids).astype(np.int32), np.concatenate(tfs)) if ids
                   else (np.zeros(0, np.int32), np.zeros(0, np.float32)))
         size = result[0].nbytes + result[1].nbytes + 200
@@ -158,11 +162,15 @@ class IndexView:
         m[self.postings(fieldname, term)[0]] = True
         return m
 
-    def norm_text(self, docnum: int) -> str:
+    def norm_bytes(self, docnum: int) -> bytes:
+        """The article's normalised "title\\nbody", UTF-8 (a UTF-8 substring test equals a str one)."""
         for base, count, col in self._norm_cols:
             if base <= docnum < base + count:
-                return col[docnum - base].decode("utf-8")
+                return col[docnum - base]
         raise IndexError(docnum)
+
+    def norm_text(self, docnum: int) -> str:
+        return self.norm_bytes(docnum).decode("utf-8")
 
     def stored(self, docnum: int) -> dict:
         return self.searcher.stored_fields(docnum)
@@ -198,7 +206,7 @@ class Engine:
     """Long-lived per process: the current index view and the search logic."""
 
     def __init__(self, store: IndexStore, analysis: Analysis, reload_interval: float = 1.0,
-                 max_result_window: int = 10_000):
+                 max_result_window: int = 10_000, result_cache_size: int = 512):
         self.store = store
         self.analysis = analysis
         self.reload_interval = reload_interval
@@ -207,6 +215,12 @@ class Engine:
         self._checked = 0.0
         self._lock = threading.Lock()
         self.error: str | None = None
+        # Recent query matches keyed by (index version, query, filters): paging,
+        # re-sorting and popular queries skip matching. Bounded by entries and bytes.
+        self._results: OrderedDict = OrderedDict()
+        self._results_size = result_cache_size
+        self._results_bytes = 0
+        self._results_lock = threading.Lock()
 
     # ------------------------------------------------------------ index versions
     def view(self) -> IndexView:
@@ -235,6 +249,9 @@ class Engine:
                         raise IndexMissing(self.error) from e
                     return self._view
                 old, self._view, self.error = self._view, new, None
+                with self._results_lock:
+                    self._results.clear()
+                    self._results_bytes = 0
                 if old is not None:
                     old.close()
             return self._view
@@ -247,6 +264,37 @@ class Engine:
         if req.page * req.per_page > self.max_result_window:
             raise BadRequest("page", f"page × per_page may not exceed {self.max_result_window}")
         view = self.view()
+        matches = self.matches(view, req)
+        sort = req.sort if matches.scores is not None or req.sort != "relevance" else "newest"
+        start = (req.page - 1) * req.per_page
+        page_docs, scores = self._order(view, matches, sort, start + req.per_page)
+        page_docs, scores = page_docs[start:], scores[start:]
+        hits = [self._hit(view, int(d), float(s), matches.needles) for d, s in zip(page_docs, scores)]
+        return SearchResult(total=int(len(matches.docs)), hits=hits, facets=matches.facets,
+                            relaxed=matches.relaxed, took_ms=round((time.perf_counter() - t0) * 1000, 2),
+                            version=view.version)
+
+    def matches(self, view: "IndexView", req: SearchRequest) -> "Matches":
+        """Every article the query and filters select, scored; cached per index version
+        so paging, re-sorting and repeated queries skip matching."""
+        key = (view.version, req.q, req.sections, req.date_from, req.date_to)
+        with self._results_lock:
+            found = self._results.get(key)
+            if found is not None:
+                self._results.move_to_end(key)
+                return found
+        found = self._match(view, req)
+        if self._results_size:
+            with self._results_lock:
+                if key not in self._results:
+                    self._results[key] = found
+                    self._results_bytes += found.nbytes
+                while self._results and (len(self._results) > self._results_size
+                                         or self._results_bytes > RESULT_CACHE_BYTES):
+                    self._results_bytes -= self._results.popitem(last=False)[1].nbytes
+        return found
+
+    def _match(self, view: "IndexView", req: SearchRequest) -> "Matches":
         parsed = parse(req.q)
         plan = Plan(view, self.analysis, parsed)
         matched, relaxed = plan.match()
@@ -262,21 +310,18 @@ class Engine:
             if m is not None:
                 final = final & m
         docs = np.flatnonzero(final)
-        sort = req.sort if not parsed.is_empty or req.sort != "relevance" else "newest"
-        start = (req.page - 1) * req.per_page
-        page_docs, scores = self._order(view, plan, docs, sort, start + req.per_page)
-        page_docs, scores = page_docs[start:], scores[start:]
-        hits = [self._hit(view, int(d), float(s), plan) for d, s in zip(page_docs, scores)]
-        return SearchResult(total=int(len(docs)), hits=hits, facets=facets, relaxed=relaxed,
-                            took_ms=round((time.perf_counter() - t0) * 1000, 2), version=view.version)
+        scores = None if parsed.is_empty else plan.scores(docs)
+        return Matches(docs=docs, scores=scores, facets=facets, relaxed=relaxed, needles=plan.needles)
 
-    def _order(self, view, plan, docs, sort, k):
+    @staticmethod
+    def _order(view, matches: "Matches", sort, k):
+        docs = matches.docs
         if len(docs) == 0 or k <= 0:
             return docs[:0], np.zeros(0)
         dates = view.date[docs]
         undated = dates == UNDATED
         if sort == "relevance":
-            scores = plan.scores(docs)
+            scores = matches.scores
             if len(docs) > k:   # keep every doc tied with the k-th score: pages must not overlap
                 kth = np.partition(scores, len(scores) - k)[len(scores) - k]
                 keep = scores >= kth
@@ -332,11 +377,10 @@ class Engine:
         values, counts = np.unique(years, return_counts=True)
         return [{"value": str(v), "count": int(c)} for v, c in sorted(zip(values, counts), key=lambda x: -x[0])]
 
-    def _hit(self, view, docnum, score, plan) -> dict:
+    def _hit(self, view, docnum, score, needles) -> dict:
         stored = view.stored(docnum)
         doc = stored["doc"]
         offsets = doc.get("_offsets") or (None, None)
-        needles = plan.needles
         hit = stored_article(doc)
         body = hit.pop("body")
         hit.pop("editor", None)
@@ -465,16 +509,17 @@ class Plan:
         exact_by_grams = len(grams) == 1 and grams[0] == unit.text
         if not exact_by_grams:
             candidates = np.flatnonzero(mask & view.live)
-            if not unit.phrase:   # jieba already proved these
+            if not any(c.isspace() for c in unit.text):   # a jieba word is a substring: proof
                 word_fields = ("title",) if unit.field == "title" else ("title", "body")
                 proven = np.zeros(view.n, dtype=bool)
                 for f in word_fields:
                     proven[view.postings(f, unit.text)[0]] = True
                 candidates = candidates[~proven[candidates]]
-            text = unit.text
+            text = unit.text.encode("utf-8")
+            title_only = unit.field == "title"
             for d in candidates:
-                norm = view.norm_text(int(d))
-                haystack = norm.split("\n", 1)[0] if unit.field == "title" else norm
+                norm = view.norm_bytes(int(d))
+                haystack = norm.split(b"\n", 1)[0] if title_only else norm
                 if text not in haystack:
                     mask[d] = False
         unit.mask = mask
@@ -532,6 +577,20 @@ class Plan:
             elif full in body or full in "".join(body.split()):
                 tier[i] = 1
         return tier
+
+
+@dataclass
+class Matches:
+    """What a query selects: matching live docnums, their scores, facets."""
+    docs: np.ndarray
+    scores: np.ndarray | None      # None for an empty query (no relevance)
+    facets: dict
+    relaxed: bool
+    needles: list[str]
+
+    @property
+    def nbytes(self) -> int:
+        return self.docs.nbytes + (0 if self.scores is None else self.scores.nbytes) + 2000
 
 
 @dataclass(eq=False)

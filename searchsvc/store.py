@@ -28,6 +28,7 @@ from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
 
 from .analysis import ANALYSIS_VERSION
+from .filestore import PreadFileStorage
 from .schema import SCHEMA_VERSION, build_schema
 
 META = "searchsvc.json"
@@ -61,7 +62,7 @@ class IndexStore:
         if path is None or not whoosh_index.exists_in(str(path)):
             raise IndexMissing(f"no index in {self.root} (build one with: searchsvc index PATH)")
         try:
-            return whoosh_index.open_dir(str(path))
+            return PreadFileStorage(str(path)).open_index()
         except Exception as e:  # whoosh raises several types for damaged files
             raise IndexMissing(f"index in {path} cannot be opened: {e}") from e
 

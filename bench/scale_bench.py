@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Scale benchmark: the corpus replicated x1, x5, x10 under new ids.
+
+    python bench/scale_bench.py [--factors 1 5 10] [--workers 2] [--work-dir /tmp/scale]
+
+For each factor: writes the replicated corpus (copy i of article X gets id
+"X~i"; never committed), rebuilds an index from it, and serves it with
+`searchsvc serve` (default workers) under ../shared/eval/evaluate.py, sequential
+pass only. Prints index time and size, HTTP p50/p99 per query type and worker
+memory, so the cost curve is visible. Quality figures are meaningless here
+(the ground truth knows one copy of each article), only latency counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from http_bench import SHARED, evaluate, free_port, memory, wait_healthy, workers_of  # noqa: E402
+
+
+def replicate(corpus: Path, factor: int, out: Path) -> int:
+    n = 0
+    with gzip.open(corpus, "rt", encoding="utf-8") as f:
+        articles = [json.loads(line) for line in f]
+    with gzip.open(out, "wt", encoding="utf-8", compresslevel=1) as f:
+        for i in range(factor):
+            for a in articles:
+                copy = dict(a, id=a["id"] if i == 0 else f"{a['id']}~{i}")
+                if i and copy.get("url"):
+                    copy["url"] = f"{copy['url']}#copy{i}"
+                f.write(json.dumps(copy, ensure_ascii=False) + "\n")
+                n += 1
+    return n
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default=str(SHARED / "corpus" / "articles.jsonl.gz"))
+    ap.add_argument("--queries", default=str(SHARED / "eval" / "queries-dev.jsonl"))
+    ap.add_argument("--factors", type=int, nargs="+", default=[1, 5, 10])
+    ap.add_argument("--workers", type=int, default=os.cpu_count(), help="indexing processes")
+    ap.add_argument("--work-dir", help="keep corpora and indexes here (default: a temporary directory)")
+    args = ap.parse_args()
+    print("command: python bench/scale_bench.py " + " ".join(sys.argv[1:]))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.work_dir or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for factor in args.factors:
+            corpus = work / f"corpus-x{factor}.jsonl.gz"
+            n = replicate(Path(args.corpus), factor, corpus)
+            index = work / f"index-x{factor}"
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "searchsvc", "index", "--rebuild", "--quiet", "--workers",
+                            str(args.workers), "--index", str(index), str(corpus)], check=True)
+            seconds = time.perf_counter() - t0
+            size = sum(p.stat().st_size for p in (index / "current").resolve().iterdir()) / 1e6
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            proc = subprocess.Popen([sys.executable, "-m", "searchsvc", "serve", "--index", str(index),
+                                     "--port", str(port)], env=dict(os.environ, SEARCHSVC_LOG_LEVEL="warning"),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_healthy(url, proc)
+                result = evaluate(url, args.queries, work / f"eval-x{factor}.json", ["--max-ids", "100"])
+                mem = [memory(p) for p in workers_of(proc.pid)]
+            finally:
+                proc.terminate()
+                proc.wait(30)
+            rows.append((factor, n, seconds, size, result["summary"], mem))
+            print(f"x{factor}: {n} articles indexed in {seconds:.0f} s, {size:.0f} MB", flush=True)
+    print(f"\n{'corpus':<8} {'articles':>9} {'index s':>8} {'MB':>6} {'all p50':>8} {'all p99':>8} "
+          f"{'worst type p99':>22} {'worker RSS/PSS/USS MB':>24}")
+    for factor, n, seconds, size, summary, mem in rows:
+        worst = max((k for k in summary if k != "all"), key=lambda k: summary[k]["latency_ms"]["p99"])
+        lat = summary["all"]["latency_ms"]
+        m = max(mem, key=lambda m: m["rss"])
+        print(f"x{factor:<7} {n:>9} {seconds:>8.0f} {size:>6.0f} {lat['p50']:>8.2f} {lat['p99']:>8.2f} "
+              f"{worst + ' ' + format(summary[worst]['latency_ms']['p99'], '.1f'):>22} "
+              f"{m['rss']:>8.0f}/{m['pss']:.0f}/{m['uss']:.0f}")
+
+
+if __name__ == "__main__":
+    main()

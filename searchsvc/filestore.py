@@ -1,0 +1,96 @@
+"""Whoosh file storage that reads with ``os.pread`` instead of mmap.
+
+Whoosh 2.7.4 opens each compound segment with mmap and then wraps every file
+in it as ``BufferFile(memoryview)``, whose ``BytesIO`` *copies* the slice: a
+reader of the full corpus held a private copy of all postings, terms and
+columns (~215 MB per gunicorn worker). Even without that copy, mmap'd pages
+count in every worker's RSS. Positional reads share the kernel's page cache
+between workers without either cost, and, unlike Whoosh's seek-then-read
+``SubFile``, are safe when several threads read one file.
+"""
+
+from __future__ import annotations
+
+import os
+
+from whoosh.filedb.filestore import FileStorage
+from whoosh.filedb.structfile import StructFile
+
+
+class _Fd:
+    """An open descriptor closed when its last user is gone (a reader being
+    replaced may still be answering a request when its index closes)."""
+
+    def __init__(self, path: str):
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def __del__(self):
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+class _PreadIO:
+    """File-like view of ``length`` bytes at ``offset``, with its own position."""
+
+    def __init__(self, fd: _Fd, offset: int, length: int):
+        self._fd, self._offset, self._length, self._pos = fd, offset, length, 0
+
+    def read(self, n: int | None = -1) -> bytes:
+        left = self._length - self._pos
+        n = left if n is None or n < 0 else min(n, left)
+        data = os.pread(self._fd.fd, n, self._offset + self._pos) if n > 0 else b""
+        self._pos += len(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:   # pickle.load needs it
+        out = b""
+        while size < 0 or len(out) < size:
+            chunk = self.read(256 if size < 0 else min(256, size - len(out)))
+            if not chunk:
+                break
+            i = chunk.find(b"\n")
+            if i >= 0:
+                self._pos -= len(chunk) - i - 1
+                return out + chunk[:i + 1]
+            out += chunk
+        return out
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = max(0, (0, self._pos, self._length)[whence] + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        pass
+
+
+class PreadFile(StructFile):
+    """A read-only StructFile whose ``get`` is one positional read."""
+
+    def __init__(self, fd: _Fd, offset: int, length: int, name=None):
+        super().__init__(_PreadIO(fd, offset, length), name=name)
+        self._fd, self._offset, self._length = fd, offset, length
+
+    def get(self, position: int, length: int) -> bytes:
+        length = max(0, min(length, self._length - position))
+        return os.pread(self._fd.fd, length, self._offset + position)
+
+    def subset(self, position: int, length: int, name=None) -> "PreadFile":
+        return PreadFile(self._fd, self._offset + position, length, name=name or self._name)
+
+
+class PreadFileStorage(FileStorage):
+    """FileStorage whose files open as :class:`PreadFile` (writes are unchanged)."""
+
+    supports_mmap = False
+
+    def __init__(self, path, readonly=False, debug=False):
+        super().__init__(path, supports_mmap=False, readonly=readonly, debug=debug)
+
+    def open_file(self, name, **kwargs):
+        path = self._fpath(name)
+        return PreadFile(_Fd(path), 0, os.path.getsize(path), name=name)
