@@ -7,11 +7,15 @@ client sends produces a traceback.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
+import itertools
 import json
 import logging
 import time
+from urllib.parse import quote
 
 import falcon
 import orjson
@@ -19,11 +23,15 @@ import orjson
 from .analysis import Analysis
 from .config import Config
 from .openapi import openapi_document
+from .querylog import QueryLog
 from .searching import BadRequest, Engine, SearchRequest
 from .store import IndexMissing, IndexStore
+from .suggest import suggest
+from .synonyms import Synonyms
 
 log = logging.getLogger("searchsvc.access")
 MAX_QUERY_CHARS = 1000
+MIN_POPULAR = 2          # a query must be searched this often to be offered to others
 
 
 class ApiError(Exception):
@@ -111,32 +119,121 @@ class _Cached:
 
 
 class SearchResource(_Cached):
+    def __init__(self, engine: Engine, config: Config, query_log: QueryLog):
+        super().__init__(engine, config)
+        self.query_log = query_log
+
     def on_get(self, req, resp):
         sreq = search_request(req, self.config)
         fmt = _single(req, "format") or "json"
-        if fmt != "json":
-            raise _bad("format", "format must be json")
+        if fmt not in ("json", "csv"):
+            raise _bad("format", "format must be json or csv")
         if self.etag(req, resp):
             return
+        if fmt == "csv":
+            return self._csv(sreq, resp)
         try:
             result = self.engine.search(sreq)
         except BadRequest as e:
             raise _bad(e.param, str(e)) from None
-        resp.media = {
-            "query": sreq.q, "total": result.total, "page": sreq.page, "per_page": sreq.per_page,
-            "took_ms": result.took_ms, "relaxed": result.relaxed, "suggestion": None,
-            "hits": result.hits, "facets": result.facets,
-        }
+        if sreq.page == 1 and result.total and not result.relaxed and sreq.q.strip():
+            self.query_log.record(sreq.q)
+        resp.media = search_response(sreq, result)
+
+    def _csv(self, sreq, resp):
+        try:
+            rows = self.engine.export(sreq, self.config.max_export_rows)
+            first = next(rows, None)
+        except BadRequest as e:
+            raise _bad(e.param, str(e)) from None
+        resp.content_type = "text/csv; charset=utf-8"
+        name = f"search-{dt.date.today().isoformat()}.csv"
+        label = "".join(c for c in sreq.q if c.isalnum())[:40]
+        resp.set_header("Content-Disposition", f'attachment; filename="{name}"; '
+                        f"filename*=UTF-8''{quote(('search-' + label + '-' if label else 'search-') + name[7:])}")
+        resp.stream = csv_rows(first, rows)
+
+
+def search_response(sreq: SearchRequest, result) -> dict:
+    return {"query": sreq.q, "total": result.total, "page": sreq.page, "per_page": sreq.per_page,
+            "took_ms": result.took_ms, "relaxed": result.relaxed, "suggestion": result.suggestion,
+            "expansions": result.expansions, "hits": result.hits, "facets": result.facets}
+
+
+CSV_COLUMNS = ("id", "title", "date", "section", "source", "url")
+
+
+def csv_rows(first, rows):
+    """Encoded CSV lines, a BOM first so spreadsheet programs read UTF-8 Chinese correctly."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    yield ("\ufeff" + buf.getvalue()).encode("utf-8")
+    for doc in itertools.chain([first] if first else [], rows):
+        buf.seek(0)
+        buf.truncate()
+        writer.writerow([_csv_cell(doc.get(c)) for c in CSV_COLUMNS])
+        yield buf.getvalue().encode("utf-8")
+
+
+def _csv_cell(value) -> str:
+    text = "" if value is None else str(value)
+    # Spreadsheets run cells starting with these as formulas (CSV injection).
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 class ArticleResource(_Cached):
+    """``/articles/{id}`` and ``/articles/{id}/related`` (ids may contain '/', so one route)."""
+
     def on_get(self, req, resp, doc_id):
+        q = _single(req, "q") or ""
+        if len(q) > MAX_QUERY_CHARS:
+            raise _bad("q", f"q may be at most {MAX_QUERY_CHARS} characters")
         if self.etag(req, resp):
             return
-        article = self.engine.article(doc_id)
+        article = self.engine.article(doc_id, q)
+        if article is None and doc_id.endswith("/related"):
+            return self._related(req, resp, doc_id[:-len("/related")])
         if article is None:
             raise ApiError(falcon.HTTP_404, "not_found", f"no article with id {doc_id!r}", "id")
         resp.media = article
+
+    def _related(self, req, resp, doc_id):
+        limit = _int_param(req, "limit", 5, 1, 50)
+        found = self.engine.related(doc_id, limit)
+        if found is None:
+            raise ApiError(falcon.HTTP_404, "not_found", f"no article with id {doc_id!r}", "id")
+        resp.media = {"id": doc_id, "related": found}
+
+
+class SuggestResource:
+    def __init__(self, engine: Engine, query_log: QueryLog):
+        self.engine, self.query_log = engine, query_log
+
+    def on_get(self, req, resp):
+        q = _single(req, "q")
+        if q is None or not q.strip():
+            raise _bad("q", "q is required")
+        if len(q) > 100:
+            raise _bad("q", "q may be at most 100 characters")
+        limit = _int_param(req, "limit", 8, 1, 20)
+        lexicon = self.engine.lexicon()
+        popular = [(q, n) for q, n in self.query_log.popular(days=30, limit=200) if n >= MIN_POPULAR]
+        found = suggest(q, limit, lexicon, popular, self.engine.analysis.normalizer) if lexicon else []
+        resp.cache_control = ["public, max-age=60"]
+        resp.media = {"query": q, "suggestions": found}
+
+
+class PopularResource:
+    def __init__(self, query_log: QueryLog):
+        self.query_log = query_log
+
+    def on_get(self, req, resp):
+        days = _int_param(req, "days", 7, 1, 365)
+        limit = _int_param(req, "limit", 10, 1, 100)
+        resp.cache_control = ["public, max-age=60"]
+        resp.media = {"days": days, "queries": [{"q": q, "count": n}
+                                                for q, n in self.query_log.popular(days, limit)]}
 
 
 class SectionsResource(_Cached):
@@ -229,6 +326,7 @@ class SearchApp(falcon.App):
     """falcon.App that also carries its engine (for gunicorn hooks and tests)."""
 
     engine: Engine
+    query_log: QueryLog
 
 
 def create_app(config: Config | None = None, engine: Engine | None = None, analysis: Analysis | None = None):
@@ -237,7 +335,9 @@ def create_app(config: Config | None = None, engine: Engine | None = None, analy
     if engine is None:
         analysis = analysis or Analysis(config.userdict, config.cache_dir).initialize()
         engine = Engine(IndexStore(config.index_dir), analysis, config.reload_interval,
-                        config.max_result_window, config.result_cache_size)
+                        config.max_result_window, config.result_cache_size,
+                        Synonyms(config.synonyms, analysis.normalizer))
+    query_log = QueryLog(config.query_log_path)
     middleware = [AccessLog()]
     if config.cors_origins:
         middleware.insert(0, falcon.CORSMiddleware(
@@ -250,8 +350,10 @@ def create_app(config: Config | None = None, engine: Engine | None = None, analy
     app.req_options.media_handlers[falcon.MEDIA_JSON] = handler
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = handler
 
-    app.add_route("/search", SearchResource(engine, config))
+    app.add_route("/search", SearchResource(engine, config, query_log))
     app.add_route("/articles/{doc_id:path}", ArticleResource(engine, config))
+    app.add_route("/suggest", SuggestResource(engine, query_log))
+    app.add_route("/popular", PopularResource(query_log))
     app.add_route("/sections", SectionsResource(engine, config))
     app.add_route("/healthz", HealthResource(engine))
     app.add_route("/openapi.json", OpenAPIResource(openapi_document(config)))
@@ -261,4 +363,5 @@ def create_app(config: Config | None = None, engine: Engine | None = None, analy
     app.add_error_handler(IndexMissing, _handle_index_missing)
     app.add_error_handler(ApiError, _handle_api_error)
     app.engine = engine
+    app.query_log = query_log
     return app

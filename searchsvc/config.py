@@ -12,6 +12,7 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_USERDICT = PACKAGE_DIR / "data" / "userdict.txt"
+DEFAULT_SYNONYMS = PACKAGE_DIR / "data" / "synonyms.txt"
 DEFAULT_SITE_CRUMBS = ("每日甘肃政务云", "甘肃省直机关党建网")
 
 
@@ -32,6 +33,10 @@ class Config:
     reload_interval: float = 1.0        # how often a worker checks for a new index version
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     cache_dir: Path | None = None       # jieba's dictionary cache; None = per-user default
+    synonyms: Path | None = DEFAULT_SYNONYMS
+    query_log: Path | None = None       # None = <index_dir>/querylog.jsonl
+    query_log_enabled: bool = True
+    max_export_rows: int = 10_000
 
     _ENV = {
         "index_dir": ("SEARCHSVC_INDEX", Path),
@@ -44,6 +49,10 @@ class Config:
         "reload_interval": ("SEARCHSVC_RELOAD_INTERVAL", float),
         "workers": ("SEARCHSVC_WORKERS", int),
         "cache_dir": ("SEARCHSVC_CACHE_DIR", lambda v: Path(v) if v else None),
+        "synonyms": ("SEARCHSVC_SYNONYMS", lambda v: Path(v) if v else None),
+        "query_log": ("SEARCHSVC_QUERY_LOG", lambda v: Path(v) if v else None),
+        "query_log_enabled": ("SEARCHSVC_QUERY_LOG_ENABLED", lambda v: v.lower() not in ("0", "false", "no")),
+        "max_export_rows": ("SEARCHSVC_MAX_EXPORT_ROWS", int),
     }
 
     @classmethod
@@ -60,6 +69,12 @@ class Config:
         if unknown:
             raise TypeError(f"unknown config options: {sorted(unknown)}")
         return cls(**values)
+
+    @property
+    def query_log_path(self) -> Path | None:
+        if not self.query_log_enabled:
+            return None
+        return self.query_log or self.index_dir / "querylog.jsonl"
 
     def with_(self, **changes) -> "Config":
         return replace(self, **changes)

@@ -40,5 +40,13 @@ def post_fork(server, worker):
     if engine is not None:
         try:
             engine.view()
+            engine.lexicon(wait=False)   # suggestions' vocabulary, built in the background
         except Exception as e:  # /healthz reports it; the worker still serves
             server.log.warning("index not available yet: %s", e)
+
+
+def worker_exit(server, worker):
+    """Write this worker's pending query-log counts."""
+    query_log = getattr(getattr(server.app, "callable", None), "query_log", None)
+    if query_log is not None:
+        query_log.flush()

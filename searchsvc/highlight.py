@@ -61,7 +61,7 @@ def render(text: str, spans, start: int = 0, end: int | None = None) -> str:
     return "".join(out)
 
 
-def highlight_title(title: str, needles, normalizer, offsets=None) -> str:
+def highlight(title: str, needles, normalizer, offsets=None) -> str:
     spans = _to_original(find_spans(normalizer(title), needles), offsets)
     return render(title, spans)
 

@@ -43,7 +43,9 @@ def openapi_document(config) -> dict:
         "type": "object", "required": ["id", "title", "body"],
         "properties": {k: {"type": ["string", "null"]} for k in
                        ("section", "date", "source", "author", "editor", "url")} | {
-            "id": {"type": "string"}, "title": {"type": "string"}, "body": {"type": "string"}},
+            "id": {"type": "string"}, "title": {"type": "string"}, "body": {"type": "string"},
+            "title_html": {"type": "string", "description": "with ?q=: escaped title, matches in <mark>"},
+            "body_html": {"type": "string", "description": "with ?q=: escaped body, matches in <mark>"}},
     }
     section = {"type": "object", "required": ["name", "path", "count", "children"],
                "properties": {"name": {"type": "string"}, "path": {"type": "string"},
@@ -74,18 +76,24 @@ def openapi_document(config) -> dict:
                     _param("page", "1-based page", {"type": "integer", "minimum": 1, "default": 1}),
                     _param("per_page", "hits per page", {"type": "integer", "minimum": 1,
                                                          "maximum": config.max_per_page, "default": 10}),
-                    _param("format", "response format", {"type": "string", "enum": ["json"], "default": "json"}),
+                    _param("format", "json, or csv: every hit (up to %d rows) as id,title,date,section,source,url, "
+                           "UTF-8 with BOM, as an attachment" % config.max_export_rows,
+                           {"type": "string", "enum": ["json", "csv"], "default": "json"}),
                 ],
                 "responses": {
                     "200": {"description": "results", "content": {"application/json": {"schema": {
                         "type": "object",
                         "required": ["query", "total", "page", "per_page", "took_ms", "relaxed", "suggestion",
-                                     "hits", "facets"],
+                                     "expansions", "hits", "facets"],
                         "properties": {
                             "query": {"type": "string"}, "total": {"type": "integer"},
                             "page": {"type": "integer"}, "per_page": {"type": "integer"},
                             "took_ms": {"type": "number"}, "relaxed": {"type": "boolean"},
-                            "suggestion": {"type": ["string", "null"]},
+                            "suggestion": {"type": ["string", "null"],
+                                           "description": "did you mean: a correction that finds many more "
+                                                          "articles, never applied by itself"},
+                            "expansions": {"type": "object", "description": "synonyms the query was expanded with",
+                                           "additionalProperties": {"type": "array", "items": {"type": "string"}}},
                             "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
                             "facets": {"type": "object", "required": ["section", "year"],
                                        "properties": {"section": {"$ref": "#/components/schemas/Facet"},
@@ -99,11 +107,57 @@ def openapi_document(config) -> dict:
                 "operationId": "getArticle",
                 "summary": "One stored article",
                 "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
-                                "description": "article id; may contain '/'"}],
+                                "description": "article id; may contain '/'"},
+                               _param("q", "mark this query's matches in title_html and body_html",
+                                      {"type": "string", "maxLength": 1000})],
                 "responses": {"200": {"description": "the article", "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Article"}}}},
                               "304": {"description": "not modified"},
                               "404": _error_response("no such article"), "503": errors["503"]},
+            }},
+            "/articles/{id}/related": {"get": {
+                "operationId": "relatedArticles",
+                "summary": "More like this: articles sharing the article's key terms, same section and recent first",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+                               _param("limit", "how many", {"type": "integer", "minimum": 1, "maximum": 50,
+                                                            "default": 5})],
+                "responses": {"200": {"description": "related articles", "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["id", "related"], "properties": {
+                        "id": {"type": "string"},
+                        "related": {"type": "array", "items": {"$ref": "#/components/schemas/Related"}}}}}}},
+                              "404": _error_response("no such article"), **errors},
+            }},
+            "/suggest": {"get": {
+                "operationId": "suggest",
+                "summary": "As-you-type completions: popular queries, frequent words, titles",
+                "description": "Completes Chinese prefixes, full pinyin (dangjian) and pinyin initials (djw).",
+                "parameters": [_param("q", "what was typed so far", {"type": "string", "maxLength": 100},
+                                      required=True),
+                               _param("limit", "how many", {"type": "integer", "minimum": 1, "maximum": 20,
+                                                            "default": 8})],
+                "responses": {"200": {"description": "completions", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["query", "suggestions"], "properties": {
+                        "query": {"type": "string"},
+                        "suggestions": {"type": "array", "items": {
+                            "type": "object", "required": ["text", "kind"], "properties": {
+                                "text": {"type": "string"},
+                                "kind": {"type": "string", "enum": ["query", "term", "title"]}}}}}}}}},
+                              **errors},
+            }},
+            "/popular": {"get": {
+                "operationId": "popularQueries",
+                "summary": "The most searched queries of the last days (queries and counts only)",
+                "parameters": [_param("days", "look back this many days", {"type": "integer", "minimum": 1,
+                                                                          "maximum": 365, "default": 7}),
+                               _param("limit", "how many", {"type": "integer", "minimum": 1, "maximum": 100,
+                                                            "default": 10})],
+                "responses": {"200": {"description": "popular queries", "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["days", "queries"], "properties": {
+                        "days": {"type": "integer"},
+                        "queries": {"type": "array", "items": {
+                            "type": "object", "required": ["q", "count"], "properties": {
+                                "q": {"type": "string"}, "count": {"type": "integer"}}}}}}}}},
+                              "400": errors["400"]},
             }},
             "/sections": {"get": {
                 "operationId": "listSections",
@@ -129,6 +183,10 @@ def openapi_document(config) -> dict:
         },
         "components": {"schemas": {
             "Hit": hit, "Facet": facet, "Article": article, "Section": section,
+            "Related": {"type": "object", "required": ["id", "title", "score"],
+                        "properties": {k: {"type": ["string", "null"]} for k in
+                                       ("section", "date", "source", "author", "url")} | {
+                            "id": {"type": "string"}, "title": {"type": "string"}, "score": {"type": "number"}}},
             "Health": {"type": "object", "required": ["status", "documents", "index_version"],
                        "properties": {"status": {"type": "string", "enum": ["ok", "unavailable"]},
                                       "documents": {"type": "integer"},

@@ -40,6 +40,12 @@ class ParsedQuery:
     def is_empty(self) -> bool:
         return not self.groups
 
+    @property
+    def is_plain(self) -> bool:
+        """Only words: no phrases, fields, OR or exclusions (what a typo looks like)."""
+        return (bool(self.groups) and not self.excluded
+                and all(len(g) == 1 and not g[0].phrase and g[0].field is None for g in self.groups))
+
     def positive_clauses(self) -> list[Clause]:
         return [c for g in self.groups for c in g]
 

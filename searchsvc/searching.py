@@ -19,6 +19,7 @@ the whole query occurs contiguously in the title or body; newer first on ties.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import pickle
 import threading
@@ -32,11 +33,15 @@ from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length
 
+from . import spelling
 from .analysis import Analysis, phrase_bigrams
-from .highlight import highlight_title, snippet
+from .lexicon import Lexicon
+from .related import key_terms, related_docs
+from .highlight import highlight, snippet
 from .query import Clause, ParsedQuery, parse
 from .schema import UNDATED, date_to_minutes, minutes_to_date, stored_article
 from .store import IndexMissing, IndexStore
+from .synonyms import Synonyms
 
 K1 = 1.6                   # tuned on queries-dev (grid 1.2/1.6/2.0 x title 1.5/2.5)
 B = 0.75
@@ -48,6 +53,9 @@ GRAM_WEIGHT = 0.5          # char-gram BM25 standing in for a word jieba never p
 TIER = 1000.0
 SORTS = ("relevance", "newest", "oldest")
 RESULT_CACHE_BYTES = 24 << 20   # cached matches per worker (RSS budget)
+FEW_HITS = 2                    # at most this many hits: look for a did-you-mean
+SUGGEST_FACTOR = 5              # ...offered when it finds this many times more
+LEXICON_MAX_AGE = 600.0         # seconds before the vocabulary is refreshed for new writes
 _LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
 
 
@@ -78,6 +86,8 @@ class SearchResult:
     relaxed: bool = False
     took_ms: float = 0.0
     version: str = ""
+    expansions: dict = dc_field(default_factory=dict)
+    suggestion: str | None = None
 
 
 class IndexView:
@@ -206,9 +216,13 @@ class Engine:
     """Long-lived per process: the current index view and the search logic."""
 
     def __init__(self, store: IndexStore, analysis: Analysis, reload_interval: float = 1.0,
-                 max_result_window: int = 10_000, result_cache_size: int = 512):
+                 max_result_window: int = 10_000, result_cache_size: int = 512,
+                 synonyms: Synonyms | None = None):
         self.store = store
         self.analysis = analysis
+        self.synonyms = synonyms or Synonyms(None)
+        self._lexicon: tuple[str, float, Lexicon] | None = None
+        self._lexicon_thread: threading.Thread | None = None
         self.reload_interval = reload_interval
         self.max_result_window = max_result_window
         self._view: IndexView | None = None
@@ -272,18 +286,20 @@ class Engine:
         hits = [self._hit(view, int(d), float(s), matches.needles) for d, s in zip(page_docs, scores)]
         return SearchResult(total=int(len(matches.docs)), hits=hits, facets=matches.facets,
                             relaxed=matches.relaxed, took_ms=round((time.perf_counter() - t0) * 1000, 2),
-                            version=view.version)
+                            version=view.version, expansions=matches.expansions,
+                            suggestion=matches.suggestion)
 
     def matches(self, view: "IndexView", req: SearchRequest) -> "Matches":
         """Every article the query and filters select, scored; cached per index version
-        so paging, re-sorting and repeated queries skip matching."""
-        key = (view.version, req.q, req.sections, req.date_from, req.date_to)
+        (and synonyms table) so paging, re-sorting and repeated queries skip matching."""
+        synonyms = self.synonyms.table()
+        key = (view.version, id(synonyms), req.q, req.sections, req.date_from, req.date_to)
         with self._results_lock:
             found = self._results.get(key)
             if found is not None:
                 self._results.move_to_end(key)
                 return found
-        found = self._match(view, req)
+        found = self._match(view, req, synonyms)
         if self._results_size:
             with self._results_lock:
                 if key not in self._results:
@@ -294,9 +310,9 @@ class Engine:
                     self._results_bytes -= self._results.popitem(last=False)[1].nbytes
         return found
 
-    def _match(self, view: "IndexView", req: SearchRequest) -> "Matches":
+    def _match(self, view: "IndexView", req: SearchRequest, synonyms) -> "Matches":
         parsed = parse(req.q)
-        plan = Plan(view, self.analysis, parsed)
+        plan = Plan(view, self.analysis, parsed, synonyms)
         matched, relaxed = plan.match()
         section_mask = self._section_mask(view, req.sections)
         date_mask = self._date_mask(view, req.date_from, req.date_to)
@@ -311,7 +327,56 @@ class Engine:
                 final = final & m
         docs = np.flatnonzero(final)
         scores = None if parsed.is_empty else plan.scores(docs)
-        return Matches(docs=docs, scores=scores, facets=facets, relaxed=relaxed, needles=plan.needles)
+        suggestion = None
+        if (relaxed or len(docs) <= FEW_HITS) and parsed.is_plain:
+            suggestion = self._did_you_mean(view, req, synonyms, 0 if relaxed else len(docs),
+                                            [m for m in (section_mask, date_mask) if m is not None])
+        return Matches(docs=docs, scores=scores, facets=facets, relaxed=relaxed, needles=plan.needles,
+                       expansions=plan.expansions, suggestion=suggestion)
+
+    def _did_you_mean(self, view, req, synonyms, total, filters) -> str | None:
+        """A correction that finds many more articles (:mod:`spelling`), or None."""
+        lexicon = self.lexicon()
+        if lexicon is None:
+            return None
+        for candidate in spelling.candidates(self.analysis.normalizer(req.q).strip(), lexicon):
+            plan = Plan(view, self.analysis, parse(candidate), synonyms)
+            mask, relaxed = plan.match()
+            if relaxed:
+                continue
+            mask &= view.live
+            for m in filters:
+                mask &= m
+            if int(mask.sum()) >= max(1, SUGGEST_FACTOR * total):
+                return candidate
+        return None
+
+    # ------------------------------------------------------------ vocabulary
+    def lexicon(self, wait: bool = True) -> Lexicon | None:
+        """The vocabulary for suggestions and corrections. Rebuilt in the background
+        when the index generation changes or it is older than LEXICON_MAX_AGE
+        (writes add few words); only the very first build is waited for."""
+        view = self.view()
+        generation = view.version.split(":")[0]
+        current = self._lexicon
+        stale = (current is None or current[0] != generation
+                 or time.monotonic() - current[1] > LEXICON_MAX_AGE)
+        with self._lock:
+            thread = self._lexicon_thread
+            if stale and (thread is None or not thread.is_alive()):
+                thread = threading.Thread(target=self._build_lexicon, args=(view, generation),
+                                          name="lexicon", daemon=True)
+                self._lexicon_thread = thread
+                thread.start()
+        if self._lexicon is None and wait and thread is not None:
+            thread.join()
+        return self._lexicon[2] if self._lexicon else None
+
+    def _build_lexicon(self, view, generation):
+        try:
+            self._lexicon = (generation, time.monotonic(), Lexicon(view))
+        except Exception:   # a view closed under us: the next call retries
+            logging.getLogger("searchsvc").exception("building the lexicon failed")
 
     @staticmethod
     def _order(view, matches: "Matches", sort, k):
@@ -384,17 +449,54 @@ class Engine:
         hit = stored_article(doc)
         body = hit.pop("body")
         hit.pop("editor", None)
-        hit["title_html"] = highlight_title(doc["title"], needles, self.analysis.normalizer, offsets[0])
+        hit["title_html"] = highlight(doc["title"], needles, self.analysis.normalizer, offsets[0])
         hit["snippet_html"] = snippet(body, needles, self.analysis.normalizer, offsets[1])
         hit["score"] = round(score, 4)
         return hit
 
-    def article(self, doc_id: str) -> dict | None:
+    def article(self, doc_id: str, q: str = "") -> dict | None:
+        """The stored article; with ``q``, also ``body_html`` with the query's matches marked."""
         view = self.view()
         docnum = view.docnum_for_id(doc_id)
         if docnum is None:
             return None
-        return stored_article(view.stored(docnum)["doc"])
+        doc = view.stored(docnum)["doc"]
+        article = stored_article(doc)
+        if q.strip():
+            needles = Plan(view, self.analysis, parse(q), self.synonyms.table()).needles
+            offsets = doc.get("_offsets") or (None, None)
+            article["title_html"] = highlight(doc["title"], needles, self.analysis.normalizer, offsets[0])
+            article["body_html"] = highlight(doc["body"], needles, self.analysis.normalizer, offsets[1])
+        return article
+
+    def related(self, doc_id: str, limit: int = 5) -> list[dict] | None:
+        """Articles like ``doc_id`` (None when there is no such article)."""
+        view = self.view()
+        docnum = view.docnum_for_id(doc_id)
+        if docnum is None:
+            return None
+        lexicon = self.lexicon()
+        title, _, body = view.norm_text(docnum).partition("\n")
+        terms = key_terms(title, body, self.analysis, lexicon.df if lexicon else {}, view.doc_count)
+        out = []
+        for d, score in related_docs(view, docnum, terms, _bm25, limit):
+            hit = stored_article(view.stored(d)["doc"])
+            hit.pop("body")
+            hit.pop("editor", None)
+            hit["score"] = round(score, 4)
+            out.append(hit)
+        return out
+
+    def export(self, req: SearchRequest, limit: int):
+        """Every hit of a search (up to ``limit``) in order, as stored articles without bodies."""
+        view = self.view()
+        matches = self.matches(view, req)
+        sort = req.sort if matches.scores is not None or req.sort != "relevance" else "newest"
+        docs, _ = self._order(view, matches, sort, limit)
+        for d in docs:
+            doc = stored_article(view.stored(int(d))["doc"])
+            doc.pop("body")
+            yield doc
 
 
 def _prefix_counts(view, mask) -> dict[str, int]:
@@ -412,15 +514,17 @@ def _prefix_counts(view, mask) -> dict[str, int]:
 class Plan:
     """One parsed query against one index view: match masks and scores."""
 
-    def __init__(self, view: IndexView, analysis: Analysis, parsed: ParsedQuery):
+    def __init__(self, view: IndexView, analysis: Analysis, parsed: ParsedQuery, synonyms=None):
         self.view = view
         self.analysis = analysis
         self.parsed = parsed
+        self.synonyms = synonyms or {}
+        self.expansions: dict[str, list[str]] = {}
         norm = analysis.normalizer
         # Each positive group: list of alternatives; each alternative: list of units.
         self.groups = [[self._units(c) for c in g] for g in parsed.groups]
         self.excluded = [self._units(c) for c in parsed.excluded]
-        self.needles = list(dict.fromkeys(u.text for g in self.groups for alt in g for u in alt))
+        self.needles = list(dict.fromkeys(t for g in self.groups for alt in g for u in alt for t in u.texts))
         plain = [c for c in parsed.positive_clauses() if not c.phrase]
         # The whole query as typed, for the contiguous-phrase boost.
         self.full = norm("".join(c.text for c in parsed.positive_clauses())) if parsed.groups else ""
@@ -432,7 +536,17 @@ class Plan:
         norm = self.analysis.normalizer(clause.text)
         if clause.phrase:
             return [Unit(norm, clause.field, phrase=True)] if norm.strip() else []
-        return [Unit(w, clause.field) for w in dict.fromkeys(self.analysis.query_terms(clause.text))]
+        words = list(dict.fromkeys(self.analysis.query_terms(clause.text)))
+        whole = "".join(norm.split())
+        if len(words) > 1 and whole in self.synonyms:    # the clause as a whole has synonyms
+            words = [whole]
+        units = []
+        for w in words:
+            alts = self.synonyms.get(w, ())
+            if alts:
+                self.expansions[w] = list(alts)
+            units.append(Unit(w, clause.field, synonyms=alts))
+        return units
 
     # ------------------------------------------------------------ matching
     def match(self) -> tuple[np.ndarray, bool]:
@@ -497,9 +611,15 @@ class Plan:
         return mask
 
     def unit_mask(self, unit: "Unit") -> np.ndarray:
-        """Articles whose (title or) text contains the unit's text, exactly."""
+        """Articles whose (title or) text contains the unit's text (or a synonym), exactly."""
         if unit.mask is not None:
             return unit.mask
+        if unit.synonyms:
+            mask = self.unit_mask(Unit(unit.text, unit.field))
+            for alt in unit.synonyms:
+                mask = mask | self.unit_mask(Unit(alt, unit.field))
+            unit.mask = mask
+            return mask
         view = self.view
         gram_field = "title_c" if unit.field == "title" else "text_c"
         grams = phrase_bigrams(unit.text)
@@ -533,30 +653,39 @@ class Plan:
         coverage = self._coverage
         units = coverage[1] if coverage else [u for g in self.groups for alt in g for u in alt]
         for u in dict.fromkeys(units):
-            word_hit = False
-            if not u.phrase:
-                for f, weight in (("title", TITLE_BOOST), ("body", 1.0)):
-                    if u.field == "title" and f == "body":
-                        continue
-                    ids, tfs = view.postings(f, u.text)
-                    if len(ids):
-                        word_hit = True
-                        total[ids] += weight * _bm25(ids, tfs, view.lengths[f], view.avg[f], n_live)
-            if not word_hit:   # phrases and words jieba never produced: char grams
-                fields = (("title_c", TITLE_BOOST),) if u.field == "title" else (("title_c", TITLE_BOOST), ("text_c", 1.0))
-                grams = phrase_bigrams(u.text)
-                for f, weight in fields:
-                    for g in grams:
-                        ids, tfs = view.postings(f, g)
-                        if len(ids):
-                            total[ids] += (GRAM_WEIGHT * weight / len(grams)) * _bm25(
-                                ids, tfs, view.lengths[f], view.avg[f], n_live)
+            if not u.synonyms:
+                total += self._unit_scores(u.text, u.field, u.phrase, n_live)
+            else:   # a word or any of its synonyms: the best of them counts
+                total += np.maximum.reduce([self._unit_scores(t, u.field, u.phrase, n_live) for t in u.texts])
         s = total[docs]
         if coverage:   # relaxed: favour articles holding more of the words
             s = s * (coverage[0][docs] / max(1, len(coverage[1]))) ** 2
         if self._boost_full and len(docs):
             s = s + TIER * self._phrase_tier(docs, s)
         return s
+
+    def _unit_scores(self, text, field, phrase, n_live) -> np.ndarray:
+        view = self.view
+        total = np.zeros(view.n, dtype=np.float64)
+        word_hit = False
+        if not phrase:
+            for f, weight in (("title", TITLE_BOOST), ("body", 1.0)):
+                if field == "title" and f == "body":
+                    continue
+                ids, tfs = view.postings(f, text)
+                if len(ids):
+                    word_hit = True
+                    total[ids] += weight * _bm25(ids, tfs, view.lengths[f], view.avg[f], n_live)
+        if not word_hit:   # phrases and words jieba never produced: char grams
+            fields = (("title_c", TITLE_BOOST),) if field == "title" else (("title_c", TITLE_BOOST), ("text_c", 1.0))
+            grams = phrase_bigrams(text)
+            for f, weight in fields:
+                for g in grams:
+                    ids, tfs = view.postings(f, g)
+                    if len(ids):
+                        total[ids] += (GRAM_WEIGHT * weight / len(grams)) * _bm25(
+                            ids, tfs, view.lengths[f], view.avg[f], n_live)
+        return total
 
     def _phrase_tier(self, docs, s) -> np.ndarray:
         """0-3 per article: where the whole query occurs contiguously (see TIER)."""
@@ -587,6 +716,8 @@ class Matches:
     facets: dict
     relaxed: bool
     needles: list[str]
+    expansions: dict = dc_field(default_factory=dict)
+    suggestion: str | None = None
 
     @property
     def nbytes(self) -> int:
@@ -599,7 +730,12 @@ class Unit:
     text: str
     field: str | None = None
     phrase: bool = False
+    synonyms: tuple[str, ...] = ()
     mask: np.ndarray | None = dc_field(default=None, repr=False)
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        return (self.text, *self.synonyms)
 
 
 def _bm25(ids, tfs, lengths, avg, n_live) -> np.ndarray:

@@ -19,6 +19,7 @@ from searchsvc.config import Config
 from searchsvc.indexing import Indexer
 from searchsvc.searching import Engine
 from searchsvc.store import IndexStore
+from searchsvc.synonyms import Synonyms
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SEARCHSVC_SHARED", REPO.parent / "shared"))
@@ -51,7 +52,7 @@ def corpus_slice(tmp_path_factory):
 @pytest.fixture(scope="session")
 def config(tmp_path_factory):
     return Config.from_env(environ={}, index_dir=tmp_path_factory.mktemp("index") / "index",
-                           reload_interval=0.0)
+                           reload_interval=0.0, query_log=tmp_path_factory.mktemp("log") / "querylog.jsonl")
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +65,8 @@ def built_index(config, analysis, corpus_slice):
 
 @pytest.fixture(scope="session")
 def engine(built_index, config, analysis):
-    return Engine(IndexStore(built_index), analysis, reload_interval=0.0)
+    return Engine(IndexStore(built_index), analysis, reload_interval=0.0,
+                  synonyms=Synonyms(config.synonyms, analysis.normalizer))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,122 @@
+"""The vocabulary of one index version: words with document frequencies, titles,
+and their pinyin, for completion (:mod:`suggest`) and corrections (:mod:`spelling`).
+
+Built from the term dictionaries and the normalised-text column, never from
+stored articles: about 4 s on the shared corpus, so workers build it in the
+background and keep using the previous one meanwhile (see ``Engine.lexicon``).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import pinyin
+
+MIN_TERM_DF = 2        # a word must occur in this many articles to be suggested
+HOMOPHONE_MIN_DF = 3
+
+
+@dataclass
+class Entry:
+    text: str          # normalised
+    kind: str          # "term" or "title"
+    weight: float
+
+
+class PrefixIndex:
+    """Entries under sorted keys (text, full pinyin, pinyin initials): prefix lookup, best weight first."""
+
+    def __init__(self, entries: list[Entry], key_fn):
+        triples = sorted((k, i, f) for i, e in enumerate(entries) for k, f in key_fn(e))
+        self.entries = entries
+        self.keys = [k for k, _, _ in triples]
+        self.idx = np.array([i for _, i, _ in triples], dtype=np.int64)
+        # A rare reading of a character must not outrank a word's usual spelling.
+        self.weights = np.array([entries[i].weight * f for _, i, f in triples], dtype=np.float64)
+
+    def lookup(self, prefix: str, limit: int) -> list[Entry]:
+        lo = bisect.bisect_left(self.keys, prefix)
+        hi = bisect.bisect_left(self.keys, prefix + "\uffff")
+        if lo >= hi:
+            return []
+        idx, weights = self.idx[lo:hi], self.weights[lo:hi]
+        want = min(len(idx), limit * 4)          # keys repeat per entry: dedupe below
+        top = np.argpartition(-weights, want - 1)[:want] if len(idx) > want else np.arange(len(idx))
+        top = top[np.argsort(-weights[top], kind="stable")]
+        out = []
+        for i in dict.fromkeys(int(idx[t]) for t in top):
+            out.append(self.entries[i])
+            if len(out) == limit:
+                break
+        return out
+
+
+def _entry_keys(e: Entry) -> list[tuple[str, float]]:
+    """(key, weight factor): the text, then its pinyin (usual readings first), then initials."""
+    out = [(e.text, 1.0)]
+    for initials in (False, True):
+        for n, k in enumerate(pinyin.keys(e.text, initials)):
+            out.append((k, 1.0 if n == 0 else 1e-3))
+    return out
+
+
+class Lexicon:
+    def __init__(self, view):
+        self.df: dict[str, int] = {}
+        for leaf, _ in view.leaves:
+            terms = leaf._terms                      # W3 term dictionary, read raw
+            for field in ("title", "body"):
+                for (fname, tbytes), info in terms.items_from(field, b""):
+                    if fname != field:
+                        break
+                    word = tbytes.decode("utf-8")
+                    self.df[word] = self.df.get(word, 0) + info.doc_frequency()
+        terms = [Entry(w, "term", float(n)) for w, n in self.df.items()
+                 if n >= MIN_TERM_DF and len(w) >= 2 and not w.isdigit()]
+        self.terms = PrefixIndex(terms, _entry_keys)
+        titles: dict[str, int] = {}
+        for d in np.flatnonzero(view.live):
+            title = view.norm_bytes(int(d)).split(b"\n", 1)[0].decode("utf-8")
+            if title and (title not in titles or view.date[d] > view.date[titles[title]]):
+                titles[title] = int(d)
+        entries = [Entry(t, "title", float(view.date[d])) for t, d in titles.items()]
+        self.titles = PrefixIndex(entries, _entry_keys)
+        self._title_text = "\n".join(e.text for e in entries)
+        self._title_starts = np.cumsum([0] + [len(e.text) + 1 for e in entries])[:-1]
+        self._title_entries = entries
+        self.homophones: dict[str, list[tuple[str, int]]] = {}
+        self.by_usual_pinyin: dict[str, tuple[str, int]] = {}
+        for w, n in self.df.items():
+            if n >= HOMOPHONE_MIN_DF and 2 <= len(w) <= 4 and all(pinyin.is_han(c) for c in w):
+                spellings = pinyin.keys(w)
+                for k in spellings:
+                    self.homophones.setdefault(k, []).append((w, n))
+                best = self.by_usual_pinyin.get(spellings[0])
+                if best is None or n > best[1]:
+                    self.by_usual_pinyin[spellings[0]] = (w, n)
+
+    def titles_containing(self, text: str, limit: int) -> list[Entry]:
+        """Titles with ``text`` anywhere, newest first (Chinese is rarely typed from a title's start)."""
+        found, pos = [], self._title_text.find(text)
+        while pos != -1 and len(found) < limit * 20:
+            found.append(self._title_entries[int(np.searchsorted(self._title_starts, pos, "right")) - 1])
+            pos = self._title_text.find(text, pos + 1)
+        found.sort(key=lambda e: -e.weight)
+        return list({e.text: e for e in found}.values())[:limit]
+
+    def homophone_of_key(self, key: str) -> str | None:
+        """The most frequent word usually spelled ``key`` in pinyin (pinyin typed as a query)."""
+        found = self.by_usual_pinyin.get(key)
+        return found[0] if found else None
+
+    def homophone(self, text: str) -> tuple[str, int] | None:
+        """The most frequent word spelled like ``text`` in pinyin, other than ``text``."""
+        best = None
+        for k in pinyin.keys(text):
+            for w, n in self.homophones.get(k, ()):
+                if w != text and (best is None or n > best[1]):
+                    best = (w, n)
+        return best

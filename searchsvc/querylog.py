@@ -1,0 +1,95 @@
+"""The query log behind /popular and autocomplete: queries and counts only.
+
+No IP addresses, user agents or times finer than a day are kept. Each worker
+counts in memory and appends ``{"day", "q", "count"}`` lines every
+``flush_seconds``; appends of one short line are atomic across processes,
+and rotation (by size, under an exclusive lock) keeps ``keep`` old files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+MAX_QUERY_CHARS = 100
+
+
+class QueryLog:
+    def __init__(self, path: Path | None, max_bytes: int = 5 << 20, keep: int = 3,
+                 flush_seconds: float = 10.0):
+        self.path, self.max_bytes, self.keep, self.flush_seconds = path, max_bytes, keep, flush_seconds
+        self._pending: Counter = Counter()
+        self._last_flush = time.monotonic()
+        self._lock = threading.Lock()
+        self._popular_cache: dict = {}
+
+    def record(self, query: str) -> None:
+        q = " ".join(query.split())[:MAX_QUERY_CHARS]
+        if not q or self.path is None:
+            return
+        with self._lock:
+            self._pending[(dt.date.today().isoformat(), q)] += 1
+        if time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, Counter()
+            self._last_flush = time.monotonic()
+        if not pending or self.path is None:
+            return
+        data = "".join(json.dumps({"day": d, "q": q, "count": n}, ensure_ascii=False) + "\n"
+                       for (d, q), n in pending.items()).encode("utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "ab") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                f.write(data)
+                f.flush()
+                if f.tell() > self.max_bytes:
+                    self._rotate()
+        except OSError:   # the log is a convenience; searching must not fail for it
+            pass
+
+    def _rotate(self) -> None:
+        for i in range(self.keep - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{i}")
+            if older.exists():
+                os.replace(older, self.path.with_name(f"{self.path.name}.{i + 1}"))
+        os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+
+    def popular(self, days: int, limit: int, cache_seconds: float = 30.0) -> list[tuple[str, int]]:
+        """The most frequent queries of the last ``days`` days (all workers, flushed counts)."""
+        key = (days, limit)
+        hit = self._popular_cache.get(key)
+        if hit and time.monotonic() - hit[0] < cache_seconds:
+            return hit[1]
+        since = (dt.date.today() - dt.timedelta(days=days - 1)).isoformat()
+        counts: Counter = Counter()
+        if self.path is not None:
+            for i in range(self.keep, -1, -1):
+                p = self.path if i == 0 else self.path.with_name(f"{self.path.name}.{i}")
+                try:
+                    lines = p.read_bytes().splitlines()
+                except OSError:
+                    continue
+                for line in lines:
+                    try:
+                        rec = json.loads(line)
+                        if rec["day"] >= since:
+                            counts[rec["q"]] += int(rec["count"])
+                    except (ValueError, KeyError, TypeError):
+                        continue   # a torn or foreign line
+        with self._lock:   # this worker's unflushed counts too
+            for (d, q), n in self._pending.items():
+                if d >= since:
+                    counts[q] += n
+        result = counts.most_common(limit)
+        self._popular_cache[key] = (time.monotonic(), result)
+        return result

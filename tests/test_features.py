@@ -1,0 +1,184 @@
+"""Search-box and editor features: suggestions, corrections, synonyms, related
+articles, popular queries, CSV export and full-text highlighting."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from html.parser import HTMLParser
+
+from searchsvc.querylog import QueryLog
+from searchsvc.searching import Engine, SearchRequest
+from searchsvc.store import IndexStore
+from searchsvc.synonyms import Synonyms, parse_synonyms
+
+from conftest import grep
+
+
+def suggestions(client, q, **params):
+    r = client.simulate_get("/suggest", params={"q": q, **params})
+    assert r.status_code == 200, r.text
+    return [s["text"] for s in r.json["suggestions"]]
+
+
+# ------------------------------------------------------------------ /suggest
+
+def test_suggest_completes_a_chinese_prefix(client):
+    assert "国际联播快讯" in suggestions(client, "国际联播")
+
+
+def test_suggest_completes_full_pinyin(client):
+    assert suggestions(client, "dangjian")[0] == "党建"
+
+
+def test_suggest_completes_pinyin_initials_to_a_title(client):
+    # 国内联播快讯 is the title of ~200 articles in the slice: g-n-l-b-k-x.
+    assert "国内联播快讯" in suggestions(client, "gnlbkx")
+
+
+def test_suggest_respects_limit_and_requires_q(client):
+    assert len(suggestions(client, "新", limit=3)) == 3
+    r = client.simulate_get("/suggest")
+    assert r.status_code == 400 and r.json["error"]["param"] == "q"
+
+
+# ------------------------------------------------------------------ did you mean
+
+def search(client, q, **params):
+    r = client.simulate_get("/search", params={"q": q, **params})
+    assert r.status_code == 200, r.text
+    return r.json
+
+
+def test_homophone_typo_gets_a_suggestion_that_is_not_applied(client):
+    body = search(client, "残急人")
+    assert body["suggestion"] == "残疾人"
+    assert all("残疾人" not in h["title"] for h in body["hits"][:1]) or body["relaxed"]
+
+
+def test_pinyin_typed_as_a_query_is_corrected(client):
+    assert search(client, "dangjian")["suggestion"] == "党建"
+
+
+def test_a_query_with_good_results_gets_no_suggestion(client):
+    assert search(client, "残疾人")["suggestion"] is None
+
+
+# ------------------------------------------------------------------ synonyms
+
+def test_synonym_finds_articles_the_bare_word_does_not(client, corpus_slice, analysis):
+    articles = corpus_slice[1]
+    only_long = grep(articles, "党的建设", analysis.normalizer) - grep(articles, "党建", analysis.normalizer)
+    assert only_long, "the slice must hold articles saying 党的建设 but never 党建"
+    body = search(client, "党建", per_page=100)
+    assert body["expansions"] == {"党建": ["党的建设"]}
+    assert only_long <= {h["id"] for h in body["hits"]}
+    exact = search(client, '"党建"', per_page=100)      # phrases are never expanded
+    assert exact["expansions"] == {} and exact["total"] < body["total"]
+
+
+def test_synonyms_file_is_reloaded_without_restart(tmp_path, built_index, analysis):
+    path = tmp_path / "synonyms.txt"
+    path.write_text("# empty\n", encoding="utf-8")
+    engine = Engine(IndexStore(built_index), analysis, reload_interval=0.0,
+                    synonyms=Synonyms(path, analysis.normalizer, interval=0.0))
+    before = engine.search(SearchRequest(q="残联"))
+    assert before.expansions == {}
+    path.write_text("残联 => 残疾人\n", encoding="utf-8")
+    after = engine.search(SearchRequest(q="残联"))
+    assert after.expansions == {"残联": ["残疾人"]} and after.total > before.total
+
+
+def test_synonym_file_format():
+    table = parse_synonyms("a, b, c\nx => y, z  # one-way\n\n# comment\n")
+    assert table == {"a": ("b", "c"), "b": ("a", "c"), "c": ("a", "b"), "x": ("y", "z")}
+
+
+# ------------------------------------------------------------------ related
+
+def test_related_articles_share_terms_and_prefer_the_section(client, corpus_slice):
+    source = next(a for a in corpus_slice[1] if "残疾人" in a["title"])
+    r = client.simulate_get(f"/articles/{source['id']}/related", params={"limit": 5})
+    assert r.status_code == 200, r.text
+    related = r.json["related"]
+    assert len(related) == 5 and source["id"] not in {h["id"] for h in related}
+    assert any("残疾" in h["title"] for h in related)
+    assert sum(h["section"] == source["section"] for h in related) >= 3
+    assert client.simulate_get("/articles/nope/related").status_code == 404
+
+
+# ------------------------------------------------------------------ popular + query log
+
+def test_popular_counts_queries_without_personal_data(client):
+    for q in ("乡村振兴", "乡村振兴", "乡村振兴", "疫情防控"):
+        search(client, q)
+    client.app.query_log.flush()
+    popular = client.simulate_get("/popular", params={"days": 1}).json["queries"]
+    counts = {p["q"]: p["count"] for p in popular}
+    assert counts["乡村振兴"] >= 3 and counts["乡村振兴"] > counts["疫情防控"]
+    lines = client.app.query_log.path.read_text(encoding="utf-8").splitlines()
+    assert all(set(json.loads(line)) == {"day", "q", "count"} for line in lines)
+    assert "乡村振兴" in suggestions(client, "xiangcun")        # popular queries feed autocomplete
+
+
+def test_query_log_rotates_by_size_and_still_counts(tmp_path):
+    log = QueryLog(tmp_path / "q.jsonl", max_bytes=200, keep=2, flush_seconds=0)
+    for i in range(30):
+        log.record(f"查询{i % 3}")
+    files = sorted(tmp_path.iterdir())
+    assert {"q.jsonl.1", "q.jsonl.2"} <= {f.name for f in files} <= {"q.jsonl", "q.jsonl.1", "q.jsonl.2"}
+    kept = sum(json.loads(line)["count"] for f in files for line in f.read_text().splitlines())
+    assert 0 < kept < 30
+    assert sum(n for _, n in log.popular(days=1, limit=10, cache_seconds=0)) == kept
+
+
+# ------------------------------------------------------------------ export
+
+def test_csv_export_streams_the_whole_result(client):
+    total = search(client, "残疾人")["total"]
+    r = client.simulate_get("/search", params={"q": "残疾人", "format": "csv"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.headers["content-disposition"].startswith('attachment; filename="search-')
+    assert r.content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert rows[0] == ["id", "title", "date", "section", "source", "url"]
+    assert len(rows) - 1 == total > 10
+
+
+def test_csv_export_is_capped(client, config, engine):
+    from falcon import testing
+    from searchsvc.app import create_app
+    small = testing.TestClient(create_app(config.with_(max_export_rows=7), engine=engine))
+    r = small.simulate_get("/search", params={"q": "新闻", "format": "csv"})
+    assert len(r.content.decode("utf-8-sig").strip().splitlines()) == 1 + 7
+
+
+# ------------------------------------------------------------------ body_html
+
+class MarkOnly(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.marked = set(), []
+        self._in = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self._in = tag == "mark"
+
+    def handle_endtag(self, tag):
+        self._in = False
+
+    def handle_data(self, data):
+        if self._in:
+            self.marked.append(data)
+
+
+def test_article_with_q_marks_every_match_in_the_body(client, corpus_slice):
+    source = next(a for a in corpus_slice[1] if a["body"].count("残疾人") >= 2)
+    r = client.simulate_get(f"/articles/{source['id']}", params={"q": "残疾人"})
+    parser = MarkOnly()
+    parser.feed(r.json["body_html"])
+    assert parser.tags == {"mark"}
+    assert parser.marked.count("残疾人") == source["body"].count("残疾人")
+    assert "body_html" not in client.simulate_get(f"/articles/{source['id']}").json
