@@ -64,6 +64,31 @@ def workers_of(master: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
+def suggest_latency(url: str, queries_file, n: int = 600) -> dict:
+    """p50/p99 of /suggest over one keep-alive connection: Chinese prefixes, pinyin, initials."""
+    import http.client
+    import statistics
+    import urllib.parse
+    from pypinyin import Style, lazy_pinyin
+    texts = [json.loads(line)["q"].strip('"') for line in open(queries_file, encoding="utf-8")]
+    prefixes = []
+    for t in texts[: n // 3]:
+        head = t[:4]
+        prefixes += [head[:2], "".join(lazy_pinyin(head[:2])), "".join(lazy_pinyin(head, style=Style.FIRST_LETTER))]
+    host = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(host.hostname, host.port, timeout=10)
+    times = []
+    for p in prefixes:
+        t0 = time.perf_counter()
+        conn.request("GET", "/suggest?" + urllib.parse.urlencode({"q": p}))
+        r = conn.getresponse()
+        r.read()
+        times.append((time.perf_counter() - t0) * 1000)
+        assert r.status == 200, (p, r.status)
+    times.sort()
+    return {"n": len(times), "p50": statistics.median(times), "p99": times[int(0.99 * (len(times) - 1))]}
+
+
 def evaluate(url, queries, out, extra):
     cmd = [sys.executable, str(SHARED / "eval" / "evaluate.py"), "--url", url, "--queries", str(queries),
            "--name", "searchsvc", "--out", str(out), *extra]
@@ -97,6 +122,7 @@ def main():
             load = evaluate(url, args.queries, Path(tmp) / "load.json",
                             ["--load-only", "--load-seconds", str(args.load_seconds),
                              "--concurrency", str(args.concurrency)])["load"]
+        suggest = suggest_latency(url, args.queries)
         busy = [memory(p) for p in workers_of(proc.pid)]
         restarted = set(workers_of(proc.pid)) != set(workers)
     finally:
@@ -112,6 +138,8 @@ def main():
     lat = load["latency_ms"]
     print(f"load: {load['concurrency']} clients x {load['seconds']:.0f} s: {load['qps']:.1f} QPS, "
           f"p50/p95/p99 {lat['p50']:.2f}/{lat['p95']:.2f}/{lat['p99']:.2f} ms, {load['errors']} errors")
+    print(f"/suggest: {suggest['n']} prefixes (Chinese, pinyin, initials), "
+          f"p50 {suggest['p50']:.2f} ms, p99 {suggest['p99']:.2f} ms")
     for label, mem in (("idle", idle), ("after load", busy)):
         print(f"worker memory {label}: " + "; ".join(
             f"RSS {m['rss']:.0f} MB, PSS {m['pss']:.0f} MB, USS {m['uss']:.0f} MB" for m in mem))

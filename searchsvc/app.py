@@ -20,9 +20,11 @@ from urllib.parse import quote
 import falcon
 import orjson
 
+from . import web
 from .analysis import Analysis
 from .config import Config
 from .openapi import openapi_document
+from .params import MAX_QUERY_CHARS, ApiError, bad, int_param, search_request, single
 from .querylog import QueryLog
 from .searching import BadRequest, Engine, SearchRequest
 from .store import IndexMissing, IndexStore
@@ -30,71 +32,7 @@ from .suggest import suggest
 from .synonyms import Synonyms
 
 log = logging.getLogger("searchsvc.access")
-MAX_QUERY_CHARS = 1000
 MIN_POPULAR = 2          # a query must be searched this often to be offered to others
-
-
-class ApiError(Exception):
-    def __init__(self, status: str, code: str, message: str, param: str | None = None, headers=None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.param = status, code, message, param
-        self.headers = headers or {}
-
-
-def _bad(param: str, message: str) -> ApiError:
-    return ApiError(falcon.HTTP_400, "invalid_parameter", message, param)
-
-
-# ----------------------------------------------------------------- parameters
-
-def _int_param(req, name, default, lo, hi):
-    raw = req.get_param(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _bad(name, f"{name} must be an integer") from None
-    if not lo <= value <= hi:
-        raise _bad(name, f"{name} must be between {lo} and {hi}")
-    return value
-
-
-def _date_param(req, name):
-    raw = req.get_param(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        if len(raw) != 10:
-            raise ValueError
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise _bad(name, f"{name} must be a date YYYY-MM-DD") from None
-
-
-def _single(req, name):
-    values = req.get_param_as_list(name) or []
-    if len(values) > 1:
-        raise _bad(name, f"{name} may be given once")
-    return values[0] if values else None
-
-
-def search_request(req, config: Config) -> SearchRequest:
-    q = _single(req, "q") or ""
-    if len(q) > MAX_QUERY_CHARS:
-        raise _bad("q", f"q may be at most {MAX_QUERY_CHARS} characters")
-    sections = tuple(s.strip() for s in (req.get_param_as_list("section") or []) if s.strip())
-    sections = tuple(" > ".join(p.strip() for p in s.split(">") if p.strip()) for s in sections)
-    date_from, date_to = _date_param(req, "from"), _date_param(req, "to")
-    if date_from and date_to and date_from > date_to:
-        raise _bad("from", "from must not be after to")
-    sort = _single(req, "sort") or "relevance"
-    page = _int_param(req, "page", 1, 1, config.max_result_window)
-    per_page = _int_param(req, "per_page", 10, 1, config.max_per_page)
-    if page * per_page > config.max_result_window:
-        raise _bad("page", f"page × per_page may not exceed {config.max_result_window}")
-    return SearchRequest(q=q, sections=sections, date_from=date_from, date_to=date_to, sort=sort,
-                         page=page, per_page=per_page)
 
 
 # ----------------------------------------------------------------- resources
@@ -125,9 +63,9 @@ class SearchResource(_Cached):
 
     def on_get(self, req, resp):
         sreq = search_request(req, self.config)
-        fmt = _single(req, "format") or "json"
+        fmt = single(req, "format") or "json"
         if fmt not in ("json", "csv"):
-            raise _bad("format", "format must be json or csv")
+            raise bad("format", "format must be json or csv")
         if self.etag(req, resp):
             return
         if fmt == "csv":
@@ -135,7 +73,7 @@ class SearchResource(_Cached):
         try:
             result = self.engine.search(sreq)
         except BadRequest as e:
-            raise _bad(e.param, str(e)) from None
+            raise bad(e.param, str(e)) from None
         if sreq.page == 1 and result.total and not result.relaxed and sreq.q.strip():
             self.query_log.record(sreq.q)
         resp.media = search_response(sreq, result)
@@ -145,7 +83,7 @@ class SearchResource(_Cached):
             rows = self.engine.export(sreq, self.config.max_export_rows)
             first = next(rows, None)
         except BadRequest as e:
-            raise _bad(e.param, str(e)) from None
+            raise bad(e.param, str(e)) from None
         resp.content_type = "text/csv; charset=utf-8"
         name = f"search-{dt.date.today().isoformat()}.csv"
         label = "".join(c for c in sreq.q if c.isalnum())[:40]
@@ -186,9 +124,9 @@ class ArticleResource(_Cached):
     """``/articles/{id}`` and ``/articles/{id}/related`` (ids may contain '/', so one route)."""
 
     def on_get(self, req, resp, doc_id):
-        q = _single(req, "q") or ""
+        q = single(req, "q") or ""
         if len(q) > MAX_QUERY_CHARS:
-            raise _bad("q", f"q may be at most {MAX_QUERY_CHARS} characters")
+            raise bad("q", f"q may be at most {MAX_QUERY_CHARS} characters")
         if self.etag(req, resp):
             return
         article = self.engine.article(doc_id, q)
@@ -199,7 +137,7 @@ class ArticleResource(_Cached):
         resp.media = article
 
     def _related(self, req, resp, doc_id):
-        limit = _int_param(req, "limit", 5, 1, 50)
+        limit = int_param(req, "limit", 5, 1, 50)
         found = self.engine.related(doc_id, limit)
         if found is None:
             raise ApiError(falcon.HTTP_404, "not_found", f"no article with id {doc_id!r}", "id")
@@ -211,12 +149,12 @@ class SuggestResource:
         self.engine, self.query_log = engine, query_log
 
     def on_get(self, req, resp):
-        q = _single(req, "q")
+        q = single(req, "q")
         if q is None or not q.strip():
-            raise _bad("q", "q is required")
+            raise bad("q", "q is required")
         if len(q) > 100:
-            raise _bad("q", "q may be at most 100 characters")
-        limit = _int_param(req, "limit", 8, 1, 20)
+            raise bad("q", "q may be at most 100 characters")
+        limit = int_param(req, "limit", 8, 1, 20)
         lexicon = self.engine.lexicon()
         popular = [(q, n) for q, n in self.query_log.popular(days=30, limit=200) if n >= MIN_POPULAR]
         found = suggest(q, limit, lexicon, popular, self.engine.analysis.normalizer) if lexicon else []
@@ -229,8 +167,8 @@ class PopularResource:
         self.query_log = query_log
 
     def on_get(self, req, resp):
-        days = _int_param(req, "days", 7, 1, 365)
-        limit = _int_param(req, "limit", 10, 1, 100)
+        days = int_param(req, "days", 7, 1, 365)
+        limit = int_param(req, "limit", 10, 1, 100)
         resp.cache_control = ["public, max-age=60"]
         resp.media = {"days": days, "queries": [{"q": q, "count": n}
                                                 for q, n in self.query_log.popular(days, limit)]}
@@ -355,6 +293,10 @@ def create_app(config: Config | None = None, engine: Engine | None = None, analy
     app.add_route("/suggest", SuggestResource(engine, query_log))
     app.add_route("/popular", PopularResource(query_log))
     app.add_route("/sections", SectionsResource(engine, config))
+    env = web.templates()
+    app.add_route("/", web.SearchPage(engine, config, env))
+    app.add_route("/a/{doc_id:path}", web.ArticlePage(engine, env))
+    app.add_static_route("/static", str(web.STATIC_DIR))
     app.add_route("/healthz", HealthResource(engine))
     app.add_route("/openapi.json", OpenAPIResource(openapi_document(config)))
 

@@ -3,10 +3,16 @@ plus the bundled examples, one analysis chain, one engine, one Falcon app."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import itertools
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -72,6 +78,40 @@ def engine(built_index, config, analysis):
 @pytest.fixture(scope="session")
 def client(config, engine):
     return testing.TestClient(create_app(config.with_(cors_origins=("https://example.gov.cn",)), engine=engine))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(index_dir: Path, workers: int = 2, env: dict | None = None):
+    """`searchsvc serve` as a real gunicorn process; yields (base URL, process).
+    On exit it is stopped and its output must hold no traceback."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "searchsvc", "serve", "--index", str(index_dir),
+                             "--port", str(port), "--workers", str(workers)],
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("server did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
+    try:
+        yield base, proc
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0].decode(errors="replace")
+    assert "Traceback" not in out, out
 
 
 def grep(articles, text, norm):

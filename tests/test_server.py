@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,37 +9,13 @@ import urllib.parse
 import urllib.request
 
 import pytest
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import free_port, serving
 
 
 @pytest.fixture()
 def server(tmp_path):
-    port = free_port()
-    env = {**os.environ, "SEARCHSVC_RELOAD_INTERVAL": "0.2"}
-    proc = subprocess.Popen([sys.executable, "-m", "searchsvc", "serve", "--index", str(tmp_path / "ix"),
-                             "--port", str(port), "--workers", "2"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("server did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    yield base, tmp_path / "ix", proc
-    proc.terminate()
-    out = proc.communicate(timeout=20)[0].decode(errors="replace")
-    assert "Traceback" not in out, out
+    with serving(tmp_path / "ix", env={"SEARCHSVC_RELOAD_INTERVAL": "0.2"}) as (base, proc):
+        yield base, tmp_path / "ix", proc
 
 
 def get(url):
