@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import errno
 import hashlib
+import hmac
 import io
 import itertools
 import json
@@ -26,10 +28,12 @@ from .config import Config
 from .openapi import openapi_document
 from .params import MAX_QUERY_CHARS, ApiError, bad, int_param, search_request, single
 from .querylog import QueryLog
-from .searching import BadRequest, Engine, SearchRequest
-from .store import IndexMissing, IndexStore
+from .searching import BadRequest, Engine, SearchRequest, SearchTimeout
+from .parsing import Article, ArticleError, article_from_dict
+from .store import IndexBusy, IndexMissing, IndexStore
 from .suggest import suggest
 from .synonyms import Synonyms
+from .writes import Writer
 
 log = logging.getLogger("searchsvc.access")
 MIN_POPULAR = 2          # a query must be searched this often to be offered to others
@@ -120,8 +124,85 @@ def _csv_cell(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+class WriteAccess:
+    """Bearer-token check of the write API (constant-time), and request bodies within limits."""
+
+    def __init__(self, writer: Writer | None, config: Config):
+        self.writer, self.config = writer, config
+
+    def authorize(self, req) -> Writer:
+        token = self.config.write_token
+        if not token or self.writer is None:
+            raise ApiError(falcon.HTTP_403, "writes_disabled",
+                           "the write API is disabled (set SEARCHSVC_WRITE_TOKEN to enable it)")
+        scheme, _, given = (req.auth or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise ApiError(falcon.HTTP_401, "unauthorized", "a valid bearer token is required",
+                           "Authorization", headers={"WWW-Authenticate": 'Bearer realm="searchsvc"'})
+        return self.writer
+
+    def body(self, req) -> bytes:
+        limit = self.config.max_body_bytes
+        if req.content_length is not None and req.content_length > limit:
+            raise ApiError(falcon.HTTP_413, "payload_too_large", f"request bodies may be at most {limit} bytes")
+        data = req.bounded_stream.read(limit + 1)
+        if len(data) > limit:
+            raise ApiError(falcon.HTTP_413, "payload_too_large", f"request bodies may be at most {limit} bytes")
+        return data
+
+    def run(self, action, *args):
+        """Run a write; a busy index is 503 + Retry-After, a failing disk a 507/500 JSON error."""
+        try:
+            return action(*args)
+        except IndexBusy as e:
+            raise ApiError(falcon.HTTP_503, "index_busy", str(e), headers={"Retry-After": "2"}) from None
+        except OSError as e:
+            logging.getLogger("searchsvc").exception("write failed")
+            status = falcon.HTTP_507 if e.errno in (errno.ENOSPC, errno.EDQUOT) else falcon.HTTP_500
+            raise ApiError(status, "write_failed", f"the write was not applied: {e.strerror or e}") from None
+
+
+def _json_body(data: bytes, param: str = "body"):
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise ApiError(falcon.HTTP_400, "invalid_json", f"invalid JSON: {e}", param) from None
+
+
+def _article(record, doc_id: str | None = None) -> Article:
+    if isinstance(record, dict) and doc_id is not None:
+        if record.get("id") not in (None, doc_id):
+            raise ApiError(falcon.HTTP_422, "invalid_article", "id in the body differs from the URL", "id")
+        record = {**record, "id": doc_id}
+    try:
+        return article_from_dict(record)
+    except ArticleError as e:
+        raise ApiError(falcon.HTTP_422, "invalid_article", str(e), e.field or "body") from None
+
+
 class ArticleResource(_Cached):
-    """``/articles/{id}`` and ``/articles/{id}/related`` (ids may contain '/', so one route)."""
+    """``/articles/{id}`` and ``/articles/{id}/related`` (ids may contain '/', so one route).
+    PUT and DELETE are the write API (bearer token)."""
+
+    def __init__(self, engine: Engine, config: Config, access: WriteAccess):
+        super().__init__(engine, config)
+        self.access = access
+
+    def on_put(self, req, resp, doc_id):
+        writer = self.access.authorize(req)
+        article = _article(_json_body(self.access.body(req)), doc_id)
+        result = self.access.run(writer.upsert, [article])[0]
+        self.engine.invalidate()
+        resp.status = falcon.HTTP_201 if result.result == "created" else falcon.HTTP_200
+        resp.media = {"id": result.id, "result": result.result}
+
+    def on_delete(self, req, resp, doc_id):
+        writer = self.access.authorize(req)
+        result = self.access.run(writer.delete, [doc_id])[0]
+        self.engine.invalidate()
+        if result.result == "not_found":
+            raise ApiError(falcon.HTTP_404, "not_found", f"no article with id {doc_id!r}", "id")
+        resp.media = {"id": result.id, "result": result.result}
 
     def on_get(self, req, resp, doc_id):
         q = single(req, "q") or ""
@@ -142,6 +223,42 @@ class ArticleResource(_Cached):
         if found is None:
             raise ApiError(falcon.HTTP_404, "not_found", f"no article with id {doc_id!r}", "id")
         resp.media = {"id": doc_id, "related": found}
+
+
+class BulkResource:
+    """``POST /articles/bulk``: JSON Lines of articles (upserts) and ``{"delete": id}`` lines."""
+
+    def __init__(self, engine: Engine, access: WriteAccess):
+        self.engine, self.access = engine, access
+
+    def on_post(self, req, resp):
+        writer = self.access.authorize(req)
+        results, puts, deletes = [], [], []
+        for n, line in enumerate(self.access.body(req).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = _json_body(line, f"line {n}")
+                if isinstance(record, dict) and set(record) == {"delete"}:
+                    if not isinstance(record["delete"], str) or not record["delete"]:
+                        raise ApiError(falcon.HTTP_422, "invalid_article", "delete needs an id", "delete")
+                    deletes.append((n, record["delete"]))
+                else:
+                    puts.append((n, _article(record)))
+            except ApiError as e:
+                results.append({"line": n, "id": None, "result": "error",
+                                "error": {"code": e.code, "message": e.message, "param": e.param}})
+        if puts:
+            done = self.access.run(writer.upsert, [a for _, a in puts])
+            by_id = {r.id: r.result for r in done}
+            results += [{"line": n, "id": a.id, "result": by_id[a.id]} for n, a in puts]
+        if deletes:
+            done = self.access.run(writer.delete, [i for _, i in deletes])
+            by_id = {r.id: r.result for r in done}
+            results += [{"line": n, "id": i, "result": by_id[i]} for n, i in deletes]
+        self.engine.invalidate()
+        results.sort(key=lambda r: r["line"])
+        resp.media = {"errors": sum(r["result"] == "error" for r in results), "results": results}
 
 
 class SuggestResource:
@@ -249,6 +366,12 @@ def _handle_index_missing(req, resp, ex, params):
     resp.media = _error_body("index_unavailable", str(ex))
 
 
+def _handle_timeout(req, resp, ex, params):
+    resp.status = falcon.HTTP_503
+    resp.set_header("Retry-After", "1")
+    resp.media = _error_body("timeout", f"{ex}; narrow the query (a longer phrase, a section or dates)")
+
+
 def _handle_unexpected(req, resp, ex, params):
     logging.getLogger("searchsvc").exception("unhandled error on %s %s", req.method, req.path)
     resp.status = falcon.HTTP_500
@@ -267,14 +390,15 @@ class SearchApp(falcon.App):
     query_log: QueryLog
 
 
-def create_app(config: Config | None = None, engine: Engine | None = None, analysis: Analysis | None = None):
+def create_app(config: Config | None = None, engine: Engine | None = None, analysis: Analysis | None = None,
+               writer: Writer | None = None):
     """Build the WSGI app. ``engine`` may be injected (tests share one)."""
     config = config or Config.from_env()
     if engine is None:
         analysis = analysis or Analysis(config.userdict, config.cache_dir).initialize()
         engine = Engine(IndexStore(config.index_dir), analysis, config.reload_interval,
                         config.max_result_window, config.result_cache_size,
-                        Synonyms(config.synonyms, analysis.normalizer))
+                        Synonyms(config.synonyms, analysis.normalizer), config.search_budget)
     query_log = QueryLog(config.query_log_path)
     middleware = [AccessLog()]
     if config.cors_origins:
@@ -289,7 +413,9 @@ def create_app(config: Config | None = None, engine: Engine | None = None, analy
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = handler
 
     app.add_route("/search", SearchResource(engine, config, query_log))
-    app.add_route("/articles/{doc_id:path}", ArticleResource(engine, config))
+    access = WriteAccess(writer or (Writer(config, engine.analysis) if config.write_token else None), config)
+    app.add_route("/articles/bulk", BulkResource(engine, access))
+    app.add_route("/articles/{doc_id:path}", ArticleResource(engine, config, access))
     app.add_route("/suggest", SuggestResource(engine, query_log))
     app.add_route("/popular", PopularResource(query_log))
     app.add_route("/sections", SectionsResource(engine, config))
@@ -304,6 +430,7 @@ def create_app(config: Config | None = None, engine: Engine | None = None, analy
     app.add_error_handler(falcon.HTTPError, _handle_http_error)
     app.add_error_handler(IndexMissing, _handle_index_missing)
     app.add_error_handler(ApiError, _handle_api_error)
+    app.add_error_handler(SearchTimeout, _handle_timeout)
     app.engine = engine
     app.query_log = query_log
     return app

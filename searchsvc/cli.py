@@ -166,13 +166,18 @@ def cmd_index(args, config) -> int:
 
 
 def cmd_delete(args, config) -> int:
-    from .indexing import Indexer
+    from .analysis import Analysis
     from .store import IndexBusy, IndexMissing
+    from .writes import Writer
 
     try:
-        deleted, missing = Indexer(config).delete(args.ids)
+        results = Writer(config, Analysis(config.userdict, config.cache_dir)).delete(args.ids)
     except (IndexMissing, IndexBusy) as e:
         raise _Failure(str(e)) from None
+    except OSError as e:
+        raise _Failure(f"cannot write the index: {e}") from None
+    deleted = [r.id for r in results if r.result == "deleted"]
+    missing = [r.id for r in results if r.result == "not_found"]
     for doc_id in missing:
         print(f"not found: {doc_id}", file=sys.stderr)
     print(f"deleted {len(deleted)}, not found {len(missing)}")

@@ -37,6 +37,10 @@ class Config:
     query_log: Path | None = None       # None = <index_dir>/querylog.jsonl
     query_log_enabled: bool = True
     max_export_rows: int = 10_000
+    write_token: str | None = field(default=None, repr=False)   # write API bearer token; None = writes off (403)
+    write_lock_wait: float = 5.0        # seconds a write waits for the index before 503 + Retry-After
+    max_body_bytes: int = 10 << 20      # request bodies (bulk writes) above this: 413
+    search_budget: float = 2.0          # seconds a query may run before it is stopped (503)
 
     _ENV = {
         "index_dir": ("SEARCHSVC_INDEX", Path),
@@ -53,6 +57,10 @@ class Config:
         "query_log": ("SEARCHSVC_QUERY_LOG", lambda v: Path(v) if v else None),
         "query_log_enabled": ("SEARCHSVC_QUERY_LOG_ENABLED", lambda v: v.lower() not in ("0", "false", "no")),
         "max_export_rows": ("SEARCHSVC_MAX_EXPORT_ROWS", int),
+        "write_token": ("SEARCHSVC_WRITE_TOKEN", lambda v: v or None),
+        "write_lock_wait": ("SEARCHSVC_WRITE_LOCK_WAIT", float),
+        "max_body_bytes": ("SEARCHSVC_MAX_BODY_BYTES", int),
+        "search_budget": ("SEARCHSVC_SEARCH_BUDGET", float),
     }
 
     @classmethod

@@ -12,7 +12,10 @@ workers = int(os.environ.get("SEARCHSVC_WORKERS", os.cpu_count() or 1))
 worker_class = "gthread"          # keep-alive connections; searching releases little GIL, so few threads
 threads = int(os.environ.get("SEARCHSVC_THREADS", 4))
 preload_app = True
-timeout = int(os.environ.get("SEARCHSVC_WORKER_TIMEOUT", 30))
+# A query stops itself at its budget (SEARCHSVC_SEARCH_BUDGET); the worker timeout, derived
+# from it, only catches a worker that stopped responding altogether.
+timeout = int(os.environ.get("SEARCHSVC_WORKER_TIMEOUT",
+                             max(10, int(5 * float(os.environ.get("SEARCHSVC_SEARCH_BUDGET", 2.0))))))
 graceful_timeout = 10
 keepalive = 5
 limit_request_line = 8190

@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import shutil
 import sys
 import time
 import traceback
@@ -37,6 +38,7 @@ BLOCK_LIMIT = 128            # W3Codec's postings per block
 BATCH = 200                  # articles per job sent to a worker
 SEGMENT_POSTINGS = 20_000_000  # a worker starts a new segment after this many postings
 LOCK_TIMEOUT = 10.0
+REBUILD_GATE_WAIT = 60.0     # a rebuild waits this long for in-flight API writes
 
 
 class GroupingPool:
@@ -217,14 +219,25 @@ class Indexer:
         return summary
 
     def index_articles(self, articles: list[Article], rebuild: bool = False, workers: int | None = None,
-                       progress: Callable[[int], None] | None = None) -> Summary:
+                       progress: Callable[[int], None] | None = None,
+                       lock_wait: float = LOCK_TIMEOUT) -> Summary:
         self.analysis.initialize()
         digest = self.analysis.segmenter.userdict_digest()
         if rebuild:
             with self.store.rebuild_lock():
                 path, ix = self.store.create_generation(digest)
-                summary = self._write(ix, articles, workers, progress, replace=False)
-                self.store.swap(path)
+                try:
+                    summary = self._write(ix, articles, workers, progress, replace=False)
+                    # Writes through the API (journal) are replayed, then the swap; writers
+                    # wait (bounded) meanwhile so none lands in the old generation only.
+                    with self.store.write_gate(exclusive=True, timeout=REBUILD_GATE_WAIT):
+                        self._replay_journal(ix)
+                        self.store.swap(path)
+                except BaseException:   # e.g. disk full: the live index stays as it was
+                    if self.store.current_path() != path:
+                        shutil.rmtree(path, ignore_errors=True)
+                    raise
+                summary.documents = ix.doc_count()
                 self.store.remove_stale_generations()
                 return summary
         if self.store.exists():
@@ -232,12 +245,22 @@ class Indexer:
             if reasons:
                 print(f"warning: {'; '.join(reasons)}: run with --rebuild", file=sys.stderr)
         ix = self.store.open_or_create(digest)
-        return self._write(ix, articles, workers, progress, replace=True)
+        return self._write(ix, articles, workers, progress, replace=True, lock_wait=lock_wait)
 
-    def delete(self, ids: Iterable[str]) -> tuple[list[str], list[str]]:
+    def _replay_journal(self, ix) -> None:
+        from .writes import Journal
+        state = Journal(self.store.root).final_state()
+        if not state:
+            return
+        self._write(ix, [a for a in state.values() if a is not None], 1, None, replace=True)
+        gone = [i for i, a in state.items() if a is None]
+        if gone:
+            self.delete(gone, ix=ix)
+
+    def delete(self, ids: Iterable[str], ix=None, lock_wait: float = LOCK_TIMEOUT) -> tuple[list[str], list[str]]:
         """Delete articles by id -> (deleted ids, ids not found)."""
-        ix = self.store.open()
-        writer = self._writer(ix)
+        ix = ix or self.store.open()
+        writer = self._writer(ix, lock_wait)
         deleted, missing = [], []
         try:
             with writer.searcher() as s:
@@ -251,16 +274,16 @@ class Indexer:
         return deleted, missing
 
     # ------------------------------------------------------------ internals
-    def _writer(self, ix) -> FastSegmentWriter:
+    def _writer(self, ix, lock_wait: float = LOCK_TIMEOUT) -> FastSegmentWriter:
         from whoosh.index import LockError
         try:
-            return FastSegmentWriter(ix, timeout=LOCK_TIMEOUT, delay=0.1)
+            return FastSegmentWriter(ix, timeout=lock_wait, delay=0.05)
         except LockError:
-            raise IndexBusy(f"the index is locked by another writer (waited {LOCK_TIMEOUT:.0f} s)") from None
+            raise IndexBusy(f"the index is locked by another writer (waited {lock_wait:g} s)") from None
 
-    def _write(self, ix, articles, workers, progress, replace: bool) -> Summary:
+    def _write(self, ix, articles, workers, progress, replace: bool, lock_wait: float = LOCK_TIMEOUT) -> Summary:
         summary = Summary()
-        writer = self._writer(ix)
+        writer = self._writer(ix, lock_wait)
         try:
             if replace and writer.segments:
                 with writer.searcher() as s:
@@ -310,10 +333,10 @@ class Indexer:
             for i in range(max(map(len, batches))):
                 for q, worker_batches in zip(queues, batches):   # round robin keeps every worker busy
                     if i < len(worker_batches):
-                        q.put(worker_batches[i])
+                        finished += _put(q, worker_batches[i], results, segments, progress, procs)
                 finished += _collect(results, segments, progress, block=False, procs=procs)
             for q in queues:
-                q.put(None)
+                finished += _put(q, None, results, segments, progress, procs)
             while finished < len(procs):
                 finished += _collect(results, segments, progress, block=True, procs=procs)
         finally:
@@ -321,7 +344,24 @@ class Indexer:
                 if finished < len(procs) and p.is_alive():
                     p.kill()
                 p.join()
+            if finished < len(procs):
+                for q in queues:    # jobs no worker will read: don't wait at exit to flush them
+                    q.cancel_join_thread()
         return segments
+
+
+def _put(q, item, results, segments, progress, procs) -> int:
+    """Queue a job; while the worker's queue is full, handle messages, so a worker that
+    failed (and stopped reading) raises here instead of blocking the parent forever."""
+    finished = 0
+    while True:
+        try:
+            q.put(item, timeout=0.5)
+            return finished
+        except queue.Full:
+            finished += _collect(results, segments, progress, block=False, procs=procs)
+            if any(p.exitcode not in (None, 0) for p in procs):
+                raise RuntimeError("an indexing worker died") from None
 
 
 def _collect(results, segments, progress, block: bool, procs) -> int:
@@ -336,6 +376,8 @@ def _collect(results, segments, progress, block: bool, procs) -> int:
             if any(p.exitcode not in (None, 0) for p in procs):
                 raise RuntimeError("an indexing worker died") from None
             continue
+        if kind == "oserror":                 # disk full, permissions: the CLI reports these plainly
+            raise OSError(*value)
         if kind == "error":
             raise RuntimeError(f"indexing worker failed:\n{value}")
         if kind == "progress" and progress:
@@ -386,6 +428,8 @@ def _worker(ix, analysis: Analysis, jobs, results) -> None:
         if writer is not None:
             segments.append(writer.finish_segment())
         results.put(("segments", segments))
+    except OSError as e:
+        results.put(("oserror", (e.errno, e.strerror or str(e))))
     except BaseException:
         results.put(("error", traceback.format_exc()))
     finally:

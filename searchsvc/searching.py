@@ -59,6 +59,10 @@ LEXICON_MAX_AGE = 600.0         # seconds before the vocabulary is refreshed for
 _LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
 
 
+class SearchTimeout(Exception):
+    """A query ran over its time budget (and was stopped, freeing the worker thread)."""
+
+
 class BadRequest(ValueError):
     """A parameter the engine cannot use; ``param`` names it."""
 
@@ -217,10 +221,11 @@ class Engine:
 
     def __init__(self, store: IndexStore, analysis: Analysis, reload_interval: float = 1.0,
                  max_result_window: int = 10_000, result_cache_size: int = 512,
-                 synonyms: Synonyms | None = None):
+                 synonyms: Synonyms | None = None, budget: float = 2.0):
         self.store = store
         self.analysis = analysis
         self.synonyms = synonyms or Synonyms(None)
+        self.budget = budget
         self._lexicon: tuple[str, float, Lexicon] | None = None
         self._lexicon_thread: threading.Thread | None = None
         self.reload_interval = reload_interval
@@ -237,6 +242,10 @@ class Engine:
         self._results_lock = threading.Lock()
 
     # ------------------------------------------------------------ index versions
+    def invalidate(self) -> None:
+        """Check for a new index version on the next request (after this process wrote)."""
+        self._checked = float("-inf")
+
     def view(self) -> IndexView:
         """The current index view, reopened when a new version was committed."""
         now = time.monotonic()
@@ -258,7 +267,8 @@ class Engine:
                 try:
                     new = IndexView(self.store.open(), version)
                 except Exception as e:  # a damaged index must not take the service down
-                    self.error = f"index cannot be opened: {e}"
+                    self.error = str(e) if isinstance(e, IndexMissing) else (
+                        f"index cannot be opened: {e} (rebuild it with: searchsvc index --rebuild PATH)")
                     if self._view is None:
                         raise IndexMissing(self.error) from e
                     return self._view
@@ -312,7 +322,7 @@ class Engine:
 
     def _match(self, view: "IndexView", req: SearchRequest, synonyms) -> "Matches":
         parsed = parse(req.q)
-        plan = Plan(view, self.analysis, parsed, synonyms)
+        plan = Plan(view, self.analysis, parsed, synonyms, deadline=time.perf_counter() + self.budget)
         matched, relaxed = plan.match()
         section_mask = self._section_mask(view, req.sections)
         date_mask = self._date_mask(view, req.date_from, req.date_to)
@@ -514,8 +524,10 @@ def _prefix_counts(view, mask) -> dict[str, int]:
 class Plan:
     """One parsed query against one index view: match masks and scores."""
 
-    def __init__(self, view: IndexView, analysis: Analysis, parsed: ParsedQuery, synonyms=None):
+    def __init__(self, view: IndexView, analysis: Analysis, parsed: ParsedQuery, synonyms=None,
+                 deadline: float = float("inf")):
         self.view = view
+        self.deadline = deadline
         self.analysis = analysis
         self.parsed = parsed
         self.synonyms = synonyms or {}
@@ -548,6 +560,12 @@ class Plan:
             units.append(Unit(w, clause.field, synonyms=alts))
         return units
 
+    def check_time(self) -> None:
+        """Stop between steps once over budget; a cooperative check works in any thread
+        (Whoosh's TimeLimitCollector uses signals, which only the main thread receives)."""
+        if time.perf_counter() > self.deadline:
+            raise SearchTimeout("the query took longer than its time budget")
+
     # ------------------------------------------------------------ matching
     def match(self) -> tuple[np.ndarray, bool]:
         view = self.view
@@ -559,6 +577,7 @@ class Plan:
         groups = [g for g in groups if g]
         for g in groups:
             result &= self._group_mask(g)
+            self.check_time()
         if groups and not result[view.live].any():
             relaxed = self._relax(groups)
             if relaxed is not None:
@@ -637,7 +656,9 @@ class Plan:
                 candidates = candidates[~proven[candidates]]
             text = unit.text.encode("utf-8")
             title_only = unit.field == "title"
-            for d in candidates:
+            for n, d in enumerate(candidates):
+                if n % 256 == 255:
+                    self.check_time()
                 norm = view.norm_bytes(int(d))
                 haystack = norm.split(b"\n", 1)[0] if title_only else norm
                 if text not in haystack:
@@ -698,7 +719,9 @@ class Plan:
         idx = np.flatnonzero(cand[docs])
         if len(idx) > 2000:   # a very common query: only the best-scored can reach a page
             idx = idx[np.argsort(-s[idx])[:2000]]
-        for i in idx:
+        for n, i in enumerate(idx):
+            if n % 256 == 255:
+                self.check_time()
             title, _, body = view.norm_text(int(docs[i])).partition("\n")
             compact_title = "".join(title.split())
             if full in compact_title:

@@ -64,7 +64,8 @@ class IndexStore:
         try:
             return PreadFileStorage(str(path)).open_index()
         except Exception as e:  # whoosh raises several types for damaged files
-            raise IndexMissing(f"index in {path} cannot be opened: {e}") from e
+            raise IndexMissing(f"index in {path} cannot be opened: {e} "
+                               f"(rebuild it with: searchsvc index --rebuild PATH)") from e
 
     def version(self) -> str | None:
         """'<generation dir>:<whoosh commit>', cheap enough to poll every second."""
@@ -115,7 +116,7 @@ class IndexStore:
 
     def swap(self, path: Path) -> None:
         """Point ``current`` at ``path`` atomically (rename of a new symlink)."""
-        _fsync_tree(path)
+        fsync_tree(path)
         tmp = self.root / f".{CURRENT}.{uuid.uuid4().hex[:6]}"
         os.symlink(path.name, tmp)
         os.replace(tmp, self.root / CURRENT)
@@ -136,17 +137,29 @@ class IndexStore:
     @contextmanager
     def rebuild_lock(self, timeout: float = 10.0):
         """One rebuild at a time; released by the kernel if the process dies."""
+        with self._flock("rebuild.lock", fcntl.LOCK_EX, timeout, "another rebuild of this index is running"):
+            yield
+
+    @contextmanager
+    def write_gate(self, exclusive: bool = False, timeout: float = 10.0):
+        """Shared by writers, exclusive while a rebuild replays the journal and swaps."""
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        with self._flock("write.lock", mode, timeout, "the index is being swapped by a rebuild"):
+            yield
+
+    @contextmanager
+    def _flock(self, name: str, mode: int, timeout: float, busy: str):
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / "rebuild.lock", "w") as f:
+        with open(self.root / name, "a") as f:
             deadline = time.monotonic() + timeout
             while True:
                 try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(f, mode | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise IndexBusy("another rebuild of this index is running") from None
-                    time.sleep(0.1)
+                        raise IndexBusy(busy) from None
+                    time.sleep(0.05)
             yield
 
     def size_bytes(self) -> int:
@@ -166,7 +179,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_tree(path: Path) -> None:
+def fsync_tree(path: Path) -> None:
     for p in path.iterdir():
         if p.is_file():
             with open(p, "rb") as f:

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from .config import Config
 from .highlight import render
 from .params import ApiError, search_request
-from .searching import BadRequest, Engine
+from .searching import BadRequest, Engine, SearchTimeout
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_DIR = PACKAGE_DIR / "static"
@@ -97,6 +97,9 @@ class SearchPage:
         except (ApiError, BadRequest) as e:
             context["error"] = f"参数有误：{getattr(e, 'message', None) or e}"
             status = falcon.HTTP_400
+        except SearchTimeout:
+            context["error"] = "查询用时过长，请缩小范围（更长的短语、栏目或日期）后重试。"
+            status = falcon.HTTP_503
         else:
             last = max(1, min(-(-result.total // sreq.per_page), self.config.max_result_window // sreq.per_page))
             context.update(result=result, page=sreq.page, last_page=last, pages=_pages(sreq.page, last),
