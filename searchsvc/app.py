@@ -398,7 +398,8 @@ def create_app(config: Config | None = None, engine: Engine | None = None, analy
         analysis = analysis or Analysis(config.userdict, config.cache_dir).initialize()
         engine = Engine(IndexStore(config.index_dir), analysis, config.reload_interval,
                         config.max_result_window, config.result_cache_size,
-                        Synonyms(config.synonyms, analysis.normalizer), config.search_budget)
+                        Synonyms(config.synonyms, analysis.normalizer), config.search_budget,
+                        config.postings_cache_mb)
     query_log = QueryLog(config.query_log_path)
     middleware = [AccessLog()]
     if config.cors_origins:

@@ -29,7 +29,8 @@ class Config:
     max_result_window: int = 10_000
     max_per_page: int = 100
     cache_seconds: int = 60
-    result_cache_size: int = 512        # recent result pages kept per worker (0 = off)
+    result_cache_size: int = 512        # recent query matches kept per worker (0 = off)
+    postings_cache_mb: int = 48         # decoded posting lists kept per worker
     reload_interval: float = 1.0        # how often a worker checks for a new index version
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     cache_dir: Path | None = None       # jieba's dictionary cache; None = per-user default
@@ -50,6 +51,7 @@ class Config:
         "max_result_window": ("SEARCHSVC_MAX_RESULT_WINDOW", int),
         "cache_seconds": ("SEARCHSVC_CACHE_SECONDS", int),
         "result_cache_size": ("SEARCHSVC_RESULT_CACHE", int),
+        "postings_cache_mb": ("SEARCHSVC_POSTINGS_CACHE_MB", int),
         "reload_interval": ("SEARCHSVC_RELOAD_INTERVAL", float),
         "workers": ("SEARCHSVC_WORKERS", int),
         "cache_dir": ("SEARCHSVC_CACHE_DIR", lambda v: Path(v) if v else None),

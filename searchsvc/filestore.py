@@ -31,16 +31,31 @@ class _Fd:
             pass
 
 
+READAHEAD = 16384    # small sequential reads (pickled block headers) come from one pread
+
+
 class _PreadIO:
-    """File-like view of ``length`` bytes at ``offset``, with its own position."""
+    """File-like view of ``length`` bytes at ``offset``, with its own position and a
+    read-ahead buffer (``pickle.load`` reads a byte or a line at a time)."""
 
     def __init__(self, fd: _Fd, offset: int, length: int):
         self._fd, self._offset, self._length, self._pos = fd, offset, length, 0
+        self._buf, self._buf_pos = b"", 0
 
     def read(self, n: int | None = -1) -> bytes:
         left = self._length - self._pos
         n = left if n is None or n < 0 else min(n, left)
-        data = os.pread(self._fd.fd, n, self._offset + self._pos) if n > 0 else b""
+        if n <= 0:
+            return b""
+        i = self._pos - self._buf_pos
+        if not (0 <= i and i + n <= len(self._buf)):
+            if n >= READAHEAD:
+                data = os.pread(self._fd.fd, n, self._offset + self._pos)
+                self._pos += len(data)
+                return data
+            self._buf = os.pread(self._fd.fd, min(READAHEAD, left), self._offset + self._pos)
+            self._buf_pos, i = self._pos, 0
+        data = self._buf[i:i + n]
         self._pos += len(data)
         return data
 

@@ -228,10 +228,12 @@ class Indexer:
                 path, ix = self.store.create_generation(digest)
                 try:
                     summary = self._write(ix, articles, workers, progress, replace=False)
-                    # Writes through the API (journal) are replayed, then the swap; writers
-                    # wait (bounded) meanwhile so none lands in the old generation only.
+                    # Writes through the API (the journal) are replayed into the new generation:
+                    # all of it first while writers carry on, then, holding the gate so none
+                    # lands in the old generation only, what they wrote meanwhile; then the swap.
+                    seen = self._replay_journal(ix)
                     with self.store.write_gate(exclusive=True, timeout=REBUILD_GATE_WAIT):
-                        self._replay_journal(ix)
+                        self._replay_journal(ix, start=seen)
                         self.store.swap(path)
                 except BaseException:   # e.g. disk full: the live index stays as it was
                     if self.store.current_path() != path:
@@ -247,15 +249,16 @@ class Indexer:
         ix = self.store.open_or_create(digest)
         return self._write(ix, articles, workers, progress, replace=True, lock_wait=lock_wait)
 
-    def _replay_journal(self, ix) -> None:
+    def _replay_journal(self, ix, start: int = 0) -> int:
+        """Apply the journal from byte ``start``; returns where it ended."""
         from .writes import Journal
-        state = Journal(self.store.root).final_state()
-        if not state:
-            return
-        self._write(ix, [a for a in state.values() if a is not None], 1, None, replace=True)
-        gone = [i for i, a in state.items() if a is None]
-        if gone:
-            self.delete(gone, ix=ix)
+        state, end = Journal(self.store.root).final_state(start)
+        if state:
+            self._write(ix, [a for a in state.values() if a is not None], 1, None, replace=True)
+            gone = [i for i, a in state.items() if a is None]
+            if gone:
+                self.delete(gone, ix=ix)
+        return end
 
     def delete(self, ids: Iterable[str], ix=None, lock_wait: float = LOCK_TIMEOUT) -> tuple[list[str], list[str]]:
         """Delete articles by id -> (deleted ids, ids not found)."""

@@ -9,6 +9,9 @@ Fields:
     date             minutes since 1970-01-01, sortable; undated = ``UNDATED``
     norm             column: normalised ``title\\nbody`` (UTF-8) that substring
                      checks and highlighting read
+    head             column: its first HEAD_BYTES, uncompressed; a phrase found
+                     there (datelines such as 央视网消息, the title) needs no
+                     decompression to be confirmed
     doc              stored article (display fields) and the offset map when
                      normalisation changed the text's length (rare)
 
@@ -30,7 +33,8 @@ from .parsing import Article, format_date
 
 EPOCH = dt.datetime(1970, 1, 1)
 UNDATED = -(2 ** 62)
-SCHEMA_VERSION = 2   # 2: the norm column is compressed
+SCHEMA_VERSION = 3   # 2: the norm column is compressed; 3: the head column
+HEAD_BYTES = 160     # head column: the first bytes of the normalised text (~50 CJK characters)
 
 
 def date_to_minutes(value: dt.datetime | None) -> int:
@@ -82,6 +86,7 @@ def build_schema() -> fields.Schema:
         date=fields.NUMERIC(int, bits=64, signed=True,
                             sortable=columns.NumericColumn("Q", default=to_sortable(int, 64, True, UNDATED))),
         norm=fields.COLUMN(columns.CompressedBytesColumn()),   # about half the size of the raw text
+        head=fields.COLUMN(columns.FixedBytesColumn(HEAD_BYTES)),
         doc=fields.STORED(),
     )
 
@@ -103,6 +108,7 @@ def document(article: Article, analysis: Analysis) -> dict:
         "title_c": count_terms(grams.grams(norm_title)),
         "text_c": count_terms(grams.grams(norm_text)),
         "norm": norm_text.encode("utf-8"),
+        "head": head_bytes(norm_text),
         "doc": stored,
     }
     if article.section:
@@ -110,6 +116,13 @@ def document(article: Article, analysis: Analysis) -> dict:
     if article.date is not None:
         doc["date"] = date_to_minutes(article.date)
     return doc
+
+
+def head_bytes(norm_text: str) -> bytes:
+    """The first HEAD_BYTES of the UTF-8 text, cut at a character boundary, NUL-padded."""
+    data = norm_text.encode("utf-8")[:HEAD_BYTES]
+    data = data.decode("utf-8", "ignore").encode("utf-8")
+    return data + b"\0" * (HEAD_BYTES - len(data))
 
 
 def stored_article(stored: dict) -> dict:

@@ -39,7 +39,7 @@ from .lexicon import Lexicon
 from .related import key_terms, related_docs
 from .highlight import highlight, snippet
 from .query import Clause, ParsedQuery, parse
-from .schema import UNDATED, date_to_minutes, minutes_to_date, stored_article
+from .schema import HEAD_BYTES, UNDATED, date_to_minutes, minutes_to_date, stored_article
 from .store import IndexMissing, IndexStore
 from .synonyms import Synonyms
 
@@ -51,9 +51,11 @@ GRAM_WEIGHT = 0.5          # char-gram BM25 standing in for a word jieba never p
 # words (like a match_phrase boost that always wins): tier 3 = the title is the
 # query, 2 = the title contains it, 1 = the body does. Scores are tier * TIER + BM25F.
 TIER = 1000.0
+GRAM_DECODE_RATIO = 30  # decoding a posting ~0.3 µs, confirming a text ~10 µs (Plan._candidates)
 SORTS = ("relevance", "newest", "oldest")
 RESULT_CACHE_BYTES = 24 << 20   # cached matches per worker (RSS budget)
-FEW_HITS = 2                    # at most this many hits: look for a did-you-mean
+FEW_HITS = 2                    # at most this many hits for a short query: look for a did-you-mean
+SHORT_QUERY = 8                 # (long queries are pasted titles and sentences, rarely typos)
 SUGGEST_FACTOR = 5              # ...offered when it finds this many times more
 LEXICON_MAX_AGE = 600.0         # seconds before the vocabulary is refreshed for new writes
 _LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
@@ -109,6 +111,7 @@ class IndexView:
         self.section_ord = np.zeros(self.n, dtype=np.int32)
         self.lengths = {f: np.zeros(self.n, dtype=np.float32) for f in ("title", "body", "title_c", "text_c")}
         self._norm_cols = []
+        heads = []
         for leaf, base in self.leaves:
             count = leaf.doc_count_all()
             span = slice(base, base + count)
@@ -122,6 +125,8 @@ class IndexView:
                 col = leaf._perdoc._cached_reader(_lenfield(f), LENGTHS_COLUMN)   # Whoosh's length bytes
                 arr[span] = _LENGTH_TABLE[np.fromiter(col, dtype=np.uint8, count=count)]
             self._norm_cols.append((base, count, leaf.column_reader("norm")))
+            heads.append(_column_bytes(leaf, "head", count))
+        self.heads = b"".join(heads)     # HEAD_BYTES per document, docnum order
         self.sections = [s for s, _ in sorted(sections.items(), key=lambda kv: kv[1])]
         self.doc_count = int(self.live.sum())
         self.avg = {f: float(a[self.live].mean()) if self.doc_count else 1.0 for f, a in self.lengths.items()}
@@ -134,6 +139,7 @@ class IndexView:
         self._cache_limit = cache_bytes
         self._lock = threading.Lock()
         self._read_lock = threading.Lock()
+        self._df: dict = {}
 
     def close(self):
         self.searcher.close()
@@ -171,6 +177,20 @@ class IndexView:
                 self._cache_bytes -= a.nbytes + b.nbytes + 200
         return result
 
+    def doc_frequency(self, fieldname: str, term: str) -> int:
+        """Articles holding the term (deleted ones included), from the term dictionary
+        alone: no postings are decoded."""
+        key = (fieldname, term)
+        df = self._df.get(key)
+        if df is None:
+            tbytes = term.encode("utf-8")
+            with self._read_lock:
+                df = sum(leaf.doc_frequency(fieldname, tbytes) for leaf, _ in self.leaves)
+            if len(self._df) > 100_000:
+                self._df.clear()
+            self._df[key] = df
+        return df
+
     def mask(self, fieldname: str, term: str) -> np.ndarray:
         m = np.zeros(self.n, dtype=bool)
         m[self.postings(fieldname, term)[0]] = True
@@ -193,6 +213,13 @@ class IndexView:
         ids, _ = self.postings("id", doc_id)
         live = [int(d) for d in ids if self.live[d]]
         return live[-1] if live else None
+
+
+def _column_bytes(leaf, name: str, count: int) -> bytes:
+    """A fixed-width column of one segment as one bytes object (one read, not one per document)."""
+    reader = leaf.column_reader(name, translate=False)
+    stored = reader._dbfile.get(reader._basepos, reader._count * HEAD_BYTES)
+    return stored + b"\0" * (count * HEAD_BYTES - len(stored))
 
 
 def _read_all(m) -> tuple[np.ndarray, np.ndarray]:
@@ -221,12 +248,13 @@ class Engine:
 
     def __init__(self, store: IndexStore, analysis: Analysis, reload_interval: float = 1.0,
                  max_result_window: int = 10_000, result_cache_size: int = 512,
-                 synonyms: Synonyms | None = None, budget: float = 2.0):
+                 synonyms: Synonyms | None = None, budget: float = 2.0, postings_cache_mb: int = 48):
         self.store = store
         self.analysis = analysis
         self.synonyms = synonyms or Synonyms(None)
         self.budget = budget
-        self._lexicon: tuple[str, float, Lexicon] | None = None
+        self.postings_cache_bytes = postings_cache_mb << 20
+        self._lexicon: tuple[str, float, Lexicon, str] | None = None   # generation, built, lexicon, version
         self._lexicon_thread: threading.Thread | None = None
         self.reload_interval = reload_interval
         self.max_result_window = max_result_window
@@ -265,7 +293,7 @@ class Engine:
                 return self._view
             if self._view is None or self._view.version != version:
                 try:
-                    new = IndexView(self.store.open(), version)
+                    new = IndexView(self.store.open(), version, self.postings_cache_bytes)
                 except Exception as e:  # a damaged index must not take the service down
                     self.error = str(e) if isinstance(e, IndexMissing) else (
                         f"index cannot be opened: {e} (rebuild it with: searchsvc index --rebuild PATH)")
@@ -338,7 +366,8 @@ class Engine:
         docs = np.flatnonzero(final)
         scores = None if parsed.is_empty else plan.scores(docs)
         suggestion = None
-        if (relaxed or len(docs) <= FEW_HITS) and parsed.is_plain:
+        few = len(docs) == 0 or (len(docs) <= FEW_HITS and len(req.q) <= SHORT_QUERY)
+        if (relaxed or few) and parsed.is_plain:
             suggestion = self._did_you_mean(view, req, synonyms, 0 if relaxed else len(docs),
                                             [m for m in (section_mask, date_mask) if m is not None])
         return Matches(docs=docs, scores=scores, facets=facets, relaxed=relaxed, needles=plan.needles,
@@ -370,7 +399,7 @@ class Engine:
         generation = view.version.split(":")[0]
         current = self._lexicon
         stale = (current is None or current[0] != generation
-                 or time.monotonic() - current[1] > LEXICON_MAX_AGE)
+                 or (current[3] != view.version and time.monotonic() - current[1] > LEXICON_MAX_AGE))
         with self._lock:
             thread = self._lexicon_thread
             if stale and (thread is None or not thread.is_alive()):
@@ -384,7 +413,7 @@ class Engine:
 
     def _build_lexicon(self, view, generation):
         try:
-            self._lexicon = (generation, time.monotonic(), Lexicon(view))
+            self._lexicon = (generation, time.monotonic(), Lexicon(view), view.version)
         except Exception:   # a view closed under us: the next call retries
             logging.getLogger("searchsvc").exception("building the lexicon failed")
 
@@ -575,9 +604,20 @@ class Plan:
         if self.groups and not any(groups):   # only punctuation: no terms, no matches
             return np.zeros(view.n, dtype=bool), False
         groups = [g for g in groups if g]
-        for g in groups:
-            result &= self._group_mask(g)
-            self.check_time()
+        if all(len(g) == 1 for g in groups):
+            # Only ANDed units (no OR): narrow by every unit's grams first, so each text is
+            # read to confirm a unit only when it could hold all of them.
+            for g in groups:
+                for u in g[0]:
+                    result &= self.gram_mask(u)
+            for g in groups:
+                for u in g[0]:
+                    result &= self.unit_mask(u, scope=result)
+                    self.check_time()
+        else:
+            for g in groups:
+                result &= self._group_mask(g)
+                self.check_time()
         if groups and not result[view.live].any():
             relaxed = self._relax(groups)
             if relaxed is not None:
@@ -586,9 +626,9 @@ class Plan:
                 relaxed = False
         for units in self.excluded:
             if units:
-                ex = np.ones(view.n, dtype=bool)
+                ex = result.copy()                  # only matters where result holds
                 for u in units:
-                    ex &= self.unit_mask(u)
+                    ex &= self.unit_mask(u, scope=ex)
                 result &= ~ex
         return result, relaxed
 
@@ -629,25 +669,48 @@ class Plan:
             mask |= alt
         return mask
 
-    def unit_mask(self, unit: "Unit") -> np.ndarray:
-        """Articles whose (title or) text contains the unit's text (or a synonym), exactly."""
+    def gram_mask(self, unit: "Unit") -> np.ndarray:
+        """Articles holding all of the unit's character grams (a superset of its matches)."""
+        if unit.grams is None:
+            if unit.synonyms:
+                unit.grams = np.logical_or.reduce([self.gram_mask(Unit(t, unit.field)) for t in unit.texts])
+            else:
+                gram_field = "title_c" if unit.field == "title" else "text_c"
+                unit.grams = self._candidates(gram_field, phrase_bigrams(unit.text))
+        return unit.grams
+
+    def _candidates(self, gram_field: str, grams: list[str]) -> np.ndarray:
+        """Articles holding the grams, rarest first. Once two are applied, a gram whose
+        posting list is over GRAM_DECODE_RATIO times longer than the candidates left is
+        skipped: decoding it costs more than reading those candidates' texts, which
+        confirm every match anyway."""
+        view = self.view
+        mask = np.ones(view.n, dtype=bool)
+        left = view.n
+        ranked = sorted(grams, key=lambda g: view.doc_frequency(gram_field, g))
+        for i, g in enumerate(ranked):
+            if i >= 2 and view.doc_frequency(gram_field, g) > GRAM_DECODE_RATIO * left:
+                break
+            mask &= view.mask(gram_field, g)
+            left = int(np.count_nonzero(mask))
+        return mask
+
+    def unit_mask(self, unit: "Unit", scope: np.ndarray | None = None) -> np.ndarray:
+        """Articles whose (title or) text contains the unit's text (or a synonym), exactly.
+        With ``scope``, exact only inside it (texts outside are not read)."""
         if unit.mask is not None:
             return unit.mask
         if unit.synonyms:
-            mask = self.unit_mask(Unit(unit.text, unit.field))
-            for alt in unit.synonyms:
-                mask = mask | self.unit_mask(Unit(alt, unit.field))
-            unit.mask = mask
+            mask = np.logical_or.reduce([self.unit_mask(Unit(t, unit.field), scope) for t in unit.texts])
+            if scope is None:
+                unit.mask = mask
             return mask
         view = self.view
-        gram_field = "title_c" if unit.field == "title" else "text_c"
+        mask = self.gram_mask(unit).copy()
         grams = phrase_bigrams(unit.text)
-        mask = np.ones(view.n, dtype=bool)
-        for g in sorted(grams, key=lambda g: len(view.postings(gram_field, g)[0])):
-            mask &= view.mask(gram_field, g)
-        exact_by_grams = len(grams) == 1 and grams[0] == unit.text
+        exact_by_grams = len(grams) == 1 and grams[0] == unit.text     # one char or one bigram
         if not exact_by_grams:
-            candidates = np.flatnonzero(mask & view.live)
+            candidates = np.flatnonzero(mask & view.live if scope is None else mask & view.live & scope)
             if not any(c.isspace() for c in unit.text):   # a jieba word is a substring: proof
                 word_fields = ("title",) if unit.field == "title" else ("title", "body")
                 proven = np.zeros(view.n, dtype=bool)
@@ -656,6 +719,12 @@ class Plan:
                 candidates = candidates[~proven[candidates]]
             text = unit.text.encode("utf-8")
             title_only = unit.field == "title"
+            heads, size = view.heads, HEAD_BYTES
+            in_head = np.fromiter(
+                (text in (heads[d * size:(d + 1) * size].split(b"\n", 1)[0] if title_only
+                          else heads[d * size:(d + 1) * size]) for d in candidates.tolist()),
+                dtype=bool, count=len(candidates))
+            candidates = candidates[~in_head]           # confirmed without decompressing anything
             for n, d in enumerate(candidates):
                 if n % 256 == 255:
                     self.check_time()
@@ -663,7 +732,8 @@ class Plan:
                 haystack = norm.split(b"\n", 1)[0] if title_only else norm
                 if text not in haystack:
                     mask[d] = False
-        unit.mask = mask
+        if scope is None or exact_by_grams:
+            unit.mask = mask
         return mask
 
     # ------------------------------------------------------------ scoring
@@ -713,9 +783,7 @@ class Plan:
         view = self.view
         tier = np.zeros(len(docs))
         full = self.full
-        cand = np.ones(view.n, dtype=bool)
-        for g in phrase_bigrams(full):
-            cand &= view.mask("text_c", g)
+        cand = self._candidates("text_c", phrase_bigrams(full))
         idx = np.flatnonzero(cand[docs])
         if len(idx) > 2000:   # a very common query: only the best-scored can reach a page
             idx = idx[np.argsort(-s[idx])[:2000]]
@@ -754,7 +822,8 @@ class Unit:
     field: str | None = None
     phrase: bool = False
     synonyms: tuple[str, ...] = ()
-    mask: np.ndarray | None = dc_field(default=None, repr=False)
+    mask: np.ndarray | None = dc_field(default=None, repr=False)     # exact matches
+    grams: np.ndarray | None = dc_field(default=None, repr=False)    # candidates by grams
 
     @property
     def texts(self) -> tuple[str, ...]:

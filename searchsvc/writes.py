@@ -43,15 +43,19 @@ class Journal:
         finally:
             os.close(fd)
 
-    def final_state(self) -> dict[str, Article | None]:
-        """id -> the last article written under it, or None when it was deleted last.
-        A torn last line (a crash mid-append, never acknowledged) is ignored."""
+    def final_state(self, start: int = 0) -> tuple[dict[str, Article | None], int]:
+        """(id -> the last article written under it, or None when it was deleted last;
+        the offset after the last complete line read). Reading stops before a line still
+        being appended; a torn line left by a crash (never acknowledged) is skipped."""
         state: dict[str, Article | None] = {}
         try:
-            lines = self.path.read_bytes().splitlines()
+            with open(self.path, "rb") as f:
+                f.seek(start)
+                data = f.read()
         except FileNotFoundError:
-            return state
-        for line in lines:
+            return state, start
+        data = data[:data.rfind(b"\n") + 1]
+        for line in data.splitlines():
             try:
                 rec = json.loads(line)
                 if rec["op"] == "put":
@@ -61,7 +65,7 @@ class Journal:
                     state[rec["id"]] = None
             except (ValueError, KeyError, TypeError):
                 continue
-        return state
+        return state, start + len(data)
 
 
 @dataclass
