@@ -74,8 +74,9 @@ def main():
                    check=True)
     port = free_port()
     env = dict(os.environ, SEARCHSVC_WRITE_TOKEN=TOKEN, SEARCHSVC_LOG_LEVEL="warning")
+    log = open(tmp / "server.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "searchsvc", "serve", "--index", str(index), "--port", str(port),
-                               "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
     queries = [json.loads(line)["q"] for line in open(args.queries, encoding="utf-8")]
     stats = {"searches": 0, "search_5xx": 0, "search_errors": 0, "writes": 0, "write_5xx": 0, "retries": 0,
              "latencies": []}
@@ -172,8 +173,10 @@ def main():
                 present += 1
         status, data, _ = check.call("GET", "/search?" + urllib.parse.urlencode(
             {"q": '"耐久测试正文"', "per_page": 1}))
-        total = json.loads(data)["total"]
-        if total != present:
+        total = json.loads(data).get("total") if status == 200 else None
+        if total is None:
+            failures.append(f"final search failed: {status} {data[:200]!r}")
+        elif total != present:
             failures.append(f"search finds {total} soak articles, expected {present}")
         restarted = set(workers_of(server.pid)) != pids
         if restarted:
@@ -192,6 +195,9 @@ def main():
     print("RESULT: " + ("ok" if not failures and not stats["search_5xx"] else "FAILED"))
     for f in failures[:20]:
         print("  " + f)
+    text = (tmp / "server.log").read_text(errors="replace")
+    if "Traceback" in text:
+        print("first server traceback:\n" + text[text.index("Traceback"):][:3000])
     return 1 if failures or stats["search_5xx"] else 0
 
 

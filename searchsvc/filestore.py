@@ -21,14 +21,17 @@ class _Fd:
     """An open descriptor closed when its last user is gone (a reader being
     replaced may still be answering a request when its index closes)."""
 
+    fd = None
+
     def __init__(self, path: str):
         self.fd = os.open(path, os.O_RDONLY)
 
     def __del__(self):
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
 
 
 READAHEAD = 16384    # small sequential reads (pickled block headers) come from one pread

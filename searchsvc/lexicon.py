@@ -15,8 +15,9 @@ import numpy as np
 
 from . import pinyin
 
-MIN_TERM_DF = 2        # a word must occur in this many articles to be suggested
-HOMOPHONE_MIN_DF = 3
+MIN_TERM_DF = 3        # a word must occur in this many articles to be suggested
+HOMOPHONE_MIN_DF = 5   # ...and in this many to be offered as a correction
+PINYIN_KEY_CHARS = 10  # pinyin keys cover a title's first characters
 
 
 @dataclass
@@ -55,10 +56,12 @@ class PrefixIndex:
 
 
 def _entry_keys(e: Entry) -> list[tuple[str, float]]:
-    """(key, weight factor): the text, then its pinyin (usual readings first), then initials."""
+    """(key, weight factor): the text, then the pinyin of its start (usual readings
+    first), then initials. Nobody types the pinyin of a whole title; keys stay short."""
     out = [(e.text, 1.0)]
+    head = e.text[:PINYIN_KEY_CHARS]
     for initials in (False, True):
-        for n, k in enumerate(pinyin.keys(e.text, initials)):
+        for n, k in enumerate(pinyin.keys(head, initials)):
             out.append((k, 1.0 if n == 0 else 1e-3))
     return out
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from pypinyin import Style, pinyin
 
-MAX_KEYS = 8     # reading combinations kept per text
+MAX_KEYS = 4     # reading combinations kept per text (memory: most words have one)
 
 
 def is_han(ch: str) -> bool:

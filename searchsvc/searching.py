@@ -53,7 +53,7 @@ GRAM_WEIGHT = 0.5          # char-gram BM25 standing in for a word jieba never p
 TIER = 1000.0
 GRAM_DECODE_RATIO = 30  # decoding a posting ~0.3 µs, confirming a text ~10 µs (Plan._candidates)
 SORTS = ("relevance", "newest", "oldest")
-RESULT_CACHE_BYTES = 24 << 20   # cached matches per worker (RSS budget)
+RESULT_CACHE_BYTES = 16 << 20   # cached matches per worker (RSS budget)
 FEW_HITS = 2                    # at most this many hits for a short query: look for a did-you-mean
 SHORT_QUERY = 8                 # (long queries are pasted titles and sentences, rarely typos)
 SUGGEST_FACTOR = 5              # ...offered when it finds this many times more
@@ -162,6 +162,8 @@ class IndexView:
                     m = leaf.postings(fieldname, tbytes)
                 except TermNotFound:
                     continue
+                while not hasattr(m, "_data") and hasattr(m, "child"):
+                    m = m.child     # Whoosh hides deleted documents behind a filter; live does that here
                 i, w = _read_all(m)
                 ids.append(i + base)
                 tfs.append(w)
@@ -248,7 +250,7 @@ class Engine:
 
     def __init__(self, store: IndexStore, analysis: Analysis, reload_interval: float = 1.0,
                  max_result_window: int = 10_000, result_cache_size: int = 512,
-                 synonyms: Synonyms | None = None, budget: float = 2.0, postings_cache_mb: int = 48):
+                 synonyms: Synonyms | None = None, budget: float = 2.0, postings_cache_mb: int = 32):
         self.store = store
         self.analysis = analysis
         self.synonyms = synonyms or Synonyms(None)
@@ -304,8 +306,9 @@ class Engine:
                 with self._results_lock:
                     self._results.clear()
                     self._results_bytes = 0
-                if old is not None:
-                    old.close()
+                # The old view is not closed: requests still running on it keep it alive, and
+                # its descriptors close when the last of them lets go (PreadFileStorage).
+                del old
             return self._view
 
     # ------------------------------------------------------------ search
