@@ -18,6 +18,12 @@ def _error_response(description):
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+def _write_response(what):
+    return {"description": what, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["id", "result"],
+        "properties": {"id": {"type": "string"}, "result": {"type": "string"}}}}}}
+
+
 def openapi_document(config) -> dict:
     hit = {
         "type": "object",
@@ -52,7 +58,12 @@ def openapi_document(config) -> dict:
                               "count": {"type": "integer"},
                               "children": {"type": "array", "items": {"$ref": "#/components/schemas/Section"}}}}
     errors = {"400": _error_response("invalid parameter (error.param names it)"),
-              "503": _error_response("no usable index")}
+              "503": _error_response("no usable index, or the query ran over its time budget (Retry-After)")}
+    write_errors = {"400": _error_response("invalid JSON"), "401": _error_response("missing or wrong bearer token"),
+                    "403": _error_response("the write API is disabled (no token configured)"),
+                    "413": _error_response("request body too large"),
+                    "422": _error_response("invalid article (error.param names the field)"),
+                    "503": _error_response("index busy (Retry-After)"), "507": _error_response("disk full")}
     return {
         "openapi": "3.1.0",
         "info": {"title": "searchsvc", "version": __version__,
@@ -114,6 +125,38 @@ def openapi_document(config) -> dict:
                     "schema": {"$ref": "#/components/schemas/Article"}}}},
                               "304": {"description": "not modified"},
                               "404": _error_response("no such article"), "503": errors["503"]},
+            },
+                "put": {
+                    "operationId": "putArticle", "summary": "Create or replace an article (write API)",
+                    "security": [{"bearer": []}],
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "$ref": "#/components/schemas/ArticleInput"}}}},
+                    "responses": {"200": _write_response("replaced"), "201": _write_response("created"),
+                                  **write_errors},
+                },
+                "delete": {
+                    "operationId": "deleteArticle", "summary": "Delete an article (write API)",
+                    "security": [{"bearer": []}],
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": _write_response("deleted"), "404": _error_response("no such article"),
+                                  **write_errors},
+                }},
+            "/articles/bulk": {"post": {
+                "operationId": "bulkWrite",
+                "summary": "Upsert and delete many articles: JSON Lines of articles or {\"delete\": id}",
+                "security": [{"bearer": []}],
+                "requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+                "responses": {"200": {"description": "what was done per line", "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["errors", "results"], "properties": {
+                        "errors": {"type": "integer"},
+                        "results": {"type": "array", "items": {"type": "object", "required": ["line", "id", "result"],
+                                                               "properties": {
+                            "line": {"type": "integer"}, "id": {"type": ["string", "null"]},
+                            "result": {"type": "string", "enum": ["created", "updated", "deleted", "not_found",
+                                                                  "error"]},
+                            "error": {"$ref": "#/components/schemas/Error/properties/error"}}}}}}}}},
+                              **write_errors},
             }},
             "/articles/{id}/related": {"get": {
                 "operationId": "relatedArticles",
@@ -181,7 +224,12 @@ def openapi_document(config) -> dict:
                                       "content": {"application/json": {"schema": {"type": "object"}}}}},
             }},
         },
-        "components": {"schemas": {
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": {
+            "ArticleInput": {"type": "object", "required": ["title", "body"],
+                             "properties": {k: {"type": ["string", "null"]} for k in
+                                            ("section", "date", "source", "author", "editor", "url")} | {
+                                 "id": {"type": "string", "description": "must equal the path id if given"},
+                                 "title": {"type": "string"}, "body": {"type": "string"}}},
             "Hit": hit, "Facet": facet, "Article": article, "Section": section,
             "Related": {"type": "object", "required": ["id", "title", "score"],
                         "properties": {k: {"type": ["string", "null"]} for k in

@@ -31,6 +31,19 @@ def test_openapi_document_is_valid_and_describes_responses(client):
     OAS31Validator(error_schema).validate(client.simulate_get("/search", params={"page": "x"}).json)
 
 
+@pytest.mark.parametrize("path,params", [
+    ("/suggest", {"q": "dangjian"}), ("/popular", {"days": 3}),
+    ("/articles/{id}/related", {"limit": 3}), ("/articles/{id}", {"q": "党建"}),
+])
+def test_feature_endpoints_match_their_documented_schemas(client, corpus_slice, path, params):
+    spec = client.simulate_get("/openapi.json").json
+    schema = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    url = path.replace("{id}", corpus_slice[1][0]["id"])
+    r = client.simulate_get(url, params=params)
+    assert r.status_code == 200, r.text
+    OAS31Validator({**schema, "components": spec["components"]}).validate(r.json)
+
+
 @pytest.mark.parametrize("params,param", [
     ({"page": "0"}, "page"), ({"page": "abc"}, "page"), ({"per_page": "101"}, "per_page"),
     ({"per_page": "100", "page": "101"}, "page"), ({"from": "2024-13-01"}, "from"), ({"to": "yesterday"}, "to"),
