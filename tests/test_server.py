@@ -69,3 +69,15 @@ def test_the_app_runs_under_plain_gunicorn(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_gunicorn_limits_url_and_header_length(server):
+    import http.client
+    base, _, _ = server
+    host, port = urllib.parse.urlsplit(base).hostname, urllib.parse.urlsplit(base).port
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.request("GET", "/search?q=" + "a" * 9000)
+    assert conn.getresponse().status == 414
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.request("GET", "/search?q=x", headers={"X-Big": "b" * 9000})
+    assert conn.getresponse().status == 431
