@@ -51,6 +51,7 @@ GRAM_WEIGHT = 0.5          # char-gram BM25 standing in for a word jieba never p
 # words (like a match_phrase boost that always wins): tier 3 = the title is the
 # query, 2 = the title contains it, 1 = the body does. Scores are tier * TIER + BM25F.
 TIER = 1000.0
+SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about: skip, don't decode
 GRAM_DECODE_RATIO = 30  # decoding a posting ~0.3 µs, confirming a text ~10 µs (Plan._candidates)
 SORTS = ("relevance", "newest", "oldest")
 RESULT_CACHE_BYTES = 16 << 20   # cached matches per worker (RSS budget)
@@ -178,6 +179,39 @@ class IndexView:
                 _, (a, b) = self._cache.popitem(last=False)
                 self._cache_bytes -= a.nbytes + b.nbytes + 200
         return result
+
+    def term_freqs(self, fieldname: str, term: str, docs: np.ndarray) -> np.ndarray:
+        """The term's frequency in each of ``docs`` (sorted global docnums; 0 where absent).
+        For a few documents and a long posting list this skips through the postings block
+        by block (headers only) instead of decoding all of them."""
+        with self._lock:
+            hit = self._cache.get((fieldname, term))
+        if hit is not None or len(docs) * SPARSE_RATIO >= self.doc_frequency(fieldname, term):
+            ids, tfs = hit if hit is not None else self.postings(fieldname, term)
+            if not len(ids):
+                return np.zeros(len(docs), dtype=np.float32)
+            pos = np.minimum(np.searchsorted(ids, docs), len(ids) - 1)
+            return np.where(ids[pos] == docs, tfs[pos], 0).astype(np.float32)
+        out = np.zeros(len(docs), dtype=np.float32)
+        tbytes = term.encode("utf-8")
+        with self._read_lock:
+            for leaf, base in self.leaves:
+                lo, hi = np.searchsorted(docs, [base, base + leaf.doc_count_all()])
+                if lo == hi:
+                    continue
+                try:
+                    m = leaf.postings(fieldname, tbytes)
+                except TermNotFound:
+                    continue
+                for i in range(lo, hi):
+                    local = int(docs[i]) - base
+                    if not m.is_active():
+                        break
+                    if m.id() < local:
+                        m.skip_to(local)
+                    if m.is_active() and m.id() == local:
+                        out[i] = m.weight()
+        return out
 
     def doc_frequency(self, fieldname: str, term: str) -> int:
         """Articles holding the term (deleted ones included), from the term dictionary
@@ -612,7 +646,7 @@ class Plan:
             # read to confirm a unit only when it could hold all of them.
             for g in groups:
                 for u in g[0]:
-                    result &= self.gram_mask(u)
+                    result &= self.gram_mask(u, scope=result)
             for g in groups:
                 for u in g[0]:
                     result &= self.unit_mask(u, scope=result)
@@ -672,29 +706,41 @@ class Plan:
             mask |= alt
         return mask
 
-    def gram_mask(self, unit: "Unit") -> np.ndarray:
-        """Articles holding all of the unit's character grams (a superset of its matches)."""
-        if unit.grams is None:
-            if unit.synonyms:
-                unit.grams = np.logical_or.reduce([self.gram_mask(Unit(t, unit.field)) for t in unit.texts])
-            else:
-                gram_field = "title_c" if unit.field == "title" else "text_c"
-                unit.grams = self._candidates(gram_field, phrase_bigrams(unit.text))
-        return unit.grams
+    def gram_mask(self, unit: "Unit", scope: np.ndarray | None = None) -> np.ndarray:
+        """Articles holding the unit's character grams (a superset of its matches);
+        with ``scope``, only inside it."""
+        if unit.grams is not None:
+            return unit.grams
+        if unit.synonyms:
+            mask = np.logical_or.reduce([self.gram_mask(Unit(t, unit.field), scope) for t in unit.texts])
+        else:
+            gram_field = "title_c" if unit.field == "title" else "text_c"
+            mask = self._candidates(gram_field, phrase_bigrams(unit.text), scope)
+        if scope is None:
+            unit.grams = mask
+        return mask
 
-    def _candidates(self, gram_field: str, grams: list[str]) -> np.ndarray:
-        """Articles holding the grams, rarest first. Once two are applied, a gram whose
-        posting list is over GRAM_DECODE_RATIO times longer than the candidates left is
-        skipped: decoding it costs more than reading those candidates' texts, which
-        confirm every match anyway."""
+    def _candidates(self, gram_field: str, grams: list[str], scope: np.ndarray | None = None) -> np.ndarray:
+        """Articles (inside ``scope``) holding the grams, rarest first. A gram whose posting
+        list is much longer than the candidates left is looked up for those candidates
+        only (skipping through its blocks); once two grams are applied, one over
+        GRAM_DECODE_RATIO times longer is left out: reading the few candidates' texts,
+        which confirm every match anyway, costs less."""
         view = self.view
-        mask = np.ones(view.n, dtype=bool)
-        left = view.n
+        mask = np.ones(view.n, dtype=bool) if scope is None else scope.copy()
+        left = view.n if scope is None else int(np.count_nonzero(mask))
         ranked = sorted(grams, key=lambda g: view.doc_frequency(gram_field, g))
         for i, g in enumerate(ranked):
-            if i >= 2 and view.doc_frequency(gram_field, g) > GRAM_DECODE_RATIO * left:
+            df = view.doc_frequency(gram_field, g)
+            if left == 0:
                 break
-            mask &= view.mask(gram_field, g)
+            if i >= 2 and df > GRAM_DECODE_RATIO * left:
+                break
+            if df > SPARSE_RATIO * left:
+                docs = np.flatnonzero(mask)
+                mask[docs[view.term_freqs(gram_field, g, docs) == 0]] = False
+            else:
+                mask &= view.mask(gram_field, g)
             left = int(np.count_nonzero(mask))
         return mask
 
@@ -709,17 +755,17 @@ class Plan:
                 unit.mask = mask
             return mask
         view = self.view
-        mask = self.gram_mask(unit).copy()
+        mask = self.gram_mask(unit, scope).copy()
         grams = phrase_bigrams(unit.text)
         exact_by_grams = len(grams) == 1 and grams[0] == unit.text     # one char or one bigram
         if not exact_by_grams:
             candidates = np.flatnonzero(mask & view.live if scope is None else mask & view.live & scope)
             if not any(c.isspace() for c in unit.text):   # a jieba word is a substring: proof
                 word_fields = ("title",) if unit.field == "title" else ("title", "body")
-                proven = np.zeros(view.n, dtype=bool)
+                proven = np.zeros(len(candidates), dtype=bool)
                 for f in word_fields:
-                    proven[view.postings(f, unit.text)[0]] = True
-                candidates = candidates[~proven[candidates]]
+                    proven |= view.term_freqs(f, unit.text, candidates) > 0
+                candidates = candidates[~proven]
             text = unit.text.encode("utf-8")
             title_only = unit.field == "title"
             heads, size = view.heads, HEAD_BYTES
@@ -735,7 +781,7 @@ class Plan:
                 haystack = norm.split(b"\n", 1)[0] if title_only else norm
                 if text not in haystack:
                     mask[d] = False
-        if scope is None or exact_by_grams:
+        if scope is None:
             unit.mask = mask
         return mask
 
@@ -748,9 +794,10 @@ class Plan:
         units = coverage[1] if coverage else [u for g in self.groups for alt in g for u in alt]
         for u in dict.fromkeys(units):
             if not u.synonyms:
-                total += self._unit_scores(u.text, u.field, u.phrase, n_live)
+                total[docs] += self._unit_scores(u.text, u.field, u.phrase, n_live, docs)
             else:   # a word or any of its synonyms: the best of them counts
-                total += np.maximum.reduce([self._unit_scores(t, u.field, u.phrase, n_live) for t in u.texts])
+                total[docs] += np.maximum.reduce([self._unit_scores(t, u.field, u.phrase, n_live, docs)
+                                                  for t in u.texts])
         s = total[docs]
         if coverage:   # relaxed: favour articles holding more of the words
             s = s * (coverage[0][docs] / max(1, len(coverage[1]))) ** 2
@@ -758,27 +805,29 @@ class Plan:
             s = s + TIER * self._phrase_tier(docs, s)
         return s
 
-    def _unit_scores(self, text, field, phrase, n_live) -> np.ndarray:
+    def _unit_scores(self, text, field, phrase, n_live, docs) -> np.ndarray:
+        """BM25F of one word or phrase for each of ``docs``."""
         view = self.view
-        total = np.zeros(view.n, dtype=np.float64)
+        total = np.zeros(len(docs), dtype=np.float64)
         word_hit = False
         if not phrase:
             for f, weight in (("title", TITLE_BOOST), ("body", 1.0)):
                 if field == "title" and f == "body":
                     continue
-                ids, tfs = view.postings(f, text)
-                if len(ids):
+                df = view.doc_frequency(f, text)
+                if df:
                     word_hit = True
-                    total[ids] += weight * _bm25(ids, tfs, view.lengths[f], view.avg[f], n_live)
+                    total += weight * _bm25(docs, view.term_freqs(f, text, docs), view.lengths[f], view.avg[f],
+                                            n_live, df)
         if not word_hit:   # phrases and words jieba never produced: char grams
             fields = (("title_c", TITLE_BOOST),) if field == "title" else (("title_c", TITLE_BOOST), ("text_c", 1.0))
             grams = phrase_bigrams(text)
             for f, weight in fields:
                 for g in grams:
-                    ids, tfs = view.postings(f, g)
-                    if len(ids):
-                        total[ids] += (GRAM_WEIGHT * weight / len(grams)) * _bm25(
-                            ids, tfs, view.lengths[f], view.avg[f], n_live)
+                    df = view.doc_frequency(f, g)
+                    if df:
+                        total += (GRAM_WEIGHT * weight / len(grams)) * _bm25(
+                            docs, view.term_freqs(f, g, docs), view.lengths[f], view.avg[f], n_live, df)
         return total
 
     def _phrase_tier(self, docs, s) -> np.ndarray:
@@ -833,8 +882,8 @@ class Unit:
         return (self.text, *self.synonyms)
 
 
-def _bm25(ids, tfs, lengths, avg, n_live) -> np.ndarray:
-    df = len(ids)
+def _bm25(ids, tfs, lengths, avg, n_live, df=None) -> np.ndarray:
+    df = len(ids) if df is None else df
     idf = math.log(1 + (n_live - df + 0.5) / (df + 0.5))
     norm = K1 * (1 - B + B * lengths[ids] / (avg or 1.0))
     return idf * tfs * (K1 + 1) / (tfs + norm)
