@@ -51,7 +51,8 @@ GRAM_WEIGHT = 0.5          # char-gram BM25 standing in for a word jieba never p
 # words (like a match_phrase boost that always wins): tier 3 = the title is the
 # query, 2 = the title contains it, 1 = the body does. Scores are tier * TIER + BM25F.
 TIER = 1000.0
-SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about: skip, don't decode
+SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about: skip, don't decode,
+SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and stay cached)
 GRAM_DECODE_RATIO = 30  # decoding a posting ~0.3 µs, confirming a text ~10 µs (Plan._candidates)
 SORTS = ("relevance", "newest", "oldest")
 RESULT_CACHE_BYTES = 16 << 20   # cached matches per worker (RSS budget)
@@ -186,7 +187,8 @@ class IndexView:
         by block (headers only) instead of decoding all of them."""
         with self._lock:
             hit = self._cache.get((fieldname, term))
-        if hit is not None or len(docs) * SPARSE_RATIO >= self.doc_frequency(fieldname, term):
+        df = self.doc_frequency(fieldname, term)
+        if hit is not None or df < SPARSE_MIN_DF or len(docs) * SPARSE_RATIO >= df:
             ids, tfs = hit if hit is not None else self.postings(fieldname, term)
             if not len(ids):
                 return np.zeros(len(docs), dtype=np.float32)
@@ -736,7 +738,7 @@ class Plan:
                 break
             if i >= 2 and df > GRAM_DECODE_RATIO * left:
                 break
-            if df > SPARSE_RATIO * left:
+            if df > SPARSE_RATIO * left and df >= SPARSE_MIN_DF:
                 docs = np.flatnonzero(mask)
                 mask[docs[view.term_freqs(gram_field, g, docs) == 0]] = False
             else:
