@@ -4,8 +4,11 @@ and the journal that carries API writes through a rebuild."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from falcon import testing
 
 from searchsvc.app import create_app
@@ -171,3 +174,22 @@ def test_searching_a_segment_with_deleted_articles(tmp_path, config, analysis, c
     r = client.simulate_get("/search", params={"q": "新冠", "per_page": 100})
     assert r.status_code == 200 and r.json["total"] > 0
     assert victim["id"] not in {h["id"] for h in r.json["hits"]}
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=8)
+FIELDS = st.fixed_dictionaries({}, optional={k: JSON | st.text(max_size=30) for k in
+                                             ("id", "title", "body", "date", "section", "source", "url")})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(FIELDS.map(lambda d: json.dumps(d).encode()), st.binary(max_size=60)),
+       doc_id=st.text(min_size=1, max_size=20))
+def test_any_write_body_gives_a_result_or_a_json_4xx(writable, body, doc_id):
+    client, _ = writable
+    path = "/articles/" + urllib.parse.quote(doc_id, safe="")
+    for r in (client.simulate_put(path, body=body, headers=AUTH),
+              client.simulate_post("/articles/bulk", body=body, headers=AUTH)):
+        assert r.status_code in (200, 201, 400, 404, 413, 422), (r.status_code, r.text[:200])
+        assert set(r.json) == {"error"} if r.status_code >= 400 else True
