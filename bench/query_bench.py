@@ -18,7 +18,6 @@ import cProfile
 import datetime as dt
 import json
 import pstats
-import statistics
 import sys
 import time
 from pathlib import Path

@@ -21,12 +21,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import pickle
 import threading
 import time
-import zlib
 from collections import OrderedDict
-from dataclasses import dataclass, field as dc_field, replace
+from dataclasses import dataclass, field as dc_field
 
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
@@ -39,7 +37,7 @@ from .lexicon import Lexicon
 from .related import key_terms, related_docs
 from .highlight import highlight, snippet
 from .query import Clause, ParsedQuery, parse
-from .schema import HEAD_BYTES, UNDATED, date_to_minutes, minutes_to_date, stored_article
+from .schema import HEAD_BYTES, UNDATED, date_to_minutes, stored_article
 from .store import IndexMissing, IndexStore
 from .synonyms import Synonyms
 
@@ -127,7 +125,7 @@ class IndexView:
                 col = leaf._perdoc._cached_reader(_lenfield(f), LENGTHS_COLUMN)   # Whoosh's length bytes
                 arr[span] = _LENGTH_TABLE[np.fromiter(col, dtype=np.uint8, count=count)]
             self._norm_cols.append((base, count, leaf.column_reader("norm")))
-            heads.append(_column_bytes(leaf, "head", count))
+            heads.append(_column_bytes(leaf, "head", count, HEAD_BYTES))
         self.heads = b"".join(heads)     # HEAD_BYTES per document, docnum order
         self.sections = [s for s, _ in sorted(sections.items(), key=lambda kv: kv[1])]
         self.doc_count = int(self.live.sum())
@@ -160,12 +158,9 @@ class IndexView:
         # Whoosh's matchers seek, then read, the segment's shared postings file.
         with self._read_lock:
             for leaf, base in self.leaves:
-                try:
-                    m = leaf.postings(fieldname, tbytes)
-                except TermNotFound:
+                m = _leaf_matcher(leaf, fieldname, tbytes)
+                if m is None:
                     continue
-                while not hasattr(m, "_data") and hasattr(m, "child"):
-                    m = m.child     # Whoosh hides deleted documents behind a filter; live does that here
                 i, w = _read_all(m)
                 ids.append(i + base)
                 tfs.append(w)
@@ -201,9 +196,8 @@ class IndexView:
                 lo, hi = np.searchsorted(docs, [base, base + leaf.doc_count_all()])
                 if lo == hi:
                     continue
-                try:
-                    m = leaf.postings(fieldname, tbytes)
-                except TermNotFound:
+                m = _leaf_matcher(leaf, fieldname, tbytes)
+                if m is None:
                     continue
                 for i in range(lo, hi):
                     local = int(docs[i]) - base
@@ -253,11 +247,23 @@ class IndexView:
         return live[-1] if live else None
 
 
-def _column_bytes(leaf, name: str, count: int) -> bytes:
+def _leaf_matcher(leaf, fieldname: str, tbytes: bytes):
+    """The segment's W3 matcher of a term, or None. Whoosh hides deleted documents behind
+    a filter matcher; ``IndexView.live`` does that here, so the filter is unwrapped."""
+    try:
+        m = leaf.postings(fieldname, tbytes)
+    except TermNotFound:
+        return None
+    while not hasattr(m, "_data") and hasattr(m, "child"):
+        m = m.child
+    return m
+
+
+def _column_bytes(leaf, name: str, count: int, width: int) -> bytes:
     """A fixed-width column of one segment as one bytes object (one read, not one per document)."""
     reader = leaf.column_reader(name, translate=False)
-    stored = reader._dbfile.get(reader._basepos, reader._count * HEAD_BYTES)
-    return stored + b"\0" * (count * HEAD_BYTES - len(stored))
+    stored = reader._dbfile.get(reader._basepos, reader._count * width)
+    return stored + b"\0" * (count * width - len(stored))
 
 
 def _read_all(m) -> tuple[np.ndarray, np.ndarray]:
@@ -338,13 +344,12 @@ class Engine:
                     if self._view is None:
                         raise IndexMissing(self.error) from e
                     return self._view
-                old, self._view, self.error = self._view, new, None
+                # The old view is not closed: requests still running on it keep it alive, and
+                # its descriptors close when the last of them lets go (PreadFileStorage).
+                self._view, self.error = new, None
                 with self._results_lock:
                     self._results.clear()
                     self._results_bytes = 0
-                # The old view is not closed: requests still running on it keep it alive, and
-                # its descriptors close when the last of them lets go (PreadFileStorage).
-                del old
             return self._view
 
     # ------------------------------------------------------------ search
@@ -356,9 +361,8 @@ class Engine:
             raise BadRequest("page", f"page × per_page may not exceed {self.max_result_window}")
         view = self.view()
         matches = self.matches(view, req)
-        sort = req.sort if matches.scores is not None or req.sort != "relevance" else "newest"
         start = (req.page - 1) * req.per_page
-        page_docs, scores = self._order(view, matches, sort, start + req.per_page)
+        page_docs, scores = self._order(view, matches, req.sort, start + req.per_page)
         page_docs, scores = page_docs[start:], scores[start:]
         hits = [self._hit(view, int(d), float(s), matches.needles) for d, s in zip(page_docs, scores)]
         return SearchResult(total=int(len(matches.docs)), hits=hits, facets=matches.facets,
@@ -458,7 +462,10 @@ class Engine:
 
     @staticmethod
     def _order(view, matches: "Matches", sort, k):
+        """The first ``k`` matches in ``sort`` order (an empty query has no relevance: newest)."""
         docs = matches.docs
+        if matches.scores is None and sort == "relevance":
+            sort = "newest"
         if len(docs) == 0 or k <= 0:
             return docs[:0], np.zeros(0)
         dates = view.date[docs]
@@ -568,9 +575,7 @@ class Engine:
     def export(self, req: SearchRequest, limit: int):
         """Every hit of a search (up to ``limit``) in order, as stored articles without bodies."""
         view = self.view()
-        matches = self.matches(view, req)
-        sort = req.sort if matches.scores is not None or req.sort != "relevance" else "newest"
-        docs, _ = self._order(view, matches, sort, limit)
+        docs, _ = self._order(view, self.matches(view, req), req.sort, limit)
         for d in docs:
             doc = stored_article(view.stored(int(d))["doc"])
             doc.pop("body")

@@ -7,8 +7,16 @@ complete; lookups are prefix searches over sorted keys built with the
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from . import pinyin
 from .lexicon import Lexicon
+
+
+@lru_cache(maxsize=4096)
+def _query_keys(text: str) -> tuple[str, ...]:
+    """A popular query's keys, computed once (the same few hundred come on every keystroke)."""
+    return (text, *pinyin.keys(text), *pinyin.keys(text, initials=True))
 
 
 def suggest(q: str, limit: int, lexicon: Lexicon, popular: list[tuple[str, int]], normalize) -> list[dict]:
@@ -23,9 +31,7 @@ def suggest(q: str, limit: int, lexicon: Lexicon, popular: list[tuple[str, int]]
             found[text] = kind
 
     for text, _count in popular:
-        t = normalize(text).lower()
-        keys = [t, *pinyin.keys(t), *pinyin.keys(t, initials=True)]
-        if any(k.startswith(key) for k in keys):
+        if any(k.startswith(key) for k in _query_keys(normalize(text).lower())):
             add(text, "query")
     for entry in lexicon.terms.lookup(key, limit):
         add(entry.text, "term")

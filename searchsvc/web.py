@@ -27,10 +27,8 @@ PAGER_SPAN = 4            # page links either side of the current one
 
 
 def templates() -> Environment:
-    env = Environment(loader=FileSystemLoader(PACKAGE_DIR / "templates"),
-                      autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
-    env.globals["article_url"] = lambda doc_id, **_: "/a/" + falcon.uri.encode_value(doc_id)
-    return env
+    return Environment(loader=FileSystemLoader(PACKAGE_DIR / "templates"),
+                       autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 
 
 def _html(resp, body: str, status=falcon.HTTP_200) -> None:
