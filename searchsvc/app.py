@@ -26,7 +26,7 @@ from . import web
 from .analysis import Analysis
 from .config import Config
 from .openapi import openapi_document
-from .params import MAX_QUERY_CHARS, ApiError, bad, int_param, search_request, single
+from .params import MAX_QUERY_CHARS, MAX_SUGGEST_CHARS, ApiError, bad, int_param, search_request, single
 from .querylog import QueryLog
 from .searching import BadRequest, Engine, SearchRequest, SearchTimeout
 from .parsing import Article, ArticleError, article_from_dict
@@ -269,8 +269,8 @@ class SuggestResource:
         q = single(req, "q")
         if q is None or not q.strip():
             raise bad("q", "q is required")
-        if len(q) > 100:
-            raise bad("q", "q may be at most 100 characters")
+        if len(q) > MAX_SUGGEST_CHARS:
+            raise bad("q", f"q may be at most {MAX_SUGGEST_CHARS} characters")
         limit = int_param(req, "limit", 8, 1, 20)
         lexicon = self.engine.lexicon()
         popular = [(q, n) for q, n in self.query_log.popular(days=30, limit=200) if n >= MIN_POPULAR]

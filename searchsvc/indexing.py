@@ -30,6 +30,7 @@ from whoosh.writing import NO_MERGE, SegmentWriter
 
 from .analysis import Analysis
 from .config import Config
+from .journal import Journal
 from .parsing import Article, Skip, read_inputs
 from .schema import PreCounted, document
 from .store import IndexBusy, IndexStore
@@ -251,7 +252,6 @@ class Indexer:
 
     def _replay_journal(self, ix, start: int = 0) -> int:
         """Apply the journal from byte ``start``; returns where it ended."""
-        from .writes import Journal
         state, end = Journal(self.store.root).final_state(start)
         if state:
             self._write(ix, [a for a in state.values() if a is not None], 1, None, replace=True)

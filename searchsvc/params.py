@@ -10,6 +10,7 @@ from .config import Config
 from .searching import SearchRequest
 
 MAX_QUERY_CHARS = 1000
+MAX_SUGGEST_CHARS = 100
 
 
 class ApiError(Exception):

@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from .config import Config
 from .highlight import render
-from .params import ApiError, search_request
+from .params import MAX_QUERY_CHARS, ApiError, search_request
 from .searching import BadRequest, Engine, SearchTimeout
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -62,6 +62,10 @@ def _url(params: dict, path: str = "/", **changes) -> str:
     return path + ("?" + urlencode(merged, doseq=True) if merged else "")
 
 
+def _article_path(doc_id: str) -> str:
+    return "/a/" + falcon.uri.encode_value(doc_id)
+
+
 def _pages(page: int, last: int) -> list[int]:
     return list(range(max(1, page - PAGER_SPAN), min(last, page + PAGER_SPAN) + 1))
 
@@ -103,7 +107,7 @@ class SearchPage:
             context.update(result=result, page=sreq.page, last_page=last, pages=_pages(sreq.page, last),
                            first=(sreq.page - 1) * sreq.per_page + 1,
                            facets=_facets(result.facets["section"]))
-        context["article_url"] = lambda doc_id: _url(params, "/a/" + falcon.uri.encode_value(doc_id))
+        context["article_url"] = lambda doc_id: _url(params, _article_path(doc_id))
         _html(resp, self.env.get_template("search.html").render(**context), status)
 
 
@@ -125,7 +129,7 @@ class ArticlePage:
 
     def on_get(self, req, resp, doc_id):
         params = _search_params(req)
-        q = params.get("q", "")[:1000]
+        q = params.get("q", "")[:MAX_QUERY_CHARS]
         article = self.engine.article(doc_id, q)
         if article is None:
             context = {"q": q, "sections": [], "result": None, "error": f"找不到编号为 {doc_id} 的文章。",
@@ -136,5 +140,5 @@ class ArticlePage:
         context = {"q": q, "sections": [], "article": article, "paragraphs": paragraphs(body_html),
                    "back": _url(params), "related": self.engine.related(doc_id, 5) or [],
                    "source_url": url if url.startswith(("http://", "https://")) else None,
-                   "article_url": lambda i: _url({"q": q} if q else {}, "/a/" + falcon.uri.encode_value(i))}
+                   "article_url": lambda i: _url({"q": q} if q else {}, _article_path(i))}
         _html(resp, self.env.get_template("article.html").render(**context))
