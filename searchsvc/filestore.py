@@ -62,6 +62,16 @@ class _PreadIO:
         self._pos += len(data)
         return data
 
+    def peek(self, n: int = 1) -> bytes:
+        """Buffered bytes from the position on, without moving it. ``pickle.load`` uses
+        it to prefetch and then reads what it consumed: two calls per pickled block
+        header instead of one ``read`` per opcode (about twenty)."""
+        i = self._pos - self._buf_pos
+        if not (0 <= i < len(self._buf)):
+            self._buf = os.pread(self._fd.fd, min(READAHEAD, self._length - self._pos), self._offset + self._pos)
+            self._buf_pos, i = self._pos, 0
+        return self._buf[i:]
+
     def readline(self, size: int = -1) -> bytes:   # pickle.load needs it
         out = b""
         while size < 0 or len(out) < size:

@@ -9,6 +9,9 @@ background and keep using the previous one meanwhile (see ``Engine.lexicon``).
 from __future__ import annotations
 
 import bisect
+import itertools
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,27 +23,51 @@ HOMOPHONE_MIN_DF = 5   # ...and in this many to be offered as a correction
 PINYIN_KEY_CHARS = 10  # pinyin keys cover a title's first characters
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     text: str          # normalised
     kind: str          # "term" or "title"
     weight: float
 
 
+class SortedKeys(Sequence):
+    """Sorted keys as UTF-8 in one bytes object: ``bisect`` works on it as on a list, but
+    300,000 keys take a few MB instead of ~20 MB of ``str`` objects (each worker's RSS).
+    UTF-8 byte order is code point order, so the order is that of the ``str`` keys."""
+
+    def __init__(self, keys: list[bytes]):
+        self.blob = b"".join(keys)
+        self.ends = array("q", itertools.accumulate(len(k) for k in keys))
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, i: int) -> bytes:
+        return self.blob[self.ends[i - 1] if i else 0:self.ends[i]]
+
+
 class PrefixIndex:
     """Entries under sorted keys (text, full pinyin, pinyin initials): prefix lookup, best weight first."""
 
     def __init__(self, entries: list[Entry], key_fn):
-        triples = sorted((k, i, f) for i, e in enumerate(entries) for k, f in key_fn(e))
+        # Parallel arrays, not (key, entry, factor) tuples: fewer short-lived objects to
+        # fragment the heap that workers inherit.
+        keys, idx, weights = [], array("i"), array("d")
+        for i, e in enumerate(entries):
+            for k, f in key_fn(e):
+                keys.append(k.encode("utf-8"))
+                idx.append(i)
+                weights.append(e.weight * f)   # a rare reading must not outrank the usual spelling
+        order = np.argsort(np.array(keys, dtype=object), kind="stable")
         self.entries = entries
-        self.keys = [k for k, _, _ in triples]
-        self.idx = np.array([i for _, i, _ in triples], dtype=np.int64)
-        # A rare reading of a character must not outrank a word's usual spelling.
-        self.weights = np.array([entries[i].weight * f for _, i, f in triples], dtype=np.float64)
+        self.keys = SortedKeys([keys[i] for i in order])
+        self.idx = np.frombuffer(idx, dtype=np.int32)[order]
+        self.weights = np.frombuffer(weights, dtype=np.float64)[order]
 
     def lookup(self, prefix: str, limit: int) -> list[Entry]:
-        lo = bisect.bisect_left(self.keys, prefix)
-        hi = bisect.bisect_left(self.keys, prefix + "\uffff")
+        key = prefix.encode("utf-8")
+        lo = bisect.bisect_left(self.keys, key)
+        hi = bisect.bisect_left(self.keys, key + b"\xff", lo)     # 0xff never occurs in UTF-8
         if lo >= hi:
             return []
         idx, weights = self.idx[lo:hi], self.weights[lo:hi]
@@ -82,7 +109,7 @@ class Lexicon:
         self.terms = PrefixIndex(terms, _entry_keys)
         titles: dict[str, int] = {}
         for d in np.flatnonzero(view.live):
-            title = view.norm_bytes(int(d)).split(b"\n", 1)[0].decode("utf-8")
+            title = view.title_bytes(int(d)).decode("utf-8")
             if title and (title not in titles or view.date[d] > view.date[titles[title]]):
                 titles[title] = int(d)
         entries = [Entry(t, "title", float(view.date[d])) for t, d in titles.items()]
@@ -90,16 +117,17 @@ class Lexicon:
         self._title_text = "\n".join(e.text for e in entries)
         self._title_starts = np.cumsum([0] + [len(e.text) + 1 for e in entries])[:-1]
         self._title_entries = entries
-        self.homophones: dict[str, list[tuple[str, int]]] = {}
-        self.by_usual_pinyin: dict[str, tuple[str, int]] = {}
+        # pinyin key -> words (their frequencies are in ``df``)
+        self.homophones: dict[str, list[str]] = {}
+        self.by_usual_pinyin: dict[str, str] = {}
         for w, n in self.df.items():
             if n >= HOMOPHONE_MIN_DF and 2 <= len(w) <= 4 and all(pinyin.is_han(c) for c in w):
                 spellings = pinyin.keys(w)
                 for k in spellings:
-                    self.homophones.setdefault(k, []).append((w, n))
+                    self.homophones.setdefault(k, []).append(w)
                 best = self.by_usual_pinyin.get(spellings[0])
-                if best is None or n > best[1]:
-                    self.by_usual_pinyin[spellings[0]] = (w, n)
+                if best is None or n > self.df[best]:
+                    self.by_usual_pinyin[spellings[0]] = w
 
     def titles_containing(self, text: str, limit: int) -> list[Entry]:
         """Titles with ``text`` anywhere, newest first (Chinese is rarely typed from a title's start)."""
@@ -112,14 +140,14 @@ class Lexicon:
 
     def homophone_of_key(self, key: str) -> str | None:
         """The most frequent word usually spelled ``key`` in pinyin (pinyin typed as a query)."""
-        found = self.by_usual_pinyin.get(key)
-        return found[0] if found else None
+        return self.by_usual_pinyin.get(key)
 
     def homophone(self, text: str) -> tuple[str, int] | None:
         """The most frequent word spelled like ``text`` in pinyin, other than ``text``."""
         best = None
         for k in pinyin.keys(text):
-            for w, n in self.homophones.get(k, ()):
+            for w in self.homophones.get(k, ()):
+                n = self.df[w]
                 if w != text and (best is None or n > best[1]):
                     best = (w, n)
         return best

@@ -8,9 +8,15 @@ typing ``yinhang`` must find 银行 whatever the default reading of 行 is.
 from __future__ import annotations
 
 import itertools
+import os
 from functools import lru_cache
 
-from pypinyin import Style, pinyin
+# pypinyin's documented switches, read at its import: we only look up single characters,
+# so its phrase table (~45 MB in every worker) and its defensive dict copies are not needed.
+# Single-character readings are the same with and without them.
+os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
+os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")
+from pypinyin import Style, pinyin  # noqa: E402  (after the switches above)
 
 MAX_KEYS = 4     # reading combinations kept per text (memory: most words have one)
 

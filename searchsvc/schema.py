@@ -24,6 +24,8 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
+import lz4.block
+
 from whoosh import columns, fields, formats
 from whoosh.system import pack_uint
 from whoosh.util.numeric import to_sortable
@@ -33,8 +35,31 @@ from .parsing import Article, format_date
 
 EPOCH = dt.datetime(1970, 1, 1)
 UNDATED = -(2 ** 62)
-SCHEMA_VERSION = 3   # 2: the norm column is compressed; 3: the head column
+SCHEMA_VERSION = 4   # 2: the norm column is compressed; 3: the head column; 4: LZ4, not deflate
 HEAD_BYTES = 160     # head column: the first bytes of the normalised text (~50 CJK characters)
+
+
+class Lz4BytesColumn(columns.CompressedBytesColumn):
+    """Whoosh's compressed bytes column with LZ4 instead of deflate. Confirming a phrase
+    may read thousands of articles: LZ4 decompresses one in ~1 µs where zlib takes ~8,
+    for a quarter more bytes on disk."""
+
+    def __init__(self):
+        super().__init__(level=0, module="zlib")    # the module is replaced below
+
+    def writer(self, dbfile):
+        w = self.Writer(dbfile, 0, "zlib")
+        w._compress = _lz4_compress
+        return w
+
+    def reader(self, dbfile, basepos, length, doccount):
+        r = self.Reader(dbfile, basepos, length, doccount, "zlib")
+        r._decompress = lz4.block.decompress
+        return r
+
+
+def _lz4_compress(data: bytes, _level: int) -> bytes:
+    return lz4.block.compress(data, mode="high_compression")
 
 
 def date_to_minutes(value: dt.datetime | None) -> int:
@@ -85,7 +110,7 @@ def build_schema() -> fields.Schema:
         # The column holds Whoosh's unsigned "sortable" form, so its default must too.
         date=fields.NUMERIC(int, bits=64, signed=True,
                             sortable=columns.NumericColumn("Q", default=to_sortable(int, 64, True, UNDATED))),
-        norm=fields.COLUMN(columns.CompressedBytesColumn()),   # about half the size of the raw text
+        norm=fields.COLUMN(Lz4BytesColumn()),   # about 3/4 of the raw text's size
         head=fields.COLUMN(columns.FixedBytesColumn(HEAD_BYTES)),
         doc=fields.STORED(),
     )

@@ -23,17 +23,17 @@ import logging
 import math
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field as dc_field
 
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
-from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length
 
 from . import spelling
 from .analysis import Analysis, phrase_bigrams
+from .cache import SizedLRU
 from .lexicon import Lexicon
+from .postings import TermBlocks, term_blocks
 from .related import key_terms, related_docs
 from .highlight import highlight, snippet
 from .query import Clause, ParsedQuery, parse
@@ -51,6 +51,7 @@ GRAM_WEIGHT = 0.5          # char-gram BM25 standing in for a word jieba never p
 TIER = 1000.0
 SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about: skip, don't decode,
 SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and stay cached)
+HEAD_SCAN_MIN = 2_000   # candidates from which heads are searched by numpy, not one by one
 GRAM_DECODE_RATIO = 30  # decoding a posting ~0.3 µs, confirming a text ~10 µs (Plan._candidates)
 SORTS = ("relevance", "newest", "oldest")
 RESULT_CACHE_BYTES = 16 << 20   # cached matches per worker (RSS budget)
@@ -127,18 +128,18 @@ class IndexView:
             self._norm_cols.append((base, count, leaf.column_reader("norm")))
             heads.append(_column_bytes(leaf, "head", count, HEAD_BYTES))
         self.heads = b"".join(heads)     # HEAD_BYTES per document, docnum order
+        self.head_rows = np.frombuffer(self.heads, dtype=f"S{HEAD_BYTES}")   # the same bytes, as rows
         self.sections = [s for s, _ in sorted(sections.items(), key=lambda kv: kv[1])]
         self.doc_count = int(self.live.sum())
         self.avg = {f: float(a[self.live].mean()) if self.doc_count else 1.0 for f, a in self.lengths.items()}
         undated = self.date == UNDATED
         days = np.where(undated, 0, self.date // (60 * 24)).astype("datetime64[D]")
         self.year = np.where(undated, -1, days.astype("datetime64[Y]").astype(np.int64) + 1970).astype(np.int32)
-        # Decoded posting arrays of recent terms, bounded by bytes (worker RSS budget).
-        self._cache: OrderedDict = OrderedDict()
-        self._cache_bytes = 0
-        self._cache_limit = cache_bytes
-        self._lock = threading.Lock()
-        self._read_lock = threading.Lock()
+        # Decoded posting arrays of recent terms, and block directories of long posting
+        # lists, bounded by bytes (worker RSS budget).
+        self._cache = SizedLRU(cache_bytes, lambda p: p[0].nbytes + p[1].nbytes + 200)
+        self._blocks = SizedLRU(cache_bytes // 8, lambda d: sum(b.nbytes for b, _, _ in d))
+        self._masks = SizedLRU(cache_bytes // 4, lambda bits: bits.nbytes + 100)
         self._df: dict = {}
 
     def close(self):
@@ -148,40 +149,25 @@ class IndexView:
     def postings(self, fieldname: str, term: str) -> tuple[np.ndarray, np.ndarray]:
         """(global docnums, term frequencies) of a term, deleted documents included."""
         key = (fieldname, term)
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
-        tbytes = term.encode("utf-8")
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
         ids, tfs = [], []
-        # Whoosh's matchers seek, then read, the segment's shared postings file.
-        with self._read_lock:
-            for leaf, base in self.leaves:
-                m = _leaf_matcher(leaf, fieldname, tbytes)
-                if m is None:
-                    continue
-                i, w = _read_all(m)
-                ids.append(i + base)
-                tfs.append(w)
+        for blocks, base, _count in self._term_blocks(fieldname, term):
+            i, w = blocks.decode()
+            ids.append(i + base)
+            tfs.append(w)
         result = ((np.concatenate(ids).astype(np.int32), np.concatenate(tfs)) if ids
                   else (np.zeros(0, np.int32), np.zeros(0, np.float32)))
-        size = result[0].nbytes + result[1].nbytes + 200
-        with self._lock:
-            if key not in self._cache:
-                self._cache[key] = result
-                self._cache_bytes += size
-            while self._cache_bytes > self._cache_limit and len(self._cache) > 1:
-                _, (a, b) = self._cache.popitem(last=False)
-                self._cache_bytes -= a.nbytes + b.nbytes + 200
+        self._cache.put(key, result)
         return result
 
     def term_freqs(self, fieldname: str, term: str, docs: np.ndarray) -> np.ndarray:
         """The term's frequency in each of ``docs`` (sorted global docnums; 0 where absent).
-        For a few documents and a long posting list this skips through the postings block
-        by block (headers only) instead of decoding all of them."""
-        with self._lock:
-            hit = self._cache.get((fieldname, term))
+        For a few documents and a long posting list only the blocks that can hold them
+        are decoded (found in the term's block directory, which is kept)."""
+        key = (fieldname, term)
+        hit = self._cache.get(key)
         df = self.doc_frequency(fieldname, term)
         if hit is not None or df < SPARSE_MIN_DF or len(docs) * SPARSE_RATIO >= df:
             ids, tfs = hit if hit is not None else self.postings(fieldname, term)
@@ -189,25 +175,27 @@ class IndexView:
                 return np.zeros(len(docs), dtype=np.float32)
             pos = np.minimum(np.searchsorted(ids, docs), len(ids) - 1)
             return np.where(ids[pos] == docs, tfs[pos], 0).astype(np.float32)
+        directory = self._blocks.get(key)
+        if directory is None:
+            directory = self._term_blocks(fieldname, term)
+            self._blocks.put(key, directory)
         out = np.zeros(len(docs), dtype=np.float32)
-        tbytes = term.encode("utf-8")
-        with self._read_lock:
-            for leaf, base in self.leaves:
-                lo, hi = np.searchsorted(docs, [base, base + leaf.doc_count_all()])
-                if lo == hi:
-                    continue
-                m = _leaf_matcher(leaf, fieldname, tbytes)
-                if m is None:
-                    continue
-                for i in range(lo, hi):
-                    local = int(docs[i]) - base
-                    if not m.is_active():
-                        break
-                    if m.id() < local:
-                        m.skip_to(local)
-                    if m.is_active() and m.id() == local:
-                        out[i] = m.weight()
+        for blocks, base, count in directory:
+            lo, hi = np.searchsorted(docs, [base, base + count])
+            if lo < hi:
+                out[lo:hi] = blocks.weights_of(docs[lo:hi] - base)
         return out
+
+    def _term_blocks(self, fieldname: str, term: str) -> list[tuple[TermBlocks, int, int]]:
+        """The term's posting list in each segment holding it, with the segment's
+        first global docnum and its document count."""
+        tbytes = term.encode("utf-8")
+        found = []
+        for leaf, base in self.leaves:
+            blocks = term_blocks(leaf, fieldname, tbytes)
+            if blocks is not None:
+                found.append((blocks, base, leaf.doc_count_all()))
+        return found
 
     def doc_frequency(self, fieldname: str, term: str) -> int:
         """Articles holding the term (deleted ones included), from the term dictionary
@@ -216,17 +204,23 @@ class IndexView:
         df = self._df.get(key)
         if df is None:
             tbytes = term.encode("utf-8")
-            with self._read_lock:
-                df = sum(leaf.doc_frequency(fieldname, tbytes) for leaf, _ in self.leaves)
+            df = sum(leaf.doc_frequency(fieldname, tbytes) for leaf, _ in self.leaves)
             if len(self._df) > 100_000:
                 self._df.clear()
             self._df[key] = df
         return df
 
     def mask(self, fieldname: str, term: str) -> np.ndarray:
-        m = np.zeros(self.n, dtype=bool)
-        m[self.postings(fieldname, term)[0]] = True
-        return m
+        """Articles holding the term (a new array). Kept as bits, 64x smaller than the
+        decoded postings: common grams recur in most queries."""
+        key = (fieldname, term)
+        bits = self._masks.get(key)
+        if bits is None:
+            m = np.zeros(self.n, dtype=bool)
+            m[self.postings(fieldname, term)[0]] = True
+            self._masks.put(key, np.packbits(m))
+            return m
+        return np.unpackbits(bits, count=self.n).view(bool)
 
     def norm_bytes(self, docnum: int) -> bytes:
         """The article's normalised "title\\nbody", UTF-8 (a UTF-8 substring test equals a str one)."""
@@ -234,6 +228,29 @@ class IndexView:
             if base <= docnum < base + count:
                 return col[docnum - base]
         raise IndexError(docnum)
+
+    def head(self, docnum: int) -> bytes:
+        """The first HEAD_BYTES of the normalised text (NUL-padded), decompressing nothing."""
+        return self.heads[docnum * HEAD_BYTES:(docnum + 1) * HEAD_BYTES]
+
+    def heads_contain(self, docs: np.ndarray, text: bytes, title_only: bool = False) -> np.ndarray:
+        """Whether each of ``docs`` holds ``text`` in its head (in its title, with
+        ``title_only``): a confirmation that decompresses nothing."""
+        if len(docs) < HEAD_SCAN_MIN:       # a Python loop beats numpy's set-up
+            head = self.head
+            return np.fromiter((text in (head(d).split(b"\n", 1)[0] if title_only else head(d))
+                                for d in docs.tolist()), dtype=bool, count=len(docs))
+        rows = self.head_rows.take(docs)
+        found = np.strings.find(rows, text)
+        if not title_only:
+            return found >= 0
+        newline = np.strings.find(rows, b"\n")
+        return (found >= 0) & ((newline < 0) | (found + len(text) <= newline))
+
+    def title_bytes(self, docnum: int) -> bytes:
+        """The normalised title, UTF-8: from the head column unless the title is longer."""
+        title, newline, _ = self.head(docnum).partition(b"\n")
+        return title if newline else self.norm_bytes(docnum).split(b"\n", 1)[0]
 
     def norm_text(self, docnum: int) -> str:
         return self.norm_bytes(docnum).decode("utf-8")
@@ -247,44 +264,11 @@ class IndexView:
         return live[-1] if live else None
 
 
-def _leaf_matcher(leaf, fieldname: str, tbytes: bytes):
-    """The segment's W3 matcher of a term, or None. Whoosh hides deleted documents behind
-    a filter matcher; ``IndexView.live`` does that here, so the filter is unwrapped."""
-    try:
-        m = leaf.postings(fieldname, tbytes)
-    except TermNotFound:
-        return None
-    while not hasattr(m, "_data") and hasattr(m, "child"):
-        m = m.child
-    return m
-
-
 def _column_bytes(leaf, name: str, count: int, width: int) -> bytes:
     """A fixed-width column of one segment as one bytes object (one read, not one per document)."""
     reader = leaf.column_reader(name, translate=False)
     stored = reader._dbfile.get(reader._basepos, reader._count * width)
     return stored + b"\0" * (count * width - len(stored))
-
-
-def _read_all(m) -> tuple[np.ndarray, np.ndarray]:
-    """All postings of a W3 leaf matcher as arrays, block by block (no per-posting Python)."""
-    ids, weights = [], []
-    while m.is_active():
-        if m._data is None:
-            m._read_data()
-        mini_ids, mini_weights = m._data[0], m._data[1]
-        block = np.cumsum(np.asarray(mini_ids, dtype=np.int64))   # ids are delta-encoded
-        ids.append(block)
-        if mini_weights is None:
-            weights.append(np.ones(len(block), dtype=np.float32))
-        elif isinstance(mini_weights, float):
-            weights.append(np.full(len(block), mini_weights, dtype=np.float32))
-        else:
-            weights.append(np.asarray(mini_weights, dtype=np.float32))
-        m._next_block()
-    if not ids:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    return np.concatenate(ids), np.concatenate(weights)
 
 
 class Engine:
@@ -308,10 +292,7 @@ class Engine:
         self.error: str | None = None
         # Recent query matches keyed by (index version, query, filters): paging,
         # re-sorting and popular queries skip matching. Bounded by entries and bytes.
-        self._results: OrderedDict = OrderedDict()
-        self._results_size = result_cache_size
-        self._results_bytes = 0
-        self._results_lock = threading.Lock()
+        self._results = SizedLRU(RESULT_CACHE_BYTES, lambda m: m.nbytes, max_items=result_cache_size)
 
     # ------------------------------------------------------------ index versions
     def invalidate(self) -> None:
@@ -347,9 +328,7 @@ class Engine:
                 # The old view is not closed: requests still running on it keep it alive, and
                 # its descriptors close when the last of them lets go (PreadFileStorage).
                 self._view, self.error = new, None
-                with self._results_lock:
-                    self._results.clear()
-                    self._results_bytes = 0
+                self._results.clear()
             return self._view
 
     # ------------------------------------------------------------ search
@@ -375,28 +354,21 @@ class Engine:
         (and synonyms table) so paging, re-sorting and repeated queries skip matching."""
         synonyms = self.synonyms.table()
         key = (view.version, id(synonyms), req.q, req.sections, req.date_from, req.date_to)
-        with self._results_lock:
-            found = self._results.get(key)
-            if found is not None:
-                self._results.move_to_end(key)
-                return found
-        found = self._match(view, req, synonyms)
-        if self._results_size:
-            with self._results_lock:
-                if key not in self._results:
-                    self._results[key] = found
-                    self._results_bytes += found.nbytes
-                while self._results and (len(self._results) > self._results_size
-                                         or self._results_bytes > RESULT_CACHE_BYTES):
-                    self._results_bytes -= self._results.popitem(last=False)[1].nbytes
+        found = self._results.get(key)
+        if found is None:
+            found = self._match(view, req, synonyms)
+            self._results.put(key, found)
         return found
 
     def _match(self, view: "IndexView", req: SearchRequest, synonyms) -> "Matches":
         parsed = parse(req.q)
         plan = Plan(view, self.analysis, parsed, synonyms, deadline=time.perf_counter() + self.budget)
-        matched, relaxed = plan.match()
         section_mask = self._section_mask(view, req.sections)
         date_mask = self._date_mask(view, req.date_from, req.date_to)
+        # The facets count matches inside the other filter, the hits inside both: with
+        # both filters, matches outside either are never looked at.
+        scope = section_mask | date_mask if section_mask is not None and date_mask is not None else None
+        matched, relaxed = plan.match(scope)
         base = matched & view.live
         facets = {
             "section": self._section_facet(view, base & date_mask if date_mask is not None else base),
@@ -640,9 +612,11 @@ class Plan:
             raise SearchTimeout("the query took longer than its time budget")
 
     # ------------------------------------------------------------ matching
-    def match(self) -> tuple[np.ndarray, bool]:
+    def match(self, scope: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+        """Matching articles (exact inside ``scope``, if given) and whether the query
+        had to be relaxed (no article holds all of its words)."""
         view = self.view
-        result = np.ones(view.n, dtype=bool)
+        result = np.ones(view.n, dtype=bool) if scope is None else scope.copy()
         relaxed = False
         groups = [[alt for alt in g if alt] for g in self.groups]
         if self.groups and not any(groups):   # only punctuation: no terms, no matches
@@ -663,6 +637,9 @@ class Plan:
                 result &= self._group_mask(g)
                 self.check_time()
         if groups and not result[view.live].any():
+            if scope is not None:       # relax only if nothing matches anywhere
+                result, relaxed = self.match()
+                return result & scope, relaxed
             relaxed = self._relax(groups)
             if relaxed is not None:
                 result, relaxed = relaxed, True
@@ -775,12 +752,7 @@ class Plan:
                 candidates = candidates[~proven]
             text = unit.text.encode("utf-8")
             title_only = unit.field == "title"
-            heads, size = view.heads, HEAD_BYTES
-            in_head = np.fromiter(
-                (text in (heads[d * size:(d + 1) * size].split(b"\n", 1)[0] if title_only
-                          else heads[d * size:(d + 1) * size]) for d in candidates.tolist()),
-                dtype=bool, count=len(candidates))
-            candidates = candidates[~in_head]           # confirmed without decompressing anything
+            candidates = candidates[~view.heads_contain(candidates, text, title_only)]   # nothing decompressed
             for n, d in enumerate(candidates):
                 if n % 256 == 255:
                     self.check_time()

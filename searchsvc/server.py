@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 
@@ -40,7 +41,24 @@ class SearchServer(BaseApplication):
         except IndexMissing:
             pass                    # /healthz says why; workers retry
         gc.freeze()
+        _limit_malloc_arenas()
         return app
+
+
+M_ARENA_MAX = -8     # glibc's mallopt parameter (malloc.h)
+
+
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives threads their own malloc arenas, each keeping memory freed by the
+    requests it served: with 4 threads a worker held ~15-30 MB more after a load test.
+    The documented remedy is MALLOC_ARENA_MAX; mallopt sets it for the workers forked
+    from here. Not glibc (musl, macOS): nothing to do."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return                      # the operator chose
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):
+        pass
 
 
 def run(config: Config, host: str, port: int, workers: int) -> None:

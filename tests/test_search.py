@@ -106,6 +106,23 @@ def test_section_prefix_date_filters_and_facets(engine, corpus_slice):
     assert len(prefix) > total
 
 
+def test_each_facet_counts_matches_inside_the_other_filter(engine):
+    """With both filters only articles inside one of them are matched; the facets
+    still equal those of a search with just the other filter."""
+    section, start, end = ("新闻联播 > 国内新闻",), dt.date(2022, 2, 1), dt.date(2022, 3, 31)
+    for q in ('"发展"', "习近平 会见", "央视网消息"):
+        both = engine.search(SearchRequest(q=q, sections=section, date_from=start, date_to=end))
+        dates_only = engine.search(SearchRequest(q=q, date_from=start, date_to=end))
+        section_only = engine.search(SearchRequest(q=q, sections=section))
+        assert both.total > 0 and not both.relaxed
+        assert both.facets["section"] == dates_only.facets["section"]
+        assert both.facets["year"] == section_only.facets["year"]
+    # Words found together only outside the filters: no hits, and not relaxed to fewer words.
+    r = engine.search(SearchRequest(q="习近平 会见", sections=section, date_from=dt.date(1990, 1, 1),
+                                    date_to=dt.date(1990, 12, 31)))
+    assert r.total == 0 and not r.relaxed
+
+
 def test_undated_articles_sort_last_and_match_no_date_filter(engine):
     newest = engine.search(SearchRequest(q="主题党日", sort="newest", per_page=100)).hits
     oldest = engine.search(SearchRequest(q="主题党日", sort="oldest", per_page=100)).hits

@@ -1,0 +1,102 @@
+"""Reading Whoosh's posting lists and columns ourselves gives what Whoosh gives."""
+
+import numpy as np
+import pytest
+
+from searchsvc.cache import SizedLRU
+from searchsvc.postings import term_blocks
+
+
+@pytest.fixture(scope="module")
+def view(engine):
+    return engine.view()
+
+
+def _terms(leaf, field):
+    """(doc frequency, term bytes) of every term of a field in one segment, commonest first."""
+    out = []
+    for (f, t), info in leaf._terms.items_from(field, b""):
+        if f != field:
+            break
+        out.append((info.doc_frequency(), t))
+    return sorted(out, reverse=True)
+
+
+def _whoosh_postings(leaf, field, tbytes):
+    m = leaf._terms.matcher(field, tbytes, leaf.schema[field].format)
+    ids, weights = [], []
+    while m.is_active():
+        ids.append(m.id())
+        weights.append(m.weight())
+        m.next()
+    return np.array(ids), np.array(weights, dtype=np.float32)
+
+
+@pytest.mark.parametrize("field", ["text_c", "title_c", "body", "title"])
+def test_decoded_postings_equal_whooshs_matcher(view, field):
+    leaf, _ = view.leaves[0]
+    terms = _terms(leaf, field)
+    sample = terms[:20] + terms[20::max(1, len(terms) // 200)]     # the longest lists and a spread
+    assert sample[0][0] > 128                                      # more than one block
+    for df, tbytes in sample:
+        ids, weights = term_blocks(leaf, field, tbytes).decode()
+        want_ids, want_weights = _whoosh_postings(leaf, field, tbytes)
+        assert len(ids) == df
+        assert np.array_equal(ids, want_ids) and np.array_equal(weights, want_weights), tbytes
+
+
+def test_weights_of_a_few_documents_decode_only_their_blocks(view):
+    leaf, _ = view.leaves[0]
+    rng = np.random.default_rng(7)
+    for df, tbytes in _terms(leaf, "text_c")[:10]:
+        want_ids, want_weights = _whoosh_postings(leaf, "text_c", tbytes)
+        docs = np.unique(rng.integers(0, leaf.doc_count_all(), 40))
+        blocks = term_blocks(leaf, "text_c", tbytes)
+        blocks.decode()                       # a cached directory reads its blocks again
+        got = blocks.weights_of(docs)
+        expected = np.array([want_weights[want_ids == d][0] if d in want_ids else 0 for d in docs])
+        assert np.array_equal(got, expected)
+        assert len(blocks.maxids) > 1 and np.all(np.diff(blocks.maxids) > 0)
+
+
+def test_an_unknown_term_has_no_postings(view):
+    leaf, _ = view.leaves[0]
+    assert term_blocks(leaf, "text_c", "𠀀𠀀".encode()) is None
+    assert len(view.postings("text_c", "𠀀𠀀")[0]) == 0
+
+
+def test_term_freqs_and_masks_agree_with_postings(view):
+    ids, tfs = view.postings("body", "发展")
+    docs = np.arange(0, view.n, 3)
+    got = view.term_freqs("body", "发展", docs)
+    assert np.array_equal(got > 0, np.isin(docs, ids))
+    assert np.array_equal(view.mask("text_c", "发展"), view.mask("text_c", "发展"))   # cached bits
+    assert np.flatnonzero(view.mask("body", "发展")).tolist() == sorted(ids.tolist())
+
+
+@pytest.mark.parametrize("needle", ["视网消息", "新华社", "习近平", "年", "（新闻联播）"])
+def test_searching_heads_in_bulk_equals_one_by_one(view, needle):
+    text = needle.encode()
+    docs = np.flatnonzero(view.live)
+    assert len(docs) > 2000                   # the bulk (numpy) path
+    bulk = view.heads_contain(docs, text)
+    titles = view.heads_contain(docs, text, title_only=True)
+    one_by_one = [text in view.head(d) for d in docs.tolist()]
+    in_title = [text in view.head(d).split(b"\n", 1)[0] for d in docs.tolist()]
+    assert bulk.tolist() == one_by_one and titles.tolist() == in_title
+    small = docs[:50]
+    assert view.heads_contain(small, text).tolist() == one_by_one[:50]
+
+
+def test_sized_lru_keeps_both_bounds():
+    cache = SizedLRU(1000, len, max_items=4)
+    for i in range(10):
+        cache.put(i, b"x" * 10)
+    assert len(cache) == 4 and cache.get(9) and cache.get(0) is None
+    cache.put("big", b"x" * 5000)             # larger than the cache: not kept, nothing lost
+    assert cache.get("big") is None and len(cache) == 4
+    cache.put("half", b"x" * 600)             # 600 bytes evict the least recent entries
+    assert cache.get("half") and cache.nbytes <= 1000
+    off = SizedLRU(1000, len, max_items=0)
+    off.put(1, b"x")
+    assert off.get(1) is None
