@@ -30,7 +30,8 @@ class Config:
     max_per_page: int = 100
     cache_seconds: int = 60
     result_cache_size: int = 512        # recent query matches kept per worker (0 = off)
-    postings_cache_mb: int = 32         # decoded posting lists kept per worker (RSS budget)
+    postings_cache_mb: int = 32         # decoded posting lists kept per worker, plus 3/8 of it for
+                                        # block directories and gram masks (RSS budget)
     reload_interval: float = 1.0        # how often a worker checks for a new index version
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     cache_dir: Path | None = None       # jieba's dictionary cache; None = per-user default

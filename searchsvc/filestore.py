@@ -68,7 +68,8 @@ class _PreadIO:
         header instead of one ``read`` per opcode (about twenty)."""
         i = self._pos - self._buf_pos
         if not (0 <= i < len(self._buf)):
-            self._buf = os.pread(self._fd.fd, min(READAHEAD, self._length - self._pos), self._offset + self._pos)
+            self._buf = os.pread(self._fd.fd, max(0, min(READAHEAD, self._length - self._pos)),
+                                 self._offset + self._pos)
             self._buf_pos, i = self._pos, 0
         return self._buf[i:]
 
