@@ -71,8 +71,8 @@ class TermBlocks:
             data = self.file.get(self.offset + base, int(self.ends[blocks[-1]]) - base)
         deltas, weights, firsts = [], [], []
         loads, decompress = pickle.loads, zlib.decompress
-        for b, s, e, c in zip(blocks.tolist(), (self.starts[blocks] - base).tolist(),
-                              (self.ends[blocks] - base).tolist(), self.compressed[blocks].tolist()):
+        for s, e, c in zip((self.starts[blocks] - base).tolist(), (self.ends[blocks] - base).tolist(),
+                           self.compressed[blocks].tolist()):
             raw = data[s:e]
             ids, w, _values = loads(decompress(raw) if c else raw)
             firsts.append(len(deltas))
