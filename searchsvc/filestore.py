@@ -56,8 +56,7 @@ class _PreadIO:
                 data = os.pread(self._fd.fd, n, self._offset + self._pos)
                 self._pos += len(data)
                 return data
-            self._buf = os.pread(self._fd.fd, min(READAHEAD, left), self._offset + self._pos)
-            self._buf_pos, i = self._pos, 0
+            i = self._fill()
         data = self._buf[i:i + n]
         self._pos += len(data)
         return data
@@ -68,10 +67,15 @@ class _PreadIO:
         header instead of one ``read`` per opcode (about twenty)."""
         i = self._pos - self._buf_pos
         if not (0 <= i < len(self._buf)):
-            self._buf = os.pread(self._fd.fd, max(0, min(READAHEAD, self._length - self._pos)),
-                                 self._offset + self._pos)
-            self._buf_pos, i = self._pos, 0
+            i = self._fill()
         return self._buf[i:]
+
+    def _fill(self) -> int:
+        """Read ahead from the position (never past the end); the position's index in the buffer."""
+        self._buf = os.pread(self._fd.fd, max(0, min(READAHEAD, self._length - self._pos)),
+                             self._offset + self._pos)
+        self._buf_pos = self._pos
+        return 0
 
     def readline(self, size: int = -1) -> bytes:   # pickle.load needs it
         out = b""

@@ -18,7 +18,6 @@ from typing import Iterable, Iterator
 from .config import DEFAULT_SITE_CRUMBS
 
 FIELDS = ("id", "title", "section", "date", "source", "author", "editor", "url", "body")
-OPTIONAL = ("section", "date", "source", "author", "editor", "url")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".json.gz", ".ndjson.gz")
 PAGE_SUFFIXES = (".txt",)     # in directories; a file named on the command line is always read
 

@@ -756,8 +756,7 @@ class Plan:
             for n, d in enumerate(candidates):
                 if n % 256 == 255:
                     self.check_time()
-                norm = view.norm_bytes(int(d))
-                haystack = norm.split(b"\n", 1)[0] if title_only else norm
+                haystack = view.title_bytes(int(d)) if title_only else view.norm_bytes(int(d))
                 if text not in haystack:
                     mask[d] = False
         if scope is None:
