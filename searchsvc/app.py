@@ -27,12 +27,12 @@ from .analysis import Analysis
 from .config import Config
 from .openapi import openapi_document
 from .params import MAX_QUERY_CHARS, MAX_SUGGEST_CHARS, ApiError, bad, int_param, search_request, single
+from .query import parse, public_form
 from .querylog import QueryLog
-from .searching import BadRequest, Engine, SearchRequest, SearchTimeout
-from .parsing import Article, ArticleError, article_from_dict
-from .store import IndexBusy, IndexMissing, IndexStore
+from .searching import BadRequest, Engine, SearchTimeout, UnreadableIndex
+from .parsing import RESERVED_LAST_SEGMENT, Article, ArticleError, article_from_dict
+from .store import IndexBusy, IndexMissing
 from .suggest import suggest
-from .synonyms import Synonyms
 from .writes import Writer
 
 log = logging.getLogger("searchsvc.access")
@@ -78,9 +78,11 @@ class SearchResource(_Cached):
             result = self.engine.search(sreq)
         except BadRequest as e:
             raise bad(e.param, str(e)) from None
-        if sreq.page == 1 and result.total and not result.relaxed and sreq.q.strip():
-            self.query_log.record(sreq.q)
-        resp.media = search_response(sreq, result)
+        if sreq.page == 1 and result.total and not result.relaxed:
+            offered = public_form(parse(sreq.q))      # never the negated text (planting)
+            if offered:
+                self.query_log.record(offered)
+        resp.media = result.to_json(sreq)
 
     def _csv(self, sreq, resp):
         try:
@@ -94,12 +96,6 @@ class SearchResource(_Cached):
         resp.set_header("Content-Disposition", f'attachment; filename="{name}"; '
                         f"filename*=UTF-8''{quote(('search-' + label + '-' if label else 'search-') + name[7:])}")
         resp.stream = csv_rows(first, rows)
-
-
-def search_response(sreq: SearchRequest, result) -> dict:
-    return {"query": sreq.q, "total": result.total, "page": sreq.page, "per_page": sreq.per_page,
-            "took_ms": result.took_ms, "relaxed": result.relaxed, "suggestion": result.suggestion,
-            "expansions": result.expansions, "hits": result.hits, "facets": result.facets}
 
 
 CSV_COLUMNS = ("id", "title", "date", "section", "source", "url")
@@ -156,6 +152,9 @@ class WriteAccess:
             return action(*args)
         except IndexBusy as e:
             raise ApiError(falcon.HTTP_503, "index_busy", str(e), headers={"Retry-After": "2"}) from None
+        except UnreadableIndex as e:
+            logging.getLogger("searchsvc").exception("write not published")
+            raise ApiError(falcon.HTTP_500, "write_failed", str(e)) from None
         except OSError as e:
             logging.getLogger("searchsvc").exception("write failed")
             status = falcon.HTTP_507 if e.errno in (errno.ENOSPC, errno.EDQUOT) else falcon.HTTP_500
@@ -189,6 +188,7 @@ class ArticleResource(_Cached):
         self.access = access
 
     def on_put(self, req, resp, doc_id):
+        _not_a_sub_resource(doc_id)
         writer = self.access.authorize(req)
         article = _article(_json_body(self.access.body(req)), doc_id)
         result = self.access.run(writer.upsert, [article])[0]
@@ -197,6 +197,7 @@ class ArticleResource(_Cached):
         resp.media = {"id": result.id, "result": result.result}
 
     def on_delete(self, req, resp, doc_id):
+        _not_a_sub_resource(doc_id)
         writer = self.access.authorize(req)
         result = self.access.run(writer.delete, [doc_id])[0]
         self.engine.invalidate()
@@ -208,21 +209,31 @@ class ArticleResource(_Cached):
         q = single(req, "q") or ""
         if len(q) > MAX_QUERY_CHARS:
             raise bad("q", f"q may be at most {MAX_QUERY_CHARS} characters")
+        if doc_id.endswith(RELATED):     # no id ends so (the id grammar reserves it)
+            return self._related(req, resp, doc_id[:-len(RELATED)])
         if self.etag(req, resp):
             return
         article = self.engine.article(doc_id, q)
-        if article is None and doc_id.endswith("/related"):
-            return self._related(req, resp, doc_id[:-len("/related")])
         if article is None:
             raise ApiError(falcon.HTTP_404, "not_found", f"no article with id {doc_id!r}", "id")
         resp.media = article
 
     def _related(self, req, resp, doc_id):
         limit = int_param(req, "limit", 5, 1, 50)
+        if self.etag(req, resp):
+            return
         found = self.engine.related(doc_id, limit)
         if found is None:
             raise ApiError(falcon.HTTP_404, "not_found", f"no article with id {doc_id!r}", "id")
         resp.media = {"id": doc_id, "related": found}
+
+
+RELATED = "/" + RESERVED_LAST_SEGMENT
+
+
+def _not_a_sub_resource(doc_id: str) -> None:
+    if doc_id.endswith(RELATED):
+        raise falcon.HTTPMethodNotAllowed(["GET"], description="related articles are read-only")
 
 
 class BulkResource:
@@ -304,13 +315,21 @@ class HealthResource:
 
     def on_get(self, req, resp):
         resp.cache_control = ["no-store"]
+        self.engine.invalidate()      # look for a newer version now, not within the reload interval
         try:
             view = self.engine.view()
         except IndexMissing as e:
             resp.status = falcon.HTTP_503
-            resp.media = {"status": "unavailable", "reason": str(e), "documents": 0, "index_version": None}
+            resp.media = {"status": "unavailable", "reason": str(e), "documents": 0, "index_version": None,
+                          "latest_version": None}
             return
-        resp.media = {"status": "ok", "documents": view.doc_count, "index_version": view.version}
+        latest = self.engine.store.version()
+        body = {"status": "ok", "documents": view.doc_count, "index_version": view.version,
+                "latest_version": latest}
+        if latest != view.version:   # a committed version this worker cannot open: serving old data
+            resp.status = falcon.HTTP_503
+            body.update(status="stale", reason=self.engine.error or "the latest index version is not served")
+        resp.media = body
 
 
 class OpenAPIResource:
@@ -395,11 +414,7 @@ def create_app(config: Config | None = None, engine: Engine | None = None, analy
     """Build the WSGI app. ``engine`` may be injected (tests share one)."""
     config = config or Config.from_env()
     if engine is None:
-        analysis = analysis or Analysis(config.userdict, config.cache_dir).initialize()
-        engine = Engine(IndexStore(config.index_dir), analysis, config.reload_interval,
-                        config.max_result_window, config.result_cache_size,
-                        Synonyms(config.synonyms, analysis.normalizer), config.search_budget,
-                        config.postings_cache_mb)
+        engine = Engine.from_config(config, analysis)
     query_log = QueryLog(config.query_log_path)
     middleware = [AccessLog()]
     if config.cors_origins:
@@ -407,7 +422,8 @@ def create_app(config: Config | None = None, engine: Engine | None = None, analy
             allow_origins="*" if "*" in config.cors_origins else list(config.cors_origins),
             expose_headers=["ETag"]))
     app = SearchApp(middleware=middleware)
-    app.req_options.strip_url_path_trailing_slash = True
+    # No trailing-slash stripping: 'a/b/' is not the id 'a/b' (nor a valid id at all).
+    app.req_options.strip_url_path_trailing_slash = False
     app.req_options.keep_blank_qs_values = False
     handler = _json_handler()
     app.req_options.media_handlers[falcon.MEDIA_JSON] = handler

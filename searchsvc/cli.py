@@ -90,8 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD")
     p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD")
     p.add_argument("--sort", choices=("relevance", "newest", "oldest"), default="relevance")
-    p.add_argument("-n", "--limit", type=int, default=10, help="hits to print (1-100)")
-    p.add_argument("--json", action="store_true", help="print the JSON response")
+    p.add_argument("-n", "--limit", type=_bounded_int(1, 100), default=10, metavar="N",
+                   help="hits to print (1-100, default 10)")
+    p.add_argument("--page", type=_bounded_int(1, 10_000), default=1, metavar="P",
+                   help="page of N hits to print (default 1)")
+    p.add_argument("--json", action="store_true",
+                   help="print the response body of the HTTP API's GET /search, byte for byte")
 
     p = sub.add_parser("serve", help="serve the HTTP API with gunicorn", description=SERVE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", metavar="PATH", action="append",
                    help="what to index when the index is missing (default: the bundled examples)")
     return parser
+
+
+def _bounded_int(lo: int, hi: int):
+    """An argparse type: an integer in [lo, hi], else a usage error naming the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}, got {value}")
+        return value
+    return parse
 
 
 def main(argv=None) -> int:
@@ -132,6 +149,7 @@ class _Failure(Exception):
 
 def cmd_index(args, config) -> int:
     from .indexing import Indexer
+    from .searching import UnreadableIndex
     from .store import IndexBusy
 
     if args.workers is not None and args.workers < 1:
@@ -146,18 +164,18 @@ def cmd_index(args, config) -> int:
 
     def on_skip(skip):
         if not args.quiet:
-            (bar.write if bar else lambda m: print(m, file=sys.stderr))(f"skipped {skip}")
+            (bar.write if bar is not None else lambda m: print(m, file=sys.stderr))(f"skipped {skip}")
 
     indexer = Indexer(config)
     try:
         summary = indexer.index_paths(args.paths, rebuild=args.rebuild, workers=args.workers,
-                                      on_skip=on_skip, progress=bar.update if bar else None)
-    except IndexBusy as e:
+                                      on_skip=on_skip, progress=bar.update if bar is not None else None)
+    except (IndexBusy, UnreadableIndex) as e:
         raise _Failure(str(e)) from None
     except OSError as e:
         raise _Failure(f"cannot write the index: {e}") from None
     finally:
-        if bar:
+        if bar is not None:    # a tqdm without a total refuses bool()
             bar.close()
     print(summary.line())
     if summary.indexed + summary.updated == 0:
@@ -185,11 +203,9 @@ def cmd_delete(args, config) -> int:
 
 
 def _engine(config):
-    from .analysis import Analysis
     from .searching import Engine
-    from .store import IndexStore
 
-    return Engine(IndexStore(config.index_dir), Analysis(config.userdict, config.cache_dir).initialize())
+    return Engine.from_config(config)
 
 
 def cmd_stats(args, config) -> int:
@@ -236,21 +252,29 @@ def cmd_stats(args, config) -> int:
 
 def cmd_search(args, config) -> int:
     import datetime as dt
-    from .searching import BadRequest, SearchRequest
+
+    import orjson
+
+    from .searching import BadRequest, SearchRequest, SearchTimeout
     from .store import IndexMissing
 
+    dates = {}
+    for name in ("date_from", "date_to"):
+        value = getattr(args, name)
+        try:
+            dates[name] = dt.date.fromisoformat(value) if value else None
+        except ValueError:
+            raise _Failure(f"--{name[5:]} must be a date YYYY-MM-DD, got {value!r}") from None
+    if dates["date_from"] and dates["date_to"] and dates["date_from"] > dates["date_to"]:
+        raise _Failure("--from must not be after --to")
+    req = SearchRequest(q=args.q, sections=tuple(args.section), sort=args.sort, page=args.page,
+                        per_page=args.limit, **dates)
     try:
-        req = SearchRequest(q=args.q, sections=tuple(args.section), sort=args.sort, per_page=max(1, min(args.limit, 100)),
-                            date_from=dt.date.fromisoformat(args.date_from) if args.date_from else None,
-                            date_to=dt.date.fromisoformat(args.date_to) if args.date_to else None)
         result = _engine(config).search(req)
-    except ValueError as e:
-        raise _Failure(str(e)) from None
-    except (IndexMissing, BadRequest) as e:
+    except (IndexMissing, BadRequest, SearchTimeout) as e:
         raise _Failure(str(e)) from None
     if args.json:
-        print(json.dumps({"total": result.total, "relaxed": result.relaxed, "hits": result.hits,
-                          "facets": result.facets}, ensure_ascii=False, indent=1))
+        sys.stdout.buffer.write(orjson.dumps(result.to_json(req)) + b"\n")
         return 0
     print(f"{result.total} hits{' (relaxed: not every word matched)' if result.relaxed else ''} in {result.took_ms} ms")
     for h in result.hits:

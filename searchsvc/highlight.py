@@ -1,10 +1,11 @@
 """Safe HTML with ``<mark>``: highlighted titles and best-window snippets.
 
 Matches are found in the *normalised* text (the same text the index matched
-against) and mapped back to the original through the offset map recorded at
-index time, so traditional script, full-width letters and case all highlight
-correctly without segmenting anything per request. Everything outside the
-marks is HTML-escaped.
+against) and mapped back to the original through the normaliser's offset map,
+so traditional script, full-width letters and case all highlight correctly
+without segmenting anything per request. Everything outside the marks is
+HTML-escaped. Work per text is bounded: at most MAX_MARKS marks per needle, and
+a snippet reads a window of the body, however long the article.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from html import escape
 SNIPPET_CHARS = 140           # target window, within the 120-160 the UI wants
 _SENTENCE_END = "。！？；!?;\n"
 _ELLIPSIS = "…"
+MAX_MARKS = 500           # marks per text: an article page for "的" marks the first 500
+SNIPPET_SCAN_CHARS = 4_000  # a snippet looks at this much text from its first match on
 
 
-def find_spans(norm: str, needles) -> list[tuple[int, int]]:
-    """Merged (start, end) spans of every occurrence of every needle in ``norm``.
+def find_spans(norm: str, needles, limit: int = MAX_MARKS) -> list[tuple[int, int]]:
+    """Merged (start, end) spans of the occurrences of the needles in ``norm``, the
+    first ``limit`` of each (work bounded whatever the text's length).
 
     Overlapping and touching spans merge, so a phrase matched word by word
     becomes one mark.
@@ -27,8 +31,10 @@ def find_spans(norm: str, needles) -> list[tuple[int, int]]:
         if not needle:
             continue
         start = norm.find(needle)
-        while start != -1:
+        found = 0
+        while start != -1 and found < limit:
             spans.append((start, start + len(needle)))
+            found += 1
             start = norm.find(needle, start + 1)
     spans.sort()
     merged: list[list[int]] = []
@@ -37,7 +43,7 @@ def find_spans(norm: str, needles) -> list[tuple[int, int]]:
             merged[-1][1] = max(merged[-1][1], e)
         else:
             merged.append([s, e])
-    return [(s, e) for s, e in merged]
+    return [(s, e) for s, e in merged[:limit]]
 
 
 def _to_original(spans, offsets):
@@ -61,21 +67,26 @@ def render(text: str, spans, start: int = 0, end: int | None = None) -> str:
     return "".join(out)
 
 
-def highlight(title: str, needles, normalizer, offsets=None) -> str:
-    spans = _to_original(find_spans(normalizer(title), needles), offsets)
-    return render(title, spans)
+def highlight(text: str, needles, normalizer) -> str:
+    """``text`` as HTML with the needles (normalised) marked, at most MAX_MARKS of each."""
+    norm, offsets = normalizer.with_offsets(text)
+    return render(text, _to_original(find_spans(norm, needles), offsets))
 
 
-def snippet(body: str, needles, normalizer, offsets=None, width: int = SNIPPET_CHARS) -> str:
+def snippet(body: str, needles, normalizer, width: int = SNIPPET_CHARS, near: int = 0) -> str:
     """The ~``width``-character window with the most matches, cut at sentence
-    punctuation where possible, ``…`` where text was left out."""
-    spans = _to_original(find_spans(normalizer(body), needles), offsets)
+    punctuation where possible, ``…`` where text was left out.
+
+    Only ``body[near - width : near + SNIPPET_SCAN_CHARS]`` is read (``near``: where the
+    caller found the first match of a long body), so a 5 MB article costs what a short
+    one does."""
     if not body:
         return ""
-    if spans:
-        start = _best_window(spans, width)
-    else:
-        start = 0
+    lo = max(0, near - width)
+    region = body[lo:near + SNIPPET_SCAN_CHARS]
+    norm, offsets = normalizer.with_offsets(region)
+    spans = [(s + lo, e + lo) for s, e in _to_original(find_spans(norm, needles), offsets)]
+    start = _best_window(spans, width) if spans else lo
     start, end = _cut(body, start, width)
     html = render(body, spans, start, end).replace("\n", " ")
     return (_ELLIPSIS if start > 0 else "") + html + (_ELLIPSIS if end < len(body) else "")

@@ -33,9 +33,11 @@ from .config import Config
 from .journal import Journal
 from .parsing import Article, Skip, read_inputs
 from .schema import PreCounted, document
+from .searching import verify
 from .store import IndexBusy, IndexStore
 
 BLOCK_LIMIT = 128            # W3Codec's postings per block
+MIN_COMPRESSED_POSTINGS = 8  # smaller blocks are written uncompressed
 BATCH = 200                  # articles per job sent to a worker
 SEGMENT_POSTINGS = 20_000_000  # a worker starts a new segment after this many postings
 LOCK_TIMEOUT = 10.0
@@ -126,6 +128,7 @@ class FastSegmentWriter(SegmentWriter):
 
     def _flush_segment(self):
         self.perdocwriter.close()
+        level = self.codec._compression
         fw = self.fieldwriter
         groups = self.pool.groups
         lastfield = None
@@ -144,7 +147,11 @@ class FastSegmentWriter(SegmentWriter):
             for i in range(0, len(postings), BLOCK_LIMIT):
                 if i:
                     pw._write_block()
-                _fill_block(pw, postings[i:i + BLOCK_LIMIT], lengths)
+                chunk = postings[i:i + BLOCK_LIMIT]
+                # zlib gains nothing on a block of a few postings and costs ~20 µs a term (a
+                # long article has 100k terms); readers take the level from each block's header.
+                pw._compression = level if len(chunk) >= MIN_COMPRESSED_POSTINGS else 0
+                _fill_block(pw, chunk, lengths)
             fw.finish_term()
         if lastfield is not None:
             fw.finish_field()
@@ -307,7 +314,12 @@ class Indexer:
                 segments.append(writer._finalize_segment())
             else:
                 writer._close_segment()
-            writer._commit_toc(segments + new_segments)
+            segments += new_segments
+            old = {s.segment_id() for s in writer.segments}
+            fresh = [s for s in segments if s.segment_id() not in old]
+            if fresh:   # read back as the service will before any reader can see it
+                verify(writer.storage, writer.schema, fresh, [a.id for a in articles])
+            writer._commit_toc(segments)
             writer._finish()
         except BaseException:
             if not writer.is_closed:

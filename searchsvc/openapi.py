@@ -235,10 +235,14 @@ def openapi_document(config) -> dict:
                         "properties": {k: {"type": ["string", "null"]} for k in
                                        ("section", "date", "source", "author", "url")} | {
                             "id": {"type": "string"}, "title": {"type": "string"}, "score": {"type": "number"}}},
-            "Health": {"type": "object", "required": ["status", "documents", "index_version"],
-                       "properties": {"status": {"type": "string", "enum": ["ok", "unavailable"]},
+            "Health": {"type": "object", "required": ["status", "documents", "index_version", "latest_version"],
+                       "properties": {"status": {"type": "string", "enum": ["ok", "stale", "unavailable"]},
                                       "documents": {"type": "integer"},
-                                      "index_version": {"type": ["string", "null"]},
+                                      "index_version": {"type": ["string", "null"],
+                                                        "description": "the version this worker serves"},
+                                      "latest_version": {"type": ["string", "null"],
+                                                         "description": "the latest committed version; "
+                                                                        "503 when it differs"},
                                       "reason": {"type": "string"}}},
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                 "type": "object", "required": ["code", "message", "param"],

@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import re
+import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -33,11 +34,13 @@ class Article:
     author: str | None = None
     editor: str | None = None
     url: str | None = None
+    date_only: bool = False     # the date was given without a time: shown as YYYY-MM-DD
 
     def to_json(self) -> dict:
-        """The article in the corpus schema (date as ``YYYY-MM-DDTHH:MM``)."""
+        """The article in the corpus schema (date as ``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM``)."""
         d = asdict(self)
-        d["date"] = format_date(self.date)
+        del d["date_only"]
+        d["date"] = format_date(self.date, self.date_only)
         return d
 
 
@@ -81,8 +84,45 @@ def parse_date(value) -> dt.datetime | None:
         raise ArticleError("date", f"date {value!r} is not an ISO date (YYYY-MM-DD[THH:MM])") from None
 
 
-def format_date(value: dt.datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M") if value else None
+def format_date(value: dt.datetime | None, date_only: bool = False) -> str | None:
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%d") if date_only else value.strftime("%Y-%m-%dT%H:%M")
+
+
+def is_date_only(value) -> bool:
+    """A date given without a time of day (``YYYY-MM-DD``)."""
+    return isinstance(value, str) and len(value.strip()) == 10
+
+
+MAX_ID_CHARS = 512
+RESERVED_IDS = ("bulk",)            # /articles/bulk is the bulk endpoint
+RESERVED_LAST_SEGMENT = "related"   # /articles/{id}/related lists related articles
+
+
+def check_id(value: str) -> str:
+    """An article id by the id grammar (README, "Article ids"), NFC-normalised; else ArticleError.
+
+    1-512 printable characters (no control, format, zero-width or bidi characters, no
+    line breaks; spaces only inside), '/'-separated segments that are not empty, '.' or
+    '..', not the reserved ``bulk`` and not ending in the segment ``related``: every id
+    has exactly one URL, ``/articles/{id}``, that no route shadows.
+    """
+    doc_id = unicodedata.normalize("NFC", value)
+    if not doc_id or len(doc_id) > MAX_ID_CHARS:
+        raise ArticleError("id", f"id must be 1-{MAX_ID_CHARS} characters")
+    if doc_id != doc_id.strip():
+        raise ArticleError("id", "id may not start or end with whitespace")
+    bad = next((c for c in doc_id if not c.isprintable() and c != " "), None)
+    if bad is not None:
+        raise ArticleError("id", f"id may not contain the character U+{ord(bad):04X} "
+                                 f"({unicodedata.name(bad, 'unnamed')})")
+    segments = doc_id.split("/")
+    if any(seg in ("", ".", "..") for seg in segments):
+        raise ArticleError("id", "id segments between '/' may not be empty, '.' or '..'")
+    if doc_id in RESERVED_IDS or (len(segments) > 1 and segments[-1] == RESERVED_LAST_SEGMENT):
+        raise ArticleError("id", f"id {doc_id!r} is reserved (it would be the URL of another resource)")
+    return doc_id
 
 
 def normalize_section(value) -> str | None:
@@ -110,10 +150,8 @@ def article_from_dict(record) -> Article:
         if not isinstance(value, str):
             raise ArticleError(name, f"{name} must be a string")
         values[name] = value
-    values["id"] = values["id"].strip()
-    if not values["id"] or len(values["id"]) > 512 or any(ord(c) < 32 for c in values["id"]):
-        raise ArticleError("id", "id must be 1-512 printable characters")
-    values["title"] = values["title"].strip()
+    values["id"] = check_id(values["id"])
+    values["title"] = " ".join(values["title"].split())     # one line: "title\nbody" splits at the first
     if not values["title"]:
         raise ArticleError("title", "missing title")
     for name in ("source", "author", "editor", "url"):
@@ -123,6 +161,7 @@ def article_from_dict(record) -> Article:
         values[name] = value.strip() or None if isinstance(value, str) else None
     values["section"] = normalize_section(record.get("section"))
     values["date"] = parse_date(record.get("date"))
+    values["date_only"] = values["date"] is not None and is_date_only(record.get("date"))
     return Article(**values)
 
 
@@ -208,6 +247,7 @@ def parse_page(text: str, page_id: str, site_crumbs: Iterable[str] = DEFAULT_SIT
     i += 1
 
     date = source = author = editor = None
+    has_time = False
     body: list[str] = []
     saw_meta = False
     for raw in lines[i:]:
@@ -219,6 +259,7 @@ def parse_page(text: str, page_id: str, site_crumbs: Iterable[str] = DEFAULT_SIT
         if not saw_meta and not body and (m := _META.search(line)):
             saw_meta = True
             y, mo, d, h, mi = m.groups()
+            has_time = h is not None
             try:
                 date = dt.datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0))
             except ValueError:
@@ -234,7 +275,7 @@ def parse_page(text: str, page_id: str, site_crumbs: Iterable[str] = DEFAULT_SIT
             continue
         body.append(line)
     return article_from_dict({"id": page_id, "title": title, "body": "\n".join(body), "section": section,
-                              "date": format_date(date), "source": source, "author": author,
+                              "date": format_date(date, date_only=not has_time), "source": source, "author": author,
                               "editor": editor})
 
 
@@ -242,13 +283,15 @@ def _looks_like_byline(line: str) -> bool:
     return len(line) <= 40 and not re.search(r"[。，；！？,;!?]", line)
 
 
-def page_id(path: Path, root: Path) -> str:
-    """'2025/a1.txt' under root -> '2025/a1' (relative, '/' separators, no suffix)."""
-    rel = path.relative_to(root) if root != path else Path(path.name)
-    return rel.with_suffix("").as_posix()
+def page_id(path: Path) -> str:
+    """A page's id is its file name without the suffix (``pages/2025/a1.txt`` -> ``a1``): the
+    same however the file is reached (named alone or found in any directory above it),
+    as the site's own page names are unique. Two pages of one run with the same name are
+    reported, not merged (see :func:`read_inputs`)."""
+    return path.name[:-len(path.suffix)] if path.suffix else path.name
 
 
-def read_page(path: Path, root: Path, site_crumbs=DEFAULT_SITE_CRUMBS) -> Article | Skip:
+def read_page(path: Path, site_crumbs=DEFAULT_SITE_CRUMBS) -> Article | Skip:
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -257,7 +300,7 @@ def read_page(path: Path, root: Path, site_crumbs=DEFAULT_SITE_CRUMBS) -> Articl
         return Skip(str(path), "empty file")
     try:
         text = decode_page(data)
-        return parse_page(text, page_id(path, root), site_crumbs)
+        return parse_page(text, page_id(path), site_crumbs)
     except ArticleError as e:
         return Skip(str(path), str(e))
     except ValueError as e:
@@ -267,21 +310,26 @@ def read_page(path: Path, root: Path, site_crumbs=DEFAULT_SITE_CRUMBS) -> Articl
 # ----------------------------------------------------------------- any input
 
 def read_inputs(paths: Iterable[str | os.PathLike], site_crumbs=DEFAULT_SITE_CRUMBS) -> Iterator[Article | Skip]:
-    """Articles from JSONL files, page files and directories of either (recursively)."""
+    """Articles from JSONL files, page files and directories of either (recursively).
+    A page whose id another page of this run already has is skipped, naming both files."""
+    pages: dict[str, Path] = {}
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            for child in sorted(q for q in path.rglob("*") if q.is_file() and not q.name.startswith(".")
-                                and (is_jsonl(q) or q.name.lower().endswith(PAGE_SUFFIXES))):
-                yield from _read_file(child, path, site_crumbs)
+            files = sorted(q for q in path.rglob("*") if q.is_file() and not q.name.startswith(".")
+                           and (is_jsonl(q) or q.name.lower().endswith(PAGE_SUFFIXES)))
         elif path.is_file():
-            yield from _read_file(path, path.parent, site_crumbs)
+            files = [path]
         else:
             yield Skip(str(path), "no such file or directory")
-
-
-def _read_file(path: Path, root: Path, site_crumbs) -> Iterator[Article | Skip]:
-    if is_jsonl(path):
-        yield from read_jsonl(path)
-    else:
-        yield read_page(path, root, site_crumbs)
+            continue
+        for child in files:
+            if is_jsonl(child):
+                yield from read_jsonl(child)
+                continue
+            item = read_page(child, site_crumbs)
+            if isinstance(item, Article):
+                first = pages.setdefault(item.id, child)
+                if first != child:
+                    item = Skip(str(child), f"duplicate page id {item.id!r} (also {first})")
+            yield item

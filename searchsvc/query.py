@@ -92,3 +92,13 @@ def parse(q: str) -> ParsedQuery:
         else:
             result.groups.append([clause])
     return result
+
+
+def public_form(parsed: ParsedQuery) -> str | None:
+    """What a query may offer to others (popular queries, suggestions): its words and
+    phrases without negations, or None for queries with OR or a field. Negated text
+    never matched anything, so it is the one part of a query that need not come from
+    the index; dropping it only widens what the query finds."""
+    if parsed.is_empty or any(len(g) > 1 or g[0].field for g in parsed.groups):
+        return None
+    return " ".join(f'"{c.text}"' if c.phrase else c.text for c in parsed.positive_clauses())

@@ -1,5 +1,9 @@
 """The query log behind /popular and autocomplete: queries and counts only.
 
+What is logged is a query's public form (:func:`searchsvc.query.public_form`):
+only queries that found articles without relaxing, with negations dropped, so
+every logged word occurs in an indexed article.
+
 No IP addresses, user agents or times finer than a day are kept. Each worker
 counts in memory and appends ``{"day", "q", "count"}`` lines every
 ``flush_seconds``; appends of one short line are atomic across processes,
@@ -14,8 +18,12 @@ import json
 import os
 import threading
 import time
+from array import array
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 MAX_QUERY_CHARS = 100
 
@@ -27,7 +35,7 @@ class QueryLog:
         self._pending: Counter = Counter()
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
-        self._popular_cache: dict = {}
+        self._snapshot: _Snapshot | None = None
 
     def record(self, query: str) -> None:
         q = " ".join(query.split())[:MAX_QUERY_CHARS]
@@ -44,6 +52,7 @@ class QueryLog:
             self._last_flush = time.monotonic()
         if not pending or self.path is None:
             return
+        self._snapshot = None     # this worker's own counts show at once; others' within the interval
         data = "".join(json.dumps({"day": d, "q": q, "count": n}, ensure_ascii=False) + "\n"
                        for (d, q), n in pending.items()).encode("utf-8")
         try:
@@ -65,13 +74,28 @@ class QueryLog:
         os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
 
     def popular(self, days: int, limit: int, cache_seconds: float = 30.0) -> list[tuple[str, int]]:
-        """The most frequent queries of the last ``days`` days (all workers, flushed counts)."""
-        key = (days, limit)
-        hit = self._popular_cache.get(key)
-        if hit and time.monotonic() - hit[0] < cache_seconds:
-            return hit[1]
-        since = (dt.date.today() - dt.timedelta(days=days - 1)).isoformat()
-        counts: Counter = Counter()
+        """The most frequent queries of the last ``days`` days (all workers, flushed counts).
+        The log is read once per ``cache_seconds`` into arrays; each (days, limit) is then a
+        bincount over them, however many distinct pairs clients ask for."""
+        snap = self._snapshot
+        if snap is None or time.monotonic() - snap.loaded > cache_seconds:
+            snap = self._snapshot = self._load()
+        since = dt.date.today().toordinal() - (days - 1)
+        keep = snap.days >= since
+        totals = np.bincount(snap.query[keep], weights=snap.count[keep], minlength=len(snap.queries))
+        top = np.flatnonzero(totals)
+        top = top[np.lexsort((top, -totals[top]))][:limit]
+        return [(snap.queries[i], int(totals[i])) for i in top]
+
+    def _load(self) -> "_Snapshot":
+        index: dict[str, int] = {}
+        days, query, count = array("i"), array("i"), array("q")
+
+        def add(day: str, q: str, n: int) -> None:
+            days.append(dt.date.fromisoformat(day).toordinal())
+            query.append(index.setdefault(q, len(index)))
+            count.append(n)
+
         if self.path is not None:
             for i in range(self.keep, -1, -1):
                 p = self.path if i == 0 else self.path.with_name(f"{self.path.name}.{i}")
@@ -82,14 +106,20 @@ class QueryLog:
                 for line in lines:
                     try:
                         rec = json.loads(line)
-                        if rec["day"] >= since:
-                            counts[rec["q"]] += int(rec["count"])
+                        add(rec["day"], str(rec["q"]), int(rec["count"]))
                     except (ValueError, KeyError, TypeError):
                         continue   # a torn or foreign line
         with self._lock:   # this worker's unflushed counts too
             for (d, q), n in self._pending.items():
-                if d >= since:
-                    counts[q] += n
-        result = counts.most_common(limit)
-        self._popular_cache[key] = (time.monotonic(), result)
-        return result
+                add(d, q, n)
+        return _Snapshot(time.monotonic(), list(index), np.frombuffer(days, dtype=np.int32),
+                         np.frombuffer(query, dtype=np.int32), np.frombuffer(count, dtype=np.int64))
+
+
+@dataclass
+class _Snapshot:
+    loaded: float
+    queries: list[str]
+    days: np.ndarray        # date ordinal of each record
+    query: np.ndarray       # index into ``queries``
+    count: np.ndarray

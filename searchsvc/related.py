@@ -19,9 +19,12 @@ SAME_SECTION = 1.3          # score factor for the article's own section
 RECENCY_DAYS = 365.0        # score halves for an article this much older than the newest
 
 
+KEY_TEXT_CHARS = 20_000     # key terms come from the start of a long article (bounded cost)
+
+
 def key_terms(title: str, body: str, analysis, df: dict[str, int], n_docs: int) -> list[str]:
     tf: Counter = Counter()
-    for weight, text in ((2, title), (1, body)):
+    for weight, text in ((2, title), (1, body[:KEY_TEXT_CHARS])):
         for t in analysis.query_terms(text):
             if len(t) >= 2 and not t.isdigit():
                 tf[t] += weight

@@ -36,6 +36,7 @@ from .parsing import Article, format_date
 EPOCH = dt.datetime(1970, 1, 1)
 UNDATED = -(2 ** 62)
 SCHEMA_VERSION = 4   # 2: the norm column is compressed; 3: the head column; 4: LZ4, not deflate
+WORD_CHARS = 100_000  # body characters segmented into words (ranking); grams cover all of it
 HEAD_BYTES = 160     # head column: the first bytes of the normalised text (~50 CJK characters)
 
 
@@ -97,7 +98,11 @@ class PreCounted(fields.FieldType):
 
 
 def count_terms(texts) -> list[tuple[bytes, int, float, bytes]]:
-    return [(t.encode("utf-8"), n, float(n), pack_uint(n)) for t, n in Counter(texts).items()]
+    return counted_terms(Counter(texts).items())
+
+
+def counted_terms(counts) -> list[tuple[bytes, int, float, bytes]]:
+    return [(t.encode("utf-8"), n, float(n), pack_uint(n)) for t, n in counts]
 
 
 def build_schema() -> fields.Schema:
@@ -125,14 +130,16 @@ def document(article: Article, analysis: Analysis) -> dict:
     words = analysis.words
     grams = analysis.chars
     stored = article.to_json()
-    if title_offsets is not None or body_offsets is not None:
-        stored["_offsets"] = (title_offsets, body_offsets)
+    if body_offsets is not None:    # where a match in the normalised body is in the original
+        stored["_offsets"] = body_offsets.to_stored()
     doc = {
         "id": article.id,
         "title": count_terms(t.text for t in words(norm_title, normalized=True)),
-        "body": count_terms(t.text for t in words(norm_body, normalized=True)),
-        "title_c": count_terms(grams.grams(norm_title)),
-        "text_c": count_terms(grams.grams(norm_text)),
+        # Words rank and prove matches, grams find them: a very long body is segmented
+        # only at its start (bounded indexing time), while every gram of it is indexed.
+        "body": count_terms(t.text for t in words(norm_body[:WORD_CHARS], normalized=True)),
+        "title_c": counted_terms(grams.gram_counts(norm_title)),
+        "text_c": counted_terms(grams.gram_counts(norm_text)),
         "norm": norm_text.encode("utf-8"),
         "head": head_bytes(norm_text),
         "doc": stored,

@@ -23,19 +23,22 @@ import logging
 import math
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass, field as dc_field
 
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
+from whoosh.reading import MultiReader, SegmentReader
+from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length
 
 from . import spelling
-from .analysis import Analysis, phrase_bigrams
+from .analysis import Analysis, OffsetMap, phrase_bigrams
 from .cache import SizedLRU
 from .lexicon import Lexicon
 from .postings import TermBlocks, term_blocks
 from .related import key_terms, related_docs
-from .highlight import highlight, snippet
+from .highlight import SNIPPET_SCAN_CHARS, highlight, snippet
 from .query import Clause, ParsedQuery, parse
 from .schema import HEAD_BYTES, UNDATED, date_to_minutes, stored_article
 from .store import IndexMissing, IndexStore
@@ -53,12 +56,14 @@ SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about
 SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and stay cached)
 HEAD_SCAN_MIN = 2_000   # candidates from which heads are searched by numpy, not one by one
 GRAM_DECODE_RATIO = 30  # decoding a posting ~0.3 µs, confirming a text ~10 µs (Plan._candidates)
+TIER_SCAN_BYTES = 60_000  # text searched for the query across line breaks (tier 1), per article
 SORTS = ("relevance", "newest", "oldest")
 RESULT_CACHE_BYTES = 16 << 20   # cached matches per worker (RSS budget)
 FEW_HITS = 2                    # at most this many hits for a short query: look for a did-you-mean
 SHORT_QUERY = 8                 # (long queries are pasted titles and sentences, rarely typos)
 SUGGEST_FACTOR = 5              # ...offered when it finds this many times more
 LEXICON_MAX_AGE = 600.0         # seconds before the vocabulary is refreshed for new writes
+MINUTES_PER_DAY = 24 * 60
 _LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
 
 
@@ -96,13 +101,23 @@ class SearchResult:
     expansions: dict = dc_field(default_factory=dict)
     suggestion: str | None = None
 
+    def to_json(self, req: SearchRequest) -> dict:
+        """The response body of ``GET /search`` (and of ``searchsvc search --json``)."""
+        return {"query": req.q, "total": self.total, "page": req.page, "per_page": req.per_page,
+                "took_ms": self.took_ms, "relaxed": self.relaxed, "suggestion": self.suggestion,
+                "expansions": self.expansions, "hits": self.hits, "facets": self.facets}
+
 
 class IndexView:
-    """One open version of the index: a Whoosh searcher plus per-document arrays."""
+    """One open version of the index: a Whoosh searcher plus per-document arrays.
 
-    def __init__(self, ix, version: str, cache_bytes: int = 48 << 20):
+    ``source`` is an index (what the service opens) or a Whoosh reader over some
+    segments (what a writer checks before it publishes them, see :func:`verify`).
+    """
+
+    def __init__(self, source, version: str, cache_bytes: int = 48 << 20):
         self.version = version
-        self.searcher = ix.searcher()
+        self.searcher = source.searcher() if hasattr(source, "searcher") else Searcher(source)
         reader = self.searcher.reader()
         self.leaves = [(leaf, base) for leaf, base in reader.leaf_readers() if leaf.doc_count_all()]
         self.n = reader.doc_count_all()
@@ -124,7 +139,8 @@ class IndexView:
                                           for s in leaf.column_reader("section")]
             for f, arr in self.lengths.items():
                 col = leaf._perdoc._cached_reader(_lenfield(f), LENGTHS_COLUMN)   # Whoosh's length bytes
-                arr[span] = _LENGTH_TABLE[np.fromiter(col, dtype=np.uint8, count=count)]
+                if col is not None:     # None: no document of the segment has a word in f
+                    arr[span] = _LENGTH_TABLE[np.fromiter(col, dtype=np.uint8, count=count)]
             self._norm_cols.append((base, count, leaf.column_reader("norm")))
             heads.append(_column_bytes(leaf, "head", count, HEAD_BYTES))
         self.heads = b"".join(heads)     # HEAD_BYTES per document, docnum order
@@ -133,7 +149,7 @@ class IndexView:
         self.doc_count = int(self.live.sum())
         self.avg = {f: float(a[self.live].mean()) if self.doc_count else 1.0 for f, a in self.lengths.items()}
         undated = self.date == UNDATED
-        days = np.where(undated, 0, self.date // (60 * 24)).astype("datetime64[D]")
+        days = np.where(undated, 0, self.date // MINUTES_PER_DAY).astype("datetime64[D]")
         self.year = np.where(undated, -1, days.astype("datetime64[Y]").astype(np.int64) + 1970).astype(np.int32)
         # Decoded posting arrays of recent terms, and block directories of long posting
         # lists, bounded by bytes (worker RSS budget).
@@ -259,9 +275,39 @@ class IndexView:
         return self.searcher.stored_fields(docnum)
 
     def docnum_for_id(self, doc_id: str) -> int | None:
-        ids, _ = self.postings("id", doc_id)
+        ids, _ = self.postings("id", unicodedata.normalize("NFC", doc_id))   # ids are stored NFC
         live = [int(d) for d in ids if self.live[d]]
         return live[-1] if live else None
+
+
+VERIFY_SAMPLE = 64      # articles read back from new segments before they are published
+
+
+def verify(storage, schema, segments, ids) -> None:
+    """Open new ``segments`` the way the service does and read a sample of ``ids`` back
+    (their stored fields and normalised text); raises :class:`UnreadableIndex` when that
+    fails, so nothing a worker cannot open is ever made current."""
+    step = max(1, len(ids) // VERIFY_SAMPLE)
+    view = None
+    try:
+        view = IndexView(MultiReader([SegmentReader(storage, schema, s) for s in segments]), "verify",
+                         cache_bytes=1 << 20)
+        for doc_id in list(ids)[::step] + list(ids)[-1:]:
+            docnum = view.docnum_for_id(doc_id)
+            if docnum is None:
+                raise ValueError(f"article {doc_id!r} is missing")
+            view.norm_bytes(docnum)
+            view.stored(docnum)
+    except Exception as e:
+        raise UnreadableIndex(f"the new index version cannot be read back ({type(e).__name__}: {e}); "
+                              f"nothing was published") from e
+    finally:
+        if view is not None:
+            view.close()
+
+
+class UnreadableIndex(Exception):
+    """What a write produced cannot be opened by the service's reader (not published)."""
 
 
 def _column_bytes(leaf, name: str, count: int, width: int) -> bytes:
@@ -293,6 +339,14 @@ class Engine:
         # Recent query matches keyed by (index version, query, filters): paging,
         # re-sorting and popular queries skip matching. Bounded by entries and bytes.
         self._results = SizedLRU(RESULT_CACHE_BYTES, lambda m: m.nbytes, max_items=result_cache_size)
+
+    @classmethod
+    def from_config(cls, config, analysis: Analysis | None = None) -> "Engine":
+        """The engine every entry point uses (API, CLI, benchmarks): one set of settings."""
+        analysis = analysis or Analysis(config.userdict, config.cache_dir).initialize()
+        return cls(IndexStore(config.index_dir), analysis, config.reload_interval, config.max_result_window,
+                   config.result_cache_size, Synonyms(config.synonyms, analysis.normalizer),
+                   config.search_budget, config.postings_cache_mb)
 
     # ------------------------------------------------------------ index versions
     def invalidate(self) -> None:
@@ -362,7 +416,8 @@ class Engine:
 
     def _match(self, view: "IndexView", req: SearchRequest, synonyms) -> "Matches":
         parsed = parse(req.q)
-        plan = Plan(view, self.analysis, parsed, synonyms, deadline=time.perf_counter() + self.budget)
+        deadline = time.perf_counter() + self.budget
+        plan = Plan(view, self.analysis, parsed, synonyms, deadline=deadline)
         section_mask = self._section_mask(view, req.sections)
         date_mask = self._date_mask(view, req.date_from, req.date_to)
         # The facets count matches inside the other filter, the hits inside both: with
@@ -383,18 +438,23 @@ class Engine:
         suggestion = None
         few = len(docs) == 0 or (len(docs) <= FEW_HITS and len(req.q) <= SHORT_QUERY)
         if (relaxed or few) and parsed.is_plain:
-            suggestion = self._did_you_mean(view, req, synonyms, 0 if relaxed else len(docs),
-                                            [m for m in (section_mask, date_mask) if m is not None])
+            try:
+                suggestion = self._did_you_mean(view, req, synonyms, 0 if relaxed else len(docs),
+                                                [m for m in (section_mask, date_mask) if m is not None],
+                                                deadline)
+            except SearchTimeout:    # the results stand; only the correction is left out
+                suggestion = None
         return Matches(docs=docs, scores=scores, facets=facets, relaxed=relaxed, needles=plan.needles,
                        expansions=plan.expansions, suggestion=suggestion)
 
-    def _did_you_mean(self, view, req, synonyms, total, filters) -> str | None:
-        """A correction that finds many more articles (:mod:`spelling`), or None."""
+    def _did_you_mean(self, view, req, synonyms, total, filters, deadline: float) -> str | None:
+        """A correction that finds many more articles (:mod:`spelling`), or None; within
+        the query's own time budget."""
         lexicon = self.lexicon()
         if lexicon is None:
             return None
         for candidate in spelling.candidates(self.analysis.normalizer(req.q).strip(), lexicon):
-            plan = Plan(view, self.analysis, parse(candidate), synonyms)
+            plan = Plan(view, self.analysis, parse(candidate), synonyms, deadline=deadline)
             mask, relaxed = plan.match()
             if relaxed:
                 continue
@@ -468,7 +528,8 @@ class Engine:
         if date_from is None and date_to is None:
             return None
         lo = date_to_minutes(dt.datetime.combine(date_from, dt.time())) if date_from else UNDATED + 1
-        hi = (date_to_minutes(dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time()))
+        # The day after date_to, in minutes (not date_to + 1 day: 9999-12-31 has no next day).
+        hi = (date_to_minutes(dt.datetime.combine(date_to, dt.time())) + MINUTES_PER_DAY
               if date_to else np.iinfo(np.int64).max)
         return (view.date >= lo) & (view.date < hi) & (view.date != UNDATED)
 
@@ -500,14 +561,14 @@ class Engine:
         return [{"value": str(v), "count": int(c)} for v, c in sorted(zip(values, counts), key=lambda x: -x[0])]
 
     def _hit(self, view, docnum, score, needles) -> dict:
-        stored = view.stored(docnum)
-        doc = stored["doc"]
-        offsets = doc.get("_offsets") or (None, None)
+        doc = view.stored(docnum)["doc"]
         hit = stored_article(doc)
         body = hit.pop("body")
         hit.pop("editor", None)
-        hit["title_html"] = highlight(doc["title"], needles, self.analysis.normalizer, offsets[0])
-        hit["snippet_html"] = snippet(body, needles, self.analysis.normalizer, offsets[1])
+        normalizer = self.analysis.normalizer
+        hit["title_html"] = highlight(doc["title"], needles, normalizer)
+        near = _first_match(view, docnum, doc, needles) if len(body) > SNIPPET_SCAN_CHARS else 0
+        hit["snippet_html"] = snippet(body, needles, normalizer, near=near)
         hit["score"] = round(score, 4)
         return hit
 
@@ -520,10 +581,9 @@ class Engine:
         doc = view.stored(docnum)["doc"]
         article = stored_article(doc)
         if q.strip():
-            needles = Plan(view, self.analysis, parse(q), self.synonyms.table()).needles
-            offsets = doc.get("_offsets") or (None, None)
-            article["title_html"] = highlight(doc["title"], needles, self.analysis.normalizer, offsets[0])
-            article["body_html"] = highlight(doc["body"], needles, self.analysis.normalizer, offsets[1])
+            plan = Plan(view, self.analysis, parse(q), self.synonyms.table())
+            article["title_html"] = highlight(doc["title"], plan.needles, self.analysis.normalizer)
+            article["body_html"] = highlight(doc["body"], plan.needles, self.analysis.normalizer)
         return article
 
     def related(self, doc_id: str, limit: int = 5) -> list[dict] | None:
@@ -552,6 +612,21 @@ class Engine:
             doc = stored_article(view.stored(int(d))["doc"])
             doc.pop("body")
             yield doc
+
+
+def _first_match(view, docnum: int, doc: dict, needles) -> int:
+    """Where (original body index) the first needle occurs in a long body, found in the
+    stored normalised text (a C-speed search, no normalising per request); 0 if none."""
+    text = view.norm_bytes(docnum)
+    body_start = text.find(b"\n") + 1         # the normalised title never holds a newline
+    found = [p for p in (text.find(n.encode("utf-8"), body_start) for n in needles if n) if p >= 0]
+    if not found:
+        return 0
+    index = len(text[body_start:min(found)].decode("utf-8", "ignore"))
+    offsets = OffsetMap.stored(doc.get("_offsets"))
+    if isinstance(offsets, tuple):              # (title, body) maps of older indexes
+        offsets = offsets[1]
+    return offsets[index] if offsets is not None else index
 
 
 def _prefix_counts(view, mask) -> dict[str, int]:
@@ -817,15 +892,20 @@ class Plan:
         idx = np.flatnonzero(cand[docs])
         if len(idx) > 2000:   # a very common query: only the best-scored can reach a page
             idx = idx[np.argsort(-s[idx])[:2000]]
+        full_bytes = full.encode("utf-8")
         for n, i in enumerate(idx):
             if n % 256 == 255:
                 self.check_time()
-            title, _, body = view.norm_text(int(docs[i])).partition("\n")
-            compact_title = "".join(title.split())
+            text = view.norm_bytes(int(docs[i]))
+            title, _, body = text.partition(b"\n")
+            compact_title = "".join(title.decode("utf-8").split())
             if full in compact_title:
                 tier[i] = 3 if compact_title == full else 2
-            elif full in body or full in "".join(body.split()):
+            elif full_bytes in body:
                 tier[i] = 1
+            else:   # the query broken by a line or space; looked for near the start only (cost)
+                start = body[:TIER_SCAN_BYTES].decode("utf-8", "ignore")
+                tier[i] = 1 if full in "".join(start.split()) else 0
         return tier
 
 

@@ -54,7 +54,7 @@ def test_character_grams_cover_every_character_and_pair():
 
 
 def test_sample_page_body_tokens(analysis):
-    page = read_page(need(SAMPLE_PAGE), Path(SAMPLE_PAGE).parent)
+    page = read_page(need(SAMPLE_PAGE))
     terms = [t.text for t in analysis.words(page.body)]
     for word in ("创先争优", "学习型党组织", "残疾人", "党员干部"):
         assert word in terms

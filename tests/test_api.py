@@ -57,8 +57,9 @@ def test_bad_parameters_are_400_naming_the_parameter(client, params, param):
 
 
 def test_articles_with_slashes_and_unknown_ids(client):
-    r = client.simulate_get("/articles/pages/2025/study-session")
+    r = client.simulate_get("/articles/study-session")      # a page file's id is its name
     assert r.status_code == 200 and r.json["section"] == "思想建设 > 思政工作" and r.json["editor"] == "张明"
+    assert client.simulate_get("/articles/en/jsonl-006").json["id"] == "en/jsonl-006"
     for path in ("/articles/nope", "/articles/../../etc/passwd", "/articles/%2e%2e/%2e%2e/etc/passwd"):
         r = client.simulate_get(path)
         assert r.status_code == 404 and r.json["error"]["code"] == "not_found"

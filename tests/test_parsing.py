@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from searchsvc.parsing import Article, Skip, read_inputs, read_page
+from searchsvc.parsing import Article, ArticleError, Skip, article_from_dict, check_id, read_inputs, read_page
 
 from conftest import SAMPLE_PAGE, need
 
@@ -28,7 +28,7 @@ PAGE = """您当前的位置 : 每日甘肃政务云  >  甘肃省直机关党�
 
 
 def test_the_real_sample_page():
-    page = read_page(need(SAMPLE_PAGE), Path(SAMPLE_PAGE).parent)
+    page = read_page(need(SAMPLE_PAGE))
     assert page.title == "以创先争优为动力 进一步推进学习型党组织建设"
     assert page.section == "思想建设 > 思政工作"
     assert page.date.isoformat() == "2013-05-27T17:35:00"
@@ -45,7 +45,7 @@ def test_page_encodings_and_line_endings(tmp_path, encoding, newline):
     path = tmp_path / "2021" / "a1.txt"
     path.write_bytes(PAGE.replace("\n", newline).encode(encoding))
     [article] = list(read_inputs([tmp_path]))
-    assert article.id == "2021/a1"
+    assert article.id == "a1"
     assert article.section == "组织建设 > 党员教育"
     assert article.title == "测试标题 第二部分"
     assert article.author == "某单位机关党委"
@@ -95,3 +95,50 @@ def test_jsonl_records_and_their_errors(tmp_path):
 def test_missing_paths_are_reported(tmp_path):
     [skip] = list(read_inputs([tmp_path / "nope.jsonl"]))
     assert isinstance(skip, Skip) and "no such file" in skip.reason
+
+
+def test_a_page_has_one_id_however_it_is_indexed(tmp_path):
+    (tmp_path / "pages" / "2023").mkdir(parents=True)
+    page = tmp_path / "pages" / "2023" / "grid.txt"
+    page.write_text(PAGE, "utf-8")
+    ids = {a.id for root in (tmp_path, tmp_path / "pages", tmp_path / "pages" / "2023", page)
+           for a in read_inputs([root])}
+    assert ids == {"grid"}
+
+
+def test_two_pages_with_one_name_are_reported_not_merged(tmp_path):
+    for year in ("2023", "2024"):
+        (tmp_path / year).mkdir()
+        (tmp_path / year / "a1.txt").write_text(PAGE, "utf-8")
+    first, second = read_inputs([tmp_path])
+    assert isinstance(first, Article) and first.id == "a1"
+    assert isinstance(second, Skip) and "duplicate page id 'a1'" in second.reason and "2023" in second.reason
+
+
+@pytest.mark.parametrize("doc_id,normalised", [
+    ("a", "a"), ("2025/a1", "2025/a1"), ("中文/编号 1", "中文/编号 1"), ("a?b#c%20", "a?b#c%20"),
+    ("related", "related"), ("bulk/x", "bulk/x"), ("x/related/y", "x/related/y"),
+    ("cafe\u0301", "caf\u00e9"),                       # NFC: one id for both spellings
+    ("x" * 512, "x" * 512),
+])
+def test_the_id_grammar_accepts(doc_id, normalised):
+    assert check_id(doc_id) == normalised
+
+
+@pytest.mark.parametrize("doc_id,why", [
+    ("", "1-512"), ("x" * 513, "1-512"), (" trail ", "whitespace"), ("a\tb", "U+0009"),
+    ("a\x7fb", "U+007F"), ("a\u202eb", "U+202E"), ("a\u200bb", "U+200B"), ("a\u2028b", "U+2028"),
+    ("a/b/", "segments"), ("/a", "segments"), ("a//b", "segments"), ("a/../b", "segments"), (".", "segments"),
+    ("bulk", "reserved"), ("x/related", "reserved"),
+])
+def test_the_id_grammar_refuses(doc_id, why):
+    with pytest.raises(ArticleError) as e:
+        check_id(doc_id)
+    assert why in str(e.value) and e.value.field == "id"
+
+
+def test_dates_keep_their_precision():
+    day = article_from_dict({"id": "d", "title": "t", "body": "", "date": "2024-03-05"})
+    minute = article_from_dict({"id": "m", "title": "t", "body": "", "date": "2024-03-05T08:30"})
+    assert day.to_json()["date"] == "2024-03-05" and minute.to_json()["date"] == "2024-03-05T08:30"
+    assert article_from_dict(day.to_json()).to_json() == day.to_json()
