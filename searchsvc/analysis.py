@@ -15,6 +15,7 @@ can be highlighted without segmenting it again.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import logging
 import os
@@ -29,48 +30,54 @@ from whoosh.analysis import Filter, Token, Tokenizer
 log = logging.getLogger(__name__)
 
 # Bump when tokens change in a way that needs a rebuild (stored in the index meta).
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2   # 2: whitespace bigrams in the char grams
 
 
 class Normalizer:
-    """NFKC, lowercase and character-level traditional->simplified conversion.
+    """NFKC, lowercase and character-level traditional->simplified conversion:
+    ``t2s_per_char(unicodedata.normalize("NFKC", text).lower())``, the text grep is run on.
 
-    Conversion is per character (a ``str.translate`` table), never per phrase:
-    a context-dependent converter could turn the same characters into different
-    text inside a query and inside an article, and a quoted phrase would then
-    miss text that grep finds. Per-character conversion keeps "query is a
-    substring of the article" true after normalisation.
+    Traditional -> simplified is per character, never per phrase: a context-dependent
+    converter could turn the same characters into different text inside a query and
+    inside an article, and a quoted phrase would then miss text that grep finds.
+
+    Most text normalises character by character, and then one ``str.translate`` table
+    does all three steps and yields the offset map highlighting needs. Text holding a
+    character whose normal form depends on its neighbours (combining marks, characters
+    that compose with the one before, a capital sigma, whose lowercase depends on
+    whether a word ends there) takes the exact whole-string path instead.
     """
 
     def __init__(self):
         import opencc  # the reference converter (BYVoid/OpenCC), C++ core
 
-        t2s = opencc.OpenCC("t2s")
-        table = {}
-        for cp in range(0x110000):
-            if 0xD800 <= cp <= 0xDFFF:
-                continue
-            c = chr(cp)
-            m = unicodedata.normalize("NFKC", c).lower()
+        # One character per line: OpenCC's phrase table never sees two characters together.
+        han = [chr(cp) for r in _HAN_RANGES for cp in range(*r)]
+        converted = opencc.OpenCC("t2s").convert("\n".join(han)).split("\n")
+        if len(converted) != len(han):  # pragma: no cover - depends on the OpenCC build
+            raise RuntimeError("OpenCC changed the number of lines while converting characters")
+        self.t2s = {ord(src): dst for src, dst in zip(han, converted) if dst != src}
+        table, contextual = {}, set()
+        assigned = [chr(cp) for cp in range(0x110000)
+                    if not 0xD800 <= cp <= 0xDFFF and unicodedata.category(chr(cp)) != "Cn"]
+        # Characters that interact with the one before them: combining marks, and the
+        # second of a canonical composition pair (Hangul jamo included).
+        joining = _composable_seconds() | {ord(c) for c in assigned if unicodedata.combining(c)}
+        for c in assigned:
+            nfkc = unicodedata.normalize("NFKC", c)
+            m = nfkc.lower().translate(self.t2s)
             if m != c:
-                table[cp] = m
-        # OpenCC on one character at a time uses its character table only.
-        han = "".join(chr(cp) for r in _HAN_RANGES for cp in range(*r))
-        converted = t2s.convert(han)
-        if len(converted) == len(han):
-            for src, dst in zip(han, converted):
-                if src != dst:
-                    table[ord(src)] = table.get(ord(dst), dst)
-        else:  # pragma: no cover - depends on the OpenCC build
-            for src in han:
-                dst = t2s.convert(src)
-                if dst != src:
-                    table[ord(src)] = dst
+                table[ord(c)] = m
+            nfkd = unicodedata.normalize("NFKD", c)
+            if ord(c) in joining or "\u03a3" in nfkc or (nfkd != c and any(ord(x) in joining for x in nfkd)):
+                contextual.add(ord(c))
         self.table = table
-        self._expanding = re.compile(
-            "[" + "".join(re.escape(chr(cp)) for cp, m in table.items() if len(m) != 1) + "]")
+        self._contextual = _char_class(contextual)
+        self._expanding = _char_class(cp for cp, m in table.items() if len(m) != 1)
 
     def __call__(self, text: str) -> str:
+        if self._contextual.search(text):
+            return unicodedata.normalize("NFKC", text).lower().translate(self.t2s)
         return text.translate(self.table)
 
     def with_offsets(self, text: str) -> tuple[str, "OffsetMap | None"]:
@@ -79,19 +86,62 @@ class Normalizer:
         ``None`` stands for the identity map, the common case, when every
         character normalises to exactly one character.
         """
+        if self._contextual.search(text):
+            return self._with_offsets_in_context(text)
         norm = text.translate(self.table)
         edits, delta = [], 0
         for m in self._expanding.finditer(text):
             n = len(self.table[ord(m.group())])
-            edits.append((m.start(), m.start() + delta, n))
+            edits.append((m.start(), m.start() + delta, n, 1))
             delta += n - 1
         return norm, (OffsetMap(edits) if edits else None)
 
+    def _with_offsets_in_context(self, text: str) -> tuple[str, "OffsetMap | None"]:
+        """The exact normal form, mapped segment by segment: a segment is a character that
+        normalises alone followed by the contextual ones after it (NFKC never reaches across
+        a segment's start), and each maps to the start of its segment."""
+        norm = self(text)
+        starts = [0] + [m.start() for m in re.finditer(self._contextual_negated, text) if m.start()]
+        edits, pos = [], 0
+        for a, b in zip(starts, starts[1:] + [len(text)]):
+            n = len(unicodedata.normalize("NFKC", text[a:b]).lower())
+            if n != 1 or b - a != 1:
+                edits.append((a, pos, n, b - a))
+            pos += n
+        if pos != len(norm):     # cannot happen by the segmentation above; never mis-highlight
+            return norm, OffsetMap([(0, 0, len(norm), len(text))])
+        return norm, (OffsetMap(edits) if edits else None)
+
+    @property
+    def _contextual_negated(self):
+        return "[^" + self._contextual.pattern[1:]
+
+
+def _char_class(cps) -> re.Pattern:
+    return re.compile("[" + "".join(re.escape(chr(cp)) for cp in sorted(cps)) + "]")
+
+
+def _composable_seconds() -> set[int]:
+    """Characters that canonically compose with the character before them (the second of
+    a canonical decomposition pair, and Hangul medial and final jamo)."""
+    seconds = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
+    for cp in range(0x30000):       # no canonical decomposition lies above the SIP
+        d = unicodedata.decomposition(chr(cp))
+        if d and not d.startswith("<"):
+            parts = d.split()
+            if len(parts) == 2:
+                seconds.add(int(parts[1], 16))
+    return seconds
+
+
+_HAN_RANGES = ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00), (0x20000, 0x2A6E0))
+
 
 class OffsetMap:
-    """Normalised index -> original index, kept as the few characters whose normalisation
-    is not exactly one character (``(original index, normalised start, length)``): a
-    5 MB article with ellipses stores a short list, not a number per character."""
+    """Normalised index -> original index, kept as the few places where normalisation is
+    not one character for one (``(original start, normalised start, normalised length,
+    original length)``): a 5 MB article with ellipses stores a short list, not a number
+    per character."""
 
     __slots__ = ("edits", "_starts")
 
@@ -103,8 +153,8 @@ class OffsetMap:
         k = bisect.bisect_right(self._starts, i) - 1
         if k < 0:
             return i
-        orig, start, length = self.edits[k]
-        return orig if i < start + length else orig + 1 + (i - start - length)
+        orig, start, length, orig_length = self.edits[k]
+        return orig if i < start + length else orig + orig_length + (i - start - length)
 
     @classmethod
     def stored(cls, value) -> "OffsetMap | list[int] | None":
@@ -118,7 +168,6 @@ class OffsetMap:
         return {"edits": [list(e) for e in self.edits]}
 
 
-_HAN_RANGES = ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00), (0x20000, 0x2A6E0))
 
 
 class Segmenter:
@@ -317,20 +366,27 @@ class CharNgramTokenizer(Tokenizer):
 
 
 def char_grams(norm: str, unigrams: bool = True):
-    """Unigrams and bigrams of already-normalised text, in text order."""
+    """Unigrams and bigrams of already-normalised text, in text order.
+
+    A run of whitespace counts as one space in bigrams ("的\n是" -> 的, "的 ", " 是", 是)
+    and is no unigram: a quoted phrase with a space then has rare grams to look up,
+    not just its characters (``-"的 是"`` would otherwise read every text)."""
     prev = ""
     for ch in norm:
         if ch.isspace():
-            prev = ""
+            if prev and prev != " ":
+                yield prev + " "
+            prev = " "
             continue
         if unigrams:
             yield ch
         if prev:
             yield prev + ch
         prev = ch
-
+    
 
 _WHITESPACE = np.array([cp for cp in range(0x3000 + 1) if chr(cp).isspace()], dtype=np.uint32)
+SPACE = 0x20
 
 
 def count_char_grams(norm: str, unigrams: bool = True) -> list[tuple[str, int]]:
@@ -341,9 +397,14 @@ def count_char_grams(norm: str, unigrams: bool = True) -> list[tuple[str, int]]:
     if unigrams:
         values, counts = np.unique(cps[~space], return_counts=True)
         out += zip(map(chr, values.tolist()), counts.tolist())
-    if len(cps) > 1:
-        pairs = (cps[:-1].astype(np.uint64) << 21) | cps[1:]
-        values, counts = np.unique(pairs[~(space[:-1] | space[1:])], return_counts=True)
+    # Whitespace runs collapse to one space, as in char_grams.
+    keep = ~space
+    keep[1:] |= space[1:] & ~space[:-1]
+    keep[:1] |= space[:1]
+    symbols = np.where(space, SPACE, cps)[keep]
+    if len(symbols) > 1:
+        pairs = (symbols[:-1].astype(np.uint64) << 21) | symbols[1:]
+        values, counts = np.unique(pairs, return_counts=True)
         out += ((chr(v >> 21) + chr(v & 0x1FFFFF), n) for v, n in zip(values.tolist(), counts.tolist()))
     return out
 
@@ -357,7 +418,14 @@ def phrase_bigrams(norm: str) -> list[str]:
 
 
 class Analysis:
-    """The analysis chains of one process, built once and shared."""
+    """The analysis chains of one process, built once and shared (:meth:`shared`)."""
+
+    @classmethod
+    @functools.lru_cache(maxsize=4)
+    def shared(cls, userdict=None, cache_dir=None) -> "Analysis":
+        """The process's chains for this dictionary: every command and engine of a
+        process (tests run many) loads the tables and jieba's dictionary once."""
+        return cls(userdict, cache_dir).initialize()
 
     def __init__(self, userdict=None, cache_dir=None):
         self.normalizer = Normalizer()

@@ -189,7 +189,7 @@ def cmd_delete(args, config) -> int:
     from .writes import Writer
 
     try:
-        results = Writer(config, Analysis(config.userdict, config.cache_dir)).delete(args.ids)
+        results = Writer(config, Analysis.shared(config.userdict, config.cache_dir)).delete(args.ids)
     except (IndexMissing, IndexBusy) as e:
         raise _Failure(str(e)) from None
     except OSError as e:
@@ -274,7 +274,7 @@ def cmd_search(args, config) -> int:
     except (IndexMissing, BadRequest, SearchTimeout) as e:
         raise _Failure(str(e)) from None
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(result.to_json(req)) + b"\n")
+        print(orjson.dumps(result.to_json(req)).decode())
         return 0
     print(f"{result.total} hits{' (relaxed: not every word matched)' if result.relaxed else ''} in {result.took_ms} ms")
     for h in result.hits:

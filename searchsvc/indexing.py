@@ -204,7 +204,7 @@ class Indexer:
     def __init__(self, config: Config, analysis: Analysis | None = None):
         self.config = config
         self.store = IndexStore(config.index_dir)
-        self.analysis = analysis or Analysis(config.userdict, config.cache_dir)
+        self.analysis = analysis or Analysis.shared(config.userdict, config.cache_dir)
 
     # ------------------------------------------------------------ public API
     def index_paths(self, paths: Iterable, rebuild: bool = False, workers: int | None = None,

@@ -162,7 +162,18 @@ def article_from_dict(record) -> Article:
     values["section"] = normalize_section(record.get("section"))
     values["date"] = parse_date(record.get("date"))
     values["date_only"] = values["date"] is not None and is_date_only(record.get("date"))
+    for name, value in values.items():
+        if isinstance(value, str) and not _encodable(value):   # JSON allows "\ud800"; UTF-8 does not
+            raise ArticleError(name, f"{name} holds an unpaired surrogate (not a Unicode character)")
     return Article(**values)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 # ----------------------------------------------------------------- JSON Lines

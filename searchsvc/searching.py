@@ -343,7 +343,7 @@ class Engine:
     @classmethod
     def from_config(cls, config, analysis: Analysis | None = None) -> "Engine":
         """The engine every entry point uses (API, CLI, benchmarks): one set of settings."""
-        analysis = analysis or Analysis(config.userdict, config.cache_dir).initialize()
+        analysis = analysis or Analysis.shared(config.userdict, config.cache_dir)
         return cls(IndexStore(config.index_dir), analysis, config.reload_interval, config.max_result_window,
                    config.result_cache_size, Synonyms(config.synonyms, analysis.normalizer),
                    config.search_budget, config.postings_cache_mb)
@@ -816,7 +816,9 @@ class Plan:
         view = self.view
         mask = self.gram_mask(unit, scope).copy()
         grams = phrase_bigrams(unit.text)
-        exact_by_grams = len(grams) == 1 and grams[0] == unit.text     # one char or one bigram
+        # One char or one bigram is proven by its posting, unless it holds whitespace (a
+        # gram's space stands for any whitespace run, the phrase for itself).
+        exact_by_grams = len(grams) == 1 and grams[0] == unit.text and not any(c.isspace() for c in unit.text)
         if not exact_by_grams:
             candidates = np.flatnonzero(mask & view.live if scope is None else mask & view.live & scope)
             if not any(c.isspace() for c in unit.text):   # a jieba word is a substring: proof
