@@ -160,7 +160,9 @@ def cmd_index(args, config) -> int:
     bar = None
     if not args.quiet and sys.stderr.isatty():
         from tqdm import tqdm
-        bar = tqdm(unit="docs", desc="indexing", file=sys.stderr)
+        # A pty that reports a 0x0 size (script(1) without a terminal) would hide the bar.
+        size = os.get_terminal_size(sys.stderr.fileno())
+        bar = tqdm(unit="docs", desc="indexing", file=sys.stderr, ncols=size.columns or 80, nrows=size.lines or 24)
 
     def on_skip(skip):
         if not args.quiet:
