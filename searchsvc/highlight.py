@@ -16,7 +16,8 @@ SNIPPET_CHARS = 140           # target window, within the 120-160 the UI wants
 _SENTENCE_END = "。！？；!?;\n"
 _ELLIPSIS = "…"
 MAX_MARKS = 500           # marks per text: an article page for "的" marks the first 500
-SNIPPET_SCAN_CHARS = 4_000  # a snippet looks at this much text from its first match on
+SNIPPET_SCAN_CHARS = 4_000
+HIGHLIGHT_PART_CHARS = 20_000   # text normalised at a time while marking a whole article  # a snippet looks at this much text from its first match on
 
 
 def find_spans(norm: str, needles, limit: int = MAX_MARKS) -> list[tuple[int, int]]:
@@ -68,9 +69,19 @@ def render(text: str, spans, start: int = 0, end: int | None = None) -> str:
 
 
 def highlight(text: str, needles, normalizer) -> str:
-    """``text`` as HTML with the needles (normalised) marked, at most MAX_MARKS of each."""
-    norm, offsets = normalizer.with_offsets(text)
-    return render(text, _to_original(find_spans(norm, needles), offsets))
+    """``text`` as HTML with its first MAX_MARKS matches of the needles (normalised)
+    marked. Normalised a part at a time, up to the part holding the last mark: an
+    article page for "的" reads the start of a 5 MB article, not all of it."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while start < len(text) and len(spans) < MAX_MARKS:
+        # Parts end at a line break, where normalisation never looks across.
+        end = text.find("\n", start + HIGHLIGHT_PART_CHARS) + 1 or len(text)
+        norm, offsets = normalizer.with_offsets(text[start:end])
+        found = _to_original(find_spans(norm, needles, MAX_MARKS - len(spans)), offsets)
+        spans += [(s + start, e + start) for s, e in found]
+        start = end
+    return render(text, spans)
 
 
 def snippet(body: str, needles, normalizer, width: int = SNIPPET_CHARS, near: int = 0) -> str:

@@ -56,6 +56,7 @@ SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about
 SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and stay cached)
 HEAD_SCAN_MIN = 2_000   # candidates from which heads are searched by numpy, not one by one
 GRAM_DECODE_RATIO = 30  # decoding a posting ~0.3 µs, confirming a text ~10 µs (Plan._candidates)
+LONG_TEXT_BYTES = 256 << 10  # texts at least this long are kept decompressed (IndexView._long)
 TIER_SCAN_BYTES = 60_000  # text searched for the query across line breaks (tier 1), per article
 SORTS = ("relevance", "newest", "oldest")
 RESULT_CACHE_BYTES = 16 << 20   # cached matches per worker (RSS budget)
@@ -156,6 +157,9 @@ class IndexView:
         self._cache = SizedLRU(cache_bytes, lambda p: p[0].nbytes + p[1].nbytes + 200)
         self._blocks = SizedLRU(cache_bytes // 8, lambda d: sum(b.nbytes for b, _, _ in d))
         self._masks = SizedLRU(cache_bytes // 4, lambda bits: bits.nbytes + 100)
+        # The texts of very long articles, which would otherwise be inflated on every
+        # query they are a candidate for or a hit of.
+        self._long = SizedLRU(cache_bytes // 2, _text_size)
         self._df: dict = {}
 
     def close(self):
@@ -240,9 +244,15 @@ class IndexView:
 
     def norm_bytes(self, docnum: int) -> bytes:
         """The article's normalised "title\\nbody", UTF-8 (a UTF-8 substring test equals a str one)."""
+        hit = self._long.get(("norm", docnum))
+        if hit is not None:
+            return hit
         for base, count, col in self._norm_cols:
             if base <= docnum < base + count:
-                return col[docnum - base]
+                text = col[docnum - base]
+                if len(text) >= LONG_TEXT_BYTES:    # decompressing it again would cost milliseconds
+                    self._long.put(("norm", docnum), text)
+                return text
         raise IndexError(docnum)
 
     def head(self, docnum: int) -> bytes:
@@ -272,7 +282,13 @@ class IndexView:
         return self.norm_bytes(docnum).decode("utf-8")
 
     def stored(self, docnum: int) -> dict:
-        return self.searcher.stored_fields(docnum)
+        hit = self._long.get(("stored", docnum))
+        if hit is not None:
+            return hit
+        fields = self.searcher.stored_fields(docnum)
+        if len(fields["doc"].get("body") or "") * 3 >= LONG_TEXT_BYTES:    # (inflating 5 MB: ~10 ms)
+            self._long.put(("stored", docnum), fields)
+        return fields
 
     def docnum_for_id(self, doc_id: str) -> int | None:
         ids, _ = self.postings("id", unicodedata.normalize("NFC", doc_id))   # ids are stored NFC
@@ -281,6 +297,10 @@ class IndexView:
 
 
 VERIFY_SAMPLE = 64      # articles read back from new segments before they are published
+
+
+def _text_size(value) -> int:
+    return len(value) if isinstance(value, bytes) else 3 * len(value["doc"].get("body") or "") + 1000
 
 
 def verify(storage, schema, segments, ids) -> None:
