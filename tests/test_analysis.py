@@ -1,8 +1,13 @@
 """The analysis chain: what goes into the index and what queries are made of."""
 
+import unicodedata
+from collections import Counter
 from pathlib import Path
 
-from searchsvc.analysis import char_grams, phrase_bigrams
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from searchsvc.analysis import char_grams, count_char_grams, phrase_bigrams
 from searchsvc.parsing import read_page
 
 from conftest import SAMPLE_PAGE, need
@@ -48,9 +53,34 @@ def test_user_dictionary_terms_stay_whole(analysis):
 
 
 def test_character_grams_cover_every_character_and_pair():
-    assert list(char_grams("党建 网")) == ["党", "建", "党建", "网"]
+    assert list(char_grams("党建 网")) == ["党", "建", "党建", "建 ", "网", " 网"]
+    assert list(char_grams("党\n\u3000 网")) == ["党", "党 ", "网", " 网"]    # a whitespace run is one space
     assert phrase_bigrams("党建网") == ["党建", "建网"]
+    assert phrase_bigrams("的 是") == ["的 ", " 是"]
     assert phrase_bigrams("党") == ["党"]
+
+
+GRAM_TEXT = st.text(st.sampled_from(list("的是 \n\t\u3000a1中国😀𠀀\u0301")), max_size=80) | st.text(max_size=80)
+
+
+@given(GRAM_TEXT, st.booleans())
+def test_numpy_gram_counts_equal_the_generator(text, unigrams):
+    assert dict(count_char_grams(text, unigrams)) == Counter(char_grams(text, unigrams))
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(st.sampled_from(list("的是 \n中國ΑΣΟeéａＦ…ｶﾞ가\u1100\u1161\u0301\u0323İﬃ㍿⑴😀𝚺\U0001D165")), max_size=40)
+       | st.text(max_size=40))
+def test_normalisation_is_nfkc_lower_t2s_of_the_whole_text(analysis, text):
+    """The fast per-character path and the whole-string path agree, and the offset
+    map sends every normalised character to an original one, in order."""
+    norm = analysis.normalizer
+    exact = unicodedata.normalize("NFKC", text).lower().translate(norm.t2s)
+    mapped, offsets = norm.with_offsets(text)
+    assert norm(text) == mapped == exact
+    if offsets is not None:
+        back = [offsets[i] for i in range(len(mapped))]
+        assert back == sorted(back) and all(0 <= i < len(text) for i in back)
 
 
 def test_sample_page_body_tokens(analysis):

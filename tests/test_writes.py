@@ -58,7 +58,7 @@ def test_a_wrong_or_missing_token_is_401(writable):
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": f"Basic {TOKEN}"}):
         r = put(client, "x1", article("x1"), headers)
         assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
-    assert client.simulate_delete("/articles/pages/2025/study-session").status_code == 401
+    assert client.simulate_delete("/articles/study-session").status_code == 401
 
 
 def test_put_creates_then_updates_and_is_searchable_at_once(writable):
@@ -75,7 +75,7 @@ def test_put_creates_then_updates_and_is_searchable_at_once(writable):
 
 def test_delete_removes_and_then_is_404(writable):
     client, _ = writable
-    doc = "pages/2025/study-session"
+    doc = "study-session"
     assert client.simulate_delete(f"/articles/{doc}", headers=AUTH).json == {"id": doc, "result": "deleted"}
     assert client.simulate_get(f"/articles/{doc}").status_code == 404
     r = client.simulate_delete(f"/articles/{doc}", headers=AUTH)
@@ -109,7 +109,7 @@ def test_bad_json_is_400_and_oversized_bodies_413(writable):
 def test_bulk_reports_each_line(writable):
     client, _ = writable
     lines = [json.dumps(article("b1"), ensure_ascii=False), "",
-             json.dumps({"delete": "pages/2025/study-session"}),
+             json.dumps({"delete": "study-session"}),
              json.dumps({"id": "b2", "title": "缺正文"}, ensure_ascii=False),
              "{broken",
              json.dumps(article("b3", title="第二篇"), ensure_ascii=False),
@@ -117,7 +117,7 @@ def test_bulk_reports_each_line(writable):
     r = client.simulate_post("/articles/bulk", body="\n".join(lines).encode(), headers=AUTH)
     assert r.status_code == 200, r.text
     got = [(x["line"], x["id"], x["result"]) for x in r.json["results"]]
-    assert got == [(1, "b1", "created"), (3, "pages/2025/study-session", "deleted"), (4, None, "error"),
+    assert got == [(1, "b1", "created"), (3, "study-session", "deleted"), (4, None, "error"),
                    (5, None, "error"), (6, "b3", "created"), (7, "never-existed", "not_found")]
     assert r.json["errors"] == 2
     assert r.json["results"][2]["error"]["param"] == "body"
@@ -147,10 +147,10 @@ def test_writes_wait_out_a_rebuild_swap_then_503(writable):
 def test_api_writes_survive_a_rebuild(writable, analysis):
     client, cfg = writable
     assert put(client, "keep-me", article("keep-me", title="重建后仍在")).status_code == 201
-    assert client.simulate_delete("/articles/pages/2025/study-session", headers=AUTH).status_code == 200
+    assert client.simulate_delete("/articles/study-session", headers=AUTH).status_code == 200
     Indexer(cfg, analysis).index_paths([EXAMPLE_CORPUS], rebuild=True, workers=1)
     assert client.simulate_get("/articles/keep-me").json["title"] == "重建后仍在"
-    assert client.simulate_get("/articles/pages/2025/study-session").status_code == 404
+    assert client.simulate_get("/articles/study-session").status_code == 404
     assert client.simulate_get("/healthz").json["documents"] == 12
 
 
