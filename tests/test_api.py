@@ -66,7 +66,7 @@ def test_articles_with_slashes_and_unknown_ids(client):
 
 def test_unknown_routes_and_methods_are_json(client):
     assert client.simulate_get("/nope").json["error"]["code"] == "not_found"
-    r = client.simulate_post("/search")
+    r = client.simulate_delete("/search")
     assert r.status_code == 405 and r.json["error"]["code"] == "method_not_allowed"
 
 
