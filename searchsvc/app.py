@@ -398,6 +398,28 @@ class AccessLog:
                                  "status": status, "took_ms": round(took * 1000, 2)}, ensure_ascii=False))
 
 
+class ArticleWrites:
+    """Method and id rules of ``/articles/{id}`` writes. ``/articles/{id}/related`` shares the
+    article route (ids may contain '/'), but only GET and HEAD apply to it: writing there is
+    405, not an attempt to write an article. A written id must match the contract's id rule
+    (checked on the path as sent: the router drops a trailing '/')."""
+
+    def process_resource(self, req, resp, resource, params):
+        if req.method not in ("PUT", "DELETE") or not isinstance(resource, ArticleResource):
+            return
+        doc_id = params.get("doc_id", "")
+        if doc_id.endswith("/related"):
+            raise falcon.HTTPMethodNotAllowed(["GET", "HEAD"])
+        if (req.env.get("PATH_INFO", "").endswith("/") or len(doc_id) > contract.MAX_ID_CHARS
+                or not re.fullmatch(contract.ID_PATTERN, doc_id)):
+            raise ApiError(falcon.HTTP_400, "invalid_parameter", "id must be 1-512 printable characters, "
+                           "without control characters and without space or '/' at either end", "id")
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        if req.method == "OPTIONS" and isinstance(resource, ArticleResource) and req.path.endswith("/related"):
+            resp.set_header("Allow", "GET, HEAD")
+
+
 def _error_body(code, message, param=None):
     return {"error": {"code": code, "message": message, "param": param}}
 
@@ -468,14 +490,14 @@ def create_app(config: Config | None = None, engine: Engine | None = None, analy
                         Synonyms(config.synonyms, analysis.normalizer), config.search_budget,
                         config.postings_cache_mb)
     query_log = QueryLog(config.query_log_path)
-    middleware = [AccessLog(cors=bool(config.cors_origins))]
+    middleware = [AccessLog(cors=bool(config.cors_origins)), ArticleWrites()]
     if config.cors_origins:
         middleware.insert(0, falcon.CORSMiddleware(
             allow_origins="*" if "*" in config.cors_origins else list(config.cors_origins),
             expose_headers=["ETag"]))
     app = SearchApp(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
-    app.req_options.keep_blank_qs_values = False
+    app.req_options.keep_blank_qs_values = True      # `page=` is a bad page, not the default (contract)
     handler = _json_handler()
     app.req_options.media_handlers[falcon.MEDIA_JSON] = handler
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = handler

@@ -11,7 +11,7 @@ the parameter in English and in Chinese, and the limits come from :class:`Config
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 MAX_QUERY_CHARS = 1000
 MAX_SUGGEST_CHARS = 100
@@ -32,14 +32,14 @@ class Param:
     description: str
     default: Any = None
     minimum: int | None = None
-    maximum: int | str | None = None    # a number, or the name of the Config field holding it
+    maximum: int | Callable | None = None     # a number, or a function of the Config
     max_length: int | None = None
     enum: tuple[str, ...] | None = None
     pattern: str | None = None          # a value must contain a match (JSON Schema semantics)
     required: bool = False
 
     def upper(self, config) -> int | None:
-        return getattr(config, self.maximum) if isinstance(self.maximum, str) else self.maximum
+        return self.maximum(config) if callable(self.maximum) else self.maximum
 
     def schema(self, config) -> dict:
         """This parameter's JSON Schema (OpenAPI 3.1)."""
@@ -67,9 +67,10 @@ SEARCH = (
     Param("from", "date", "first day (inclusive)"),
     Param("to", "date", "last day (inclusive)"),
     Param("sort", "string", "order", "relevance", enum=SORTS),
-    Param("page", "integer", "1-based page; page × per_page may not exceed the result window",
-          1, 1, "max_result_window"),
-    Param("per_page", "integer", "hits per page", 10, 1, "max_per_page"),
+    # The deepest page at the largest page size stays within the result window, so any page
+    # and per_page the document allows can be answered (a product limit cannot be declared).
+    Param("page", "integer", "1-based page", 1, 1, lambda c: c.max_result_window // c.max_per_page),
+    Param("per_page", "integer", "hits per page", 10, 1, lambda c: c.max_per_page),
     Param("format", "string", "json, or csv: every hit (up to max_export_rows) as id,title,date,section,"
           "source,url, UTF-8 with BOM, as an attachment", "json", enum=FORMATS),
 )
@@ -82,19 +83,38 @@ SUGGEST = (Param("q", "string", "what was typed so far", max_length=MAX_SUGGEST_
 POPULAR = (Param("days", "integer", "look back this many days", 7, 1, 365),
            Param("limit", "integer", LIMIT_TEXT, 10, 1, 100))
 
+def param(table: tuple[Param, ...], name: str) -> Param:
+    return next(p for p in table if p.name == name)
+
+
 # An article sent to the write API (parsing.article_from_dict applies these rules).
-ARTICLE_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": r"^[^\x00-\x1f]*$",
-              "description": f"1-{MAX_ID_CHARS} printable characters; may contain '/', "
-                             "may not end in '/related'"}
+# No control characters (C0, DEL, C1), no space or '/' at either end: the write path strips
+# spaces and the router a trailing '/', so such an id would not be the one written.
+ID_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f/]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f/])?$"
+ARTICLE_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": ID_PATTERN,
+              "description": f"1-{MAX_ID_CHARS} printable characters, no space or '/' at either end; may "
+                             "contain '/', may not end in '/related'"}
 ARTICLE_TEXT_FIELDS = ("source", "author", "editor", "url")
 
 
-def article_input_schema() -> dict:
+def article_input_schema(with_id: bool = False) -> dict:
+    """An article as sent to the write API. PUT takes the id from the path (a body ``id``
+    must equal it); a bulk line carries its own."""
     optional = {k: {"type": ["string", "null"]} for k in ARTICLE_TEXT_FIELDS}
-    return {"type": "object", "required": ["title", "body"], "properties": optional | {
-        "id": {**ARTICLE_ID, "description": "must equal the path id if given"},
+    schema = {"type": "object", "required": ["title", "body"], "properties": optional | {
         "title": {"type": "string", "pattern": NOT_BLANK, "description": "not blank"},
         "body": {"type": "string"},
         "section": {"type": ["string", "null"], "description": "'A > B'", "examples": ["新闻联播 > 国内新闻"]},
         "date": {"type": ["string", "null"], "format": "date",
                  "description": "YYYY-MM-DD, or YYYY-MM-DDTHH:MM"}}}
+    if with_id:
+        schema["required"].append("id")
+        schema["properties"]["id"] = ARTICLE_ID
+    return schema
+
+
+def bulk_schema() -> dict:
+    """``POST /articles/bulk``: each element one JSON line, an article or ``{"delete": id}``."""
+    delete = {"type": "object", "required": ["delete"], "additionalProperties": False,
+              "properties": {"delete": ARTICLE_ID}}
+    return {"type": "array", "items": {"anyOf": [article_input_schema(with_id=True), delete]}}

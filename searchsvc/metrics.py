@@ -103,7 +103,7 @@ class StateCollector:
 
 def exposition(engine, index_dir: Path) -> tuple[bytes, str]:
     """The metrics page: every worker's counters (multiprocess mode) plus the state gauges."""
-    if os.environ.get(MULTIPROC_ENV):
+    if os.path.isdir(os.environ.get(MULTIPROC_ENV, "")):
         counts = CollectorRegistry()
         multiprocess.MultiProcessCollector(counts)
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import __version__
-from .contract import ARTICLE, ARTICLE_ID, POPULAR, RELATED, SEARCH, SUGGEST, article_input_schema
+from .contract import ARTICLE, ARTICLE_ID, POPULAR, RELATED, SEARCH, SUGGEST, article_input_schema, bulk_schema
 
 # Answers any operation may get: from the HTTP server (a malformed request line, one over
 # its length limit, too large headers) or from routing.
@@ -156,7 +156,10 @@ def openapi_document(config) -> dict:
                 "operationId": "bulkWrite",
                 "summary": "Upsert and delete many articles: JSON Lines of articles or {\"delete\": id}",
                 "security": [{"bearer": []}],
-                "requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+                "description": "One JSON object a line; each line's outcome is reported, an invalid line "
+                               "does not fail the others.",
+                "requestBody": {"required": False, "description": "an empty body does nothing",
+                                "content": {"application/x-ndjson": {"schema": bulk_schema()}}},
                 "responses": {"200": {"description": "what was done per line", "content": {"application/json": {
                     "schema": {"type": "object", "required": ["errors", "results"], "properties": {
                         "errors": {"type": "integer"},

@@ -37,8 +37,6 @@ MESSAGES = {
     "once": ("{name} may be given once", "{name} 只能给一次"),
     "type": ("{name} must be {what}", "{name} 的类型不对，应为 {what}"),
     "unknown": ("unknown parameter {name}", "未知参数 {name}"),
-    "order": ("from must not be after to", "起始日期 from 不能晚于截止日期 to"),
-    "window": ("page × per_page may not exceed {n}", "page × per_page 不能超过 {n}"),
 }
 
 
@@ -54,6 +52,8 @@ def check(p: Param, value, config: Config):
     """One value, from a query string (str) or a JSON body (typed), checked and converted."""
     if p.type == "integer":
         if isinstance(value, str) and re.fullmatch(contract.INTEGER, value):
+            value = int(value)
+        elif isinstance(value, float) and value.is_integer():     # JSON's 2.0 is an integer too
             value = int(value)
         elif not isinstance(value, int) or isinstance(value, bool):
             raise bad(p.name, "integer")
@@ -79,11 +79,14 @@ def check(p: Param, value, config: Config):
     return value
 
 
-def read(req, table: tuple[Param, ...], config: Config) -> dict:
-    """The query string's values of ``table`` (defaults filled in); a blank value counts as absent."""
+def read(req, table: tuple[Param, ...], config: Config, blank_is_absent: bool = False) -> dict:
+    """The query string's values of ``table``, defaults filled in. A blank value is checked
+    like any other (``page=`` is not an integer), except for HTML forms (``blank_is_absent``)."""
     out = {}
     for p in table:
         values = req.get_param_as_list(p.name) or []
+        if blank_is_absent:
+            values = [v for v in values if v]
         if p.type == "array":
             out[p.name] = [check(p, v, config) for v in values]
             continue
@@ -103,13 +106,14 @@ def read_body(body, table: tuple[Param, ...], config: Config) -> dict:
             raise bad(str(key), "unknown")
     out = {}
     for p in table:
-        value = body.get(p.name)
-        if p.type == "array":
-            if value is not None and not isinstance(value, list):
+        if p.name not in body:
+            out[p.name] = [] if p.type == "array" else _default(p)
+        elif p.type == "array":
+            if not isinstance(body[p.name], list):
                 raise bad(p.name, "type", what="an array of strings")
-            out[p.name] = [check(p, v, config) for v in value or []]
+            out[p.name] = [check(p, v, config) for v in body[p.name]]
         else:
-            out[p.name] = _default(p) if value is None else check(p, value, config)
+            out[p.name] = check(p, body[p.name], config)
     return out
 
 
@@ -130,20 +134,15 @@ def single(req, name):
     return values[0] if values else None
 
 
-def search_request(req, config: Config) -> SearchRequest:
+def search_request(req, config: Config, blank_is_absent: bool = False) -> SearchRequest:
     """The search's parameters from the query string."""
-    return to_search_request(read(req, contract.SEARCH, config), config)
+    return to_search_request(read(req, contract.SEARCH, config, blank_is_absent), config)
 
 
 def to_search_request(values: dict, config: Config) -> SearchRequest:
     """Checked parameter values (from :func:`read` or :func:`read_body`) -> SearchRequest."""
     sections = tuple(s.strip() for s in values["section"] if s.strip())
     sections = tuple(" > ".join(p.strip() for p in s.split(">") if p.strip()) for s in sections)
-    date_from, date_to = values["from"], values["to"]
-    if date_from and date_to and date_from > date_to:
-        raise bad("from", "order")
-    page, per_page = values["page"], values["per_page"]
-    if page * per_page > config.max_result_window:
-        raise bad("page", "window", n=config.max_result_window)
-    return SearchRequest(q=values["q"] or "", sections=sections, date_from=date_from, date_to=date_to,
-                         sort=values["sort"], page=page, per_page=per_page)
+    # from after to selects nothing (no error: each value is valid, as the contract declares).
+    return SearchRequest(q=values["q"] or "", sections=sections, date_from=values["from"], date_to=values["to"],
+                         sort=values["sort"], page=values["page"], per_page=values["per_page"])

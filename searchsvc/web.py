@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import falcon
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from . import metrics
+from . import contract, metrics
 from .config import Config
 from .highlight import render
 from .params import MAX_QUERY_CHARS, ApiError, search_request
@@ -94,7 +94,7 @@ class SearchPage:
                    "error": None, "facets": [], "url": lambda **ch: _url(params, **ch)}
         status = falcon.HTTP_200
         try:
-            sreq = search_request(req, self.config)
+            sreq = search_request(req, self.config, blank_is_absent=True)     # the form sends empty fields
             result = self.engine.search(sreq)
         except ApiError as e:
             context["error"] = f"参数有误：{e.message_zh or e.param}"
@@ -108,7 +108,8 @@ class SearchPage:
             status = falcon.HTTP_503
         else:
             metrics.count_search(result)
-            last = max(1, min(-(-result.total // sreq.per_page), self.config.max_result_window // sreq.per_page))
+            deepest = contract.param(contract.SEARCH, "page").upper(self.config)
+            last = max(1, min(-(-result.total // sreq.per_page), deepest))
             context.update(result=result, page=sreq.page, last_page=last, pages=_pages(sreq.page, last),
                            first=(sreq.page - 1) * sreq.per_page + 1,
                            facets=_facets(result.facets["section"]))
