@@ -48,10 +48,10 @@ def bad(param: str, kind_or_message: str, **values) -> ApiError:
                     message_zh=chinese.format(**values) if chinese else None)
 
 
-def check(p: Param, value, config: Config):
-    """One value, from a query string (str) or a JSON body (typed), checked and converted."""
+def check(p: Param, value, config: Config, query: bool = True):
+    """One value, from a query string (text) or a JSON body (typed), checked and converted."""
     if p.type == "integer":
-        if isinstance(value, str) and re.fullmatch(contract.INTEGER, value):
+        if query and isinstance(value, str) and re.fullmatch(contract.INTEGER, value):
             value = int(value)
         elif isinstance(value, float) and value.is_integer():     # JSON's 2.0 is an integer too
             value = int(value)
@@ -111,9 +111,9 @@ def read_body(body, table: tuple[Param, ...], config: Config) -> dict:
         elif p.type == "array":
             if not isinstance(body[p.name], list):
                 raise bad(p.name, "type", what="an array of strings")
-            out[p.name] = [check(p, v, config) for v in body[p.name]]
+            out[p.name] = [check(p, v, config, query=False) for v in body[p.name]]
         else:
-            out[p.name] = check(p, body[p.name], config)
+            out[p.name] = check(p, body[p.name], config, query=False)
     return out
 
 
