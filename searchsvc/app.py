@@ -28,8 +28,7 @@ from . import contract, metrics, web
 from .analysis import Analysis
 from .config import Config
 from .openapi import openapi_document
-from .params import (MAX_QUERY_CHARS, ApiError, bad, int_param, read, read_body, search_request, single,
-                     to_search_request)
+from .params import MAX_QUERY_CHARS, ApiError, bad, int_param, read, read_body, single, to_search_request
 from .querylog import QueryLog
 from .searching import BadRequest, Engine, SearchRequest, SearchTimeout
 from .parsing import Article, ArticleError, article_from_dict

@@ -11,7 +11,7 @@ import falcon
 
 from . import contract
 from .config import Config
-from .contract import MAX_QUERY_CHARS, MAX_SUGGEST_CHARS, Param  # noqa: F401  (re-exported)
+from .contract import MAX_QUERY_CHARS, Param  # noqa: F401  (MAX_QUERY_CHARS re-exported for app and web)
 from .searching import SearchRequest
 
 SORT_NAMES = {"relevance": "相关度", "newest": "最新", "oldest": "最早"}

@@ -90,7 +90,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serving(index_dir: Path, workers: int = 2, env: dict | None = None):
     """`searchsvc serve` as a real gunicorn process; yields (base URL, process).
-    On exit it is stopped and its output must hold no traceback."""
+    On exit it is stopped, its output (then ``process.output``) must hold no traceback."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "searchsvc", "serve", "--index", str(index_dir),
                              "--port", str(port), "--workers", str(workers)],
