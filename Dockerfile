@@ -1,5 +1,7 @@
 # searchsvc: the API under gunicorn. The index lives on a volume at /data/index;
 # when it is missing at start it is built from $SEARCHSVC_CORPUS (default: the bundled examples).
+# Workers follow the CPUs the container may use (--cpus / --cpuset-cpus); every setting is a
+# SEARCHSVC_* variable (README: "Container" and "Command line").
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \

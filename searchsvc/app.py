@@ -16,21 +16,23 @@ import io
 import itertools
 import json
 import logging
+import re
 import time
+import uuid
 from urllib.parse import quote
 
 import falcon
 import orjson
 
-from . import web
+from . import contract, metrics, web
 from .analysis import Analysis
 from .config import Config
 from .openapi import openapi_document
-from .params import MAX_QUERY_CHARS, MAX_SUGGEST_CHARS, ApiError, bad, int_param, search_request, single
+from .params import MAX_QUERY_CHARS, ApiError, bad, int_param, read, read_body, single, to_search_request
 from .query import parse, public_form
 from .querylog import QueryLog
 from .searching import BadRequest, Engine, SearchTimeout, UnreadableIndex
-from .parsing import RESERVED_LAST_SEGMENT, Article, ArticleError, article_from_dict
+from .parsing import RESERVED_LAST_SEGMENT, Article, ArticleError, article_from_dict, check_id
 from .store import IndexBusy, IndexMissing
 from .suggest import suggest
 from .writes import Writer
@@ -54,7 +56,7 @@ class _Cached:
         tag = hashlib.sha1(f"{version}|{req.relative_uri}".encode()).hexdigest()[:20]
         resp.etag = f'W/"{tag}"'
         resp.cache_control = [f"public, max-age={self.config.cache_seconds}"]
-        if req.if_none_match and any(t == "*" or str(t) == tag for t in req.if_none_match):
+        if req.if_none_match and any(str(t) == tag for t in req.if_none_match):
             resp.status = falcon.HTTP_304
             return True
         return False
@@ -66,18 +68,27 @@ class SearchResource(_Cached):
         self.query_log = query_log
 
     def on_get(self, req, resp):
-        sreq = search_request(req, self.config)
-        fmt = single(req, "format") or "json"
-        if fmt not in ("json", "csv"):
-            raise bad("format", "format must be json or csv")
+        values = read(req, contract.SEARCH, self.config)
+        sreq = to_search_request(values, self.config)
         if self.etag(req, resp):
             return
+        self._answer(sreq, values["format"], resp)
+
+    def on_post(self, req, resp):
+        """The same search, its parameters a JSON object (no request-line limit, no escaping)."""
+        values = read_body(_json_body(read_body_bytes(req, self.config.max_body_bytes)), contract.SEARCH,
+                           self.config)
+        resp.cache_control = ["no-store"]
+        self._answer(to_search_request(values, self.config), values["format"], resp)
+
+    def _answer(self, sreq, fmt, resp):
         if fmt == "csv":
             return self._csv(sreq, resp)
         try:
             result = self.engine.search(sreq)
         except BadRequest as e:
             raise bad(e.param, str(e)) from None
+        metrics.count_search(result)
         if sreq.page == 1 and result.total and not result.relaxed:
             offered = public_form(parse(sreq.q))      # never the negated text (planting)
             if offered:
@@ -138,27 +149,42 @@ class WriteAccess:
         return self.writer
 
     def body(self, req) -> bytes:
-        limit = self.config.max_body_bytes
-        if req.content_length is not None and req.content_length > limit:
-            raise ApiError(falcon.HTTP_413, "payload_too_large", f"request bodies may be at most {limit} bytes")
-        data = req.bounded_stream.read(limit + 1)
-        if len(data) > limit:
-            raise ApiError(falcon.HTTP_413, "payload_too_large", f"request bodies may be at most {limit} bytes")
-        return data
+        return read_body_bytes(req, self.config.max_body_bytes)
 
     def run(self, action, *args):
-        """Run a write; a busy index is 503 + Retry-After, a failing disk a 507/500 JSON error."""
+        """Run a write; a busy index is 503 + Retry-After, a failing disk a 507/500 JSON error.
+        Each article's outcome is counted (searchsvc_writes)."""
+        operation = getattr(action, "__name__", "write")
         try:
-            return action(*args)
+            results = action(*args)
         except IndexBusy as e:
+            metrics.WRITES.labels(operation, "busy").inc(len(args[0]) if args else 1)
             raise ApiError(falcon.HTTP_503, "index_busy", str(e), headers={"Retry-After": "2"}) from None
         except UnreadableIndex as e:
             logging.getLogger("searchsvc").exception("write not published")
             raise ApiError(falcon.HTTP_500, "write_failed", str(e)) from None
         except OSError as e:
+            metrics.WRITES.labels(operation, "failed").inc(len(args[0]) if args else 1)
             logging.getLogger("searchsvc").exception("write failed")
             status = falcon.HTTP_507 if e.errno in (errno.ENOSPC, errno.EDQUOT) else falcon.HTTP_500
             raise ApiError(status, "write_failed", f"the write was not applied: {e.strerror or e}") from None
+        for result in results:
+            metrics.WRITES.labels(operation, result.result).inc()
+        return results
+
+
+def read_body_bytes(req, limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes (else 413), with a Content-Length or chunked
+    (no length: falcon's bounded stream would read nothing, the server's stream ends the body)."""
+    too_large = ApiError(falcon.HTTP_413, "payload_too_large", f"request bodies may be at most {limit} bytes")
+    if req.content_length is not None and req.content_length > limit:
+        raise too_large
+    chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
+    stream = req.stream if req.content_length is None and chunked else req.bounded_stream
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise too_large
+    return data
 
 
 def _json_body(data: bytes, param: str = "body"):
@@ -188,7 +214,6 @@ class ArticleResource(_Cached):
         self.access = access
 
     def on_put(self, req, resp, doc_id):
-        _not_a_sub_resource(doc_id)
         writer = self.access.authorize(req)
         article = _article(_json_body(self.access.body(req)), doc_id)
         result = self.access.run(writer.upsert, [article])[0]
@@ -197,9 +222,8 @@ class ArticleResource(_Cached):
         resp.media = {"id": result.id, "result": result.result}
 
     def on_delete(self, req, resp, doc_id):
-        _not_a_sub_resource(doc_id)
         writer = self.access.authorize(req)
-        result = self.access.run(writer.delete, [doc_id])[0]
+        result = self.access.run(writer.delete, [_checked_id(doc_id)])[0]
         self.engine.invalidate()
         if result.result == "not_found":
             raise ApiError(falcon.HTTP_404, "not_found", f"no article with id {doc_id!r}", "id")
@@ -231,9 +255,11 @@ class ArticleResource(_Cached):
 RELATED = "/" + RESERVED_LAST_SEGMENT
 
 
-def _not_a_sub_resource(doc_id: str) -> None:
-    if doc_id.endswith(RELATED):
-        raise falcon.HTTPMethodNotAllowed(["GET"], description="related articles are read-only")
+def _checked_id(doc_id: str) -> str:
+    try:
+        return check_id(doc_id)
+    except ArticleError as e:
+        raise ApiError(falcon.HTTP_422, "invalid_article", str(e), "id") from None
 
 
 class BulkResource:
@@ -277,12 +303,8 @@ class SuggestResource:
         self.engine, self.query_log = engine, query_log
 
     def on_get(self, req, resp):
-        q = single(req, "q")
-        if q is None or not q.strip():
-            raise bad("q", "q is required")
-        if len(q) > MAX_SUGGEST_CHARS:
-            raise bad("q", f"q may be at most {MAX_SUGGEST_CHARS} characters")
-        limit = int_param(req, "limit", 8, 1, 20)
+        values = read(req, contract.SUGGEST, None)
+        q, limit = values["q"], values["limit"]
         lexicon = self.engine.lexicon()
         popular = [(q, n) for q, n in self.query_log.popular(days=30, limit=200) if n >= MIN_POPULAR]
         found = suggest(q, limit, lexicon, popular, self.engine.analysis.normalizer) if lexicon else []
@@ -295,8 +317,8 @@ class PopularResource:
         self.query_log = query_log
 
     def on_get(self, req, resp):
-        days = int_param(req, "days", 7, 1, 365)
-        limit = int_param(req, "limit", 10, 1, 100)
+        values = read(req, contract.POPULAR, None)
+        days, limit = values["days"], values["limit"]
         resp.cache_control = ["public, max-age=60"]
         resp.media = {"days": days, "queries": [{"q": q, "count": n}
                                                 for q, n in self.query_log.popular(days, limit)]}
@@ -332,6 +354,17 @@ class HealthResource:
         resp.media = body
 
 
+class MetricsResource:
+    """``/metrics``: Prometheus text format, every worker's counts (see metrics.py)."""
+
+    def __init__(self, engine: Engine, config: Config):
+        self.engine, self.config = engine, config
+
+    def on_get(self, req, resp):
+        resp.data, resp.content_type = metrics.exposition(self.engine, self.config.index_dir)
+        resp.cache_control = ["no-store"]
+
+
 class OpenAPIResource:
     def __init__(self, document: dict):
         self.body = orjson.dumps(document)
@@ -343,19 +376,60 @@ class OpenAPIResource:
 
 # ----------------------------------------------------------------- plumbing
 
+REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")    # printable ASCII: safe in a header and a log line
+
+
 class AccessLog:
-    """One structured (JSON) line per request; security headers on every response."""
+    """A request id (the client's X-Request-Id, else a new one, echoed), one JSON access line
+    and the request metrics per request; on every response the security headers, ``Vary:
+    Origin`` when CORS is on, and validators only on answers about an existing resource."""
+
+    def __init__(self, cors: bool = False):
+        self.cors = cors
 
     def process_request(self, req, resp):
         req.context.t0 = time.perf_counter()
+        given = req.get_header("X-Request-Id")
+        req.context.request_id = given if given and REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
     def process_response(self, req, resp, resource, req_succeeded):
+        request_id = getattr(req.context, "request_id", None) or uuid.uuid4().hex
+        resp.set_header("X-Request-Id", request_id)
         resp.set_header("X-Content-Type-Options", "nosniff")
         resp.set_header("Referrer-Policy", "no-referrer")
-        took = (time.perf_counter() - getattr(req.context, "t0", time.perf_counter())) * 1000
+        if self.cors and "origin" not in (resp.get_header("Vary") or "").lower():
+            resp.append_header("Vary", "Origin")      # the allow-origin answer depends on it: caches must key on it
+        status = int(resp.status_code)
+        if status >= 400:
+            resp.delete_header("ETag")                 # no validator for what does not exist
+        elif status == 200 and req.method in ("GET", "HEAD") and "*" in (req.if_none_match or ()):
+            resp.status, resp.media, resp.data, resp.text, resp.stream = falcon.HTTP_304, None, None, None, None
+            status = 304
+        took = time.perf_counter() - getattr(req.context, "t0", time.perf_counter())
+        route = req.uri_template or ("/static" if req.path.startswith("/static/") else "unmatched")
+        method = req.method if req.method in falcon.COMBINED_METHODS else "other"
+        metrics.REQUESTS.labels(route, method, str(status)).inc()
+        metrics.LATENCY.labels(route, method, str(status)).observe(took)
         if log.isEnabledFor(logging.INFO):
-            log.info(json.dumps({"method": req.method, "path": req.path, "status": int(resp.status_code),
-                                 "took_ms": round(took, 2)}, ensure_ascii=False))
+            log.info(json.dumps({"ts": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+                                 "request_id": request_id, "method": req.method, "path": req.path,
+                                 "status": status, "took_ms": round(took * 1000, 2)}, ensure_ascii=False))
+
+
+class ArticleWrites:
+    """``/articles/{id}/related`` shares the article route (ids may contain '/'), but only GET
+    and HEAD apply to it: writing there is 405, not an attempt to write an article (the id
+    grammar, :func:`searchsvc.parsing.check_id`, reserves the suffix)."""
+
+    def process_resource(self, req, resp, resource, params):
+        if req.method not in ("PUT", "DELETE") or not isinstance(resource, ArticleResource):
+            return
+        if params.get("doc_id", "").endswith(RELATED):
+            raise falcon.HTTPMethodNotAllowed(["GET", "HEAD"])
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        if req.method == "OPTIONS" and isinstance(resource, ArticleResource) and req.path.endswith(RELATED):
+            resp.set_header("Allow", "GET, HEAD")
 
 
 def _error_body(code, message, param=None):
@@ -386,6 +460,7 @@ def _handle_index_missing(req, resp, ex, params):
 
 
 def _handle_timeout(req, resp, ex, params):
+    metrics.SEARCHES.labels("timeout").inc()
     resp.status = falcon.HTTP_503
     resp.set_header("Retry-After", "1")
     resp.media = _error_body("timeout", f"{ex}; narrow the query (a longer phrase, a section or dates)")
@@ -409,6 +484,13 @@ class SearchApp(falcon.App):
     query_log: QueryLog
 
 
+def _route(app, template: str, resource) -> None:
+    """add_route, with HEAD answered like GET wherever GET is (falcon sends no body for HEAD)."""
+    if hasattr(resource, "on_get") and not hasattr(resource, "on_head"):
+        resource.on_head = resource.on_get
+    app.add_route(template, resource)
+
+
 def create_app(config: Config | None = None, engine: Engine | None = None, analysis: Analysis | None = None,
                writer: Writer | None = None):
     """Build the WSGI app. ``engine`` may be injected (tests share one)."""
@@ -416,7 +498,7 @@ def create_app(config: Config | None = None, engine: Engine | None = None, analy
     if engine is None:
         engine = Engine.from_config(config, analysis)
     query_log = QueryLog(config.query_log_path)
-    middleware = [AccessLog()]
+    middleware = [AccessLog(cors=bool(config.cors_origins)), ArticleWrites()]
     if config.cors_origins:
         middleware.insert(0, falcon.CORSMiddleware(
             allow_origins="*" if "*" in config.cors_origins else list(config.cors_origins),
@@ -424,24 +506,25 @@ def create_app(config: Config | None = None, engine: Engine | None = None, analy
     app = SearchApp(middleware=middleware)
     # No trailing-slash stripping: 'a/b/' is not the id 'a/b' (nor a valid id at all).
     app.req_options.strip_url_path_trailing_slash = False
-    app.req_options.keep_blank_qs_values = False
+    app.req_options.keep_blank_qs_values = True      # `page=` is a bad page, not the default (contract)
     handler = _json_handler()
     app.req_options.media_handlers[falcon.MEDIA_JSON] = handler
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = handler
 
-    app.add_route("/search", SearchResource(engine, config, query_log))
+    _route(app, "/search", SearchResource(engine, config, query_log))
     access = WriteAccess(writer or (Writer(config, engine.analysis) if config.write_token else None), config)
-    app.add_route("/articles/bulk", BulkResource(engine, access))
-    app.add_route("/articles/{doc_id:path}", ArticleResource(engine, config, access))
-    app.add_route("/suggest", SuggestResource(engine, query_log))
-    app.add_route("/popular", PopularResource(query_log))
-    app.add_route("/sections", SectionsResource(engine, config))
+    _route(app, "/articles/bulk", BulkResource(engine, access))
+    _route(app, "/articles/{doc_id:path}", ArticleResource(engine, config, access))
+    _route(app, "/suggest", SuggestResource(engine, query_log))
+    _route(app, "/popular", PopularResource(query_log))
+    _route(app, "/sections", SectionsResource(engine, config))
     env = web.templates()
-    app.add_route("/", web.SearchPage(engine, config, env))
-    app.add_route("/a/{doc_id:path}", web.ArticlePage(engine, env))
+    _route(app, "/", web.SearchPage(engine, config, env))
+    _route(app, "/a/{doc_id:path}", web.ArticlePage(engine, env))
     app.add_static_route("/static", str(web.STATIC_DIR))
-    app.add_route("/healthz", HealthResource(engine))
-    app.add_route("/openapi.json", OpenAPIResource(openapi_document(config)))
+    _route(app, "/healthz", HealthResource(engine))
+    _route(app, "/metrics", MetricsResource(engine, config))
+    _route(app, "/openapi.json", OpenAPIResource(openapi_document(config)))
 
     app.add_error_handler(Exception, _handle_unexpected)
     app.add_error_handler(falcon.HTTPError, _handle_http_error)

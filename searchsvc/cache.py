@@ -8,21 +8,29 @@ from typing import Any, Callable, Hashable
 
 import cachetools
 
+from .metrics import CACHE
+
 
 class SizedLRU:
     """cachetools' LRU with a lock (workers answer from several threads). With
     ``max_items``, every entry counts at least ``max_bytes / max_items``, so neither
-    bound is exceeded. A value larger than the whole cache is not kept."""
+    bound is exceeded. A value larger than the whole cache is not kept. Lookups are
+    counted (``searchsvc_cache_lookups``) under ``name``."""
 
-    def __init__(self, max_bytes: int, sizeof: Callable[[Any], int], max_items: int | None = None):
+    def __init__(self, max_bytes: int, sizeof: Callable[[Any], int], max_items: int | None = None,
+                 name: str = "other"):
         floor = max_bytes // max_items if max_items else 0
         self._lru = cachetools.LRUCache(max(max_bytes, 1), getsizeof=lambda v: max(floor, sizeof(v), 1))
         self._lock = threading.Lock()
         self.enabled = max_bytes > 0 and max_items != 0
+        self._hit, self._miss = CACHE.labels(name, "hit"), CACHE.labels(name, "miss")
 
     def get(self, key: Hashable) -> Any:
         with self._lock:
-            return self._lru.get(key)
+            value = self._lru.get(key)
+        if self.enabled:
+            (self._miss if value is None else self._hit).inc()
+        return value
 
     def put(self, key: Hashable, value: Any) -> None:
         if not self.enabled:

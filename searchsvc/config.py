@@ -6,6 +6,7 @@ else the defaults below; nothing else reads the environment.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -13,11 +14,44 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_USERDICT = PACKAGE_DIR / "data" / "userdict.txt"
 DEFAULT_SYNONYMS = PACKAGE_DIR / "data" / "synonyms.txt"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"     # prometheus_client's multiprocess directory (server.py sets it)
 DEFAULT_SITE_CRUMBS = ("每日甘肃政务云", "甘肃省直机关党建网")
 
 
 def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """CPUs this process may use: its affinity mask, lowered by a cgroup CPU limit
+    (a container's ``--cpus``: v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), rounded up."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:          # not Linux
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_quota(cgroup_root)
+    return max(1, min(cpus, math.ceil(quota)) if quota else cpus)
+
+
+def _cgroup_quota(root: Path) -> float | None:
+    """The CPU quota in CPUs (quota / period), or None when unlimited or unknown. In a
+    container ``root`` is the container's own cgroup; on a host, this process's."""
+    try:
+        own = Path("/proc/self/cgroup").read_text().partition("0::")[2].split("\n")[0].strip("/")
+    except OSError:
+        own = ""
+    for cpu_max in dict.fromkeys((root / own / "cpu.max", root / "cpu.max")):
+        try:
+            limit, period = cpu_max.read_text().split()[:2]                  # v2: "max 100000" = none
+            return None if limit == "max" else int(limit) / int(period)
+        except (OSError, ValueError):
+            pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())          # v1: -1 = none
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -33,7 +67,12 @@ class Config:
     postings_cache_mb: int = 32         # decoded posting lists kept per worker, plus 3/8 of it for
                                         # block directories and gram masks (RSS budget)
     reload_interval: float = 1.0        # how often a worker checks for a new index version
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    workers: int = field(default_factory=available_cpus)   # gunicorn worker processes
+    threads: int = 4                    # threads per worker (searching releases little GIL: few)
+    worker_timeout: int | None = None   # seconds without a sign of life before a worker is
+                                        # restarted; None = max(10, 5 × search_budget)
+    bind: str = "127.0.0.1:8000"        # gunicorn's bind address (`searchsvc serve` sets it from --host/--port)
+    log_level: str = "info"
     cache_dir: Path | None = None       # jieba's dictionary cache; None = per-user default
     synonyms: Path | None = DEFAULT_SYNONYMS
     query_log: Path | None = None       # None = <index_dir>/querylog.jsonl
@@ -55,6 +94,10 @@ class Config:
         "postings_cache_mb": ("SEARCHSVC_POSTINGS_CACHE_MB", int),
         "reload_interval": ("SEARCHSVC_RELOAD_INTERVAL", float),
         "workers": ("SEARCHSVC_WORKERS", int),
+        "threads": ("SEARCHSVC_THREADS", int),
+        "worker_timeout": ("SEARCHSVC_WORKER_TIMEOUT", lambda v: int(v) if v else None),
+        "bind": ("SEARCHSVC_BIND", str),
+        "log_level": ("SEARCHSVC_LOG_LEVEL", str),
         "cache_dir": ("SEARCHSVC_CACHE_DIR", lambda v: Path(v) if v else None),
         "synonyms": ("SEARCHSVC_SYNONYMS", lambda v: Path(v) if v else None),
         "query_log": ("SEARCHSVC_QUERY_LOG", lambda v: Path(v) if v else None),
@@ -86,6 +129,12 @@ class Config:
         if not self.query_log_enabled:
             return None
         return self.query_log or self.index_dir / "querylog.jsonl"
+
+    @property
+    def worker_timeout_seconds(self) -> int:
+        # A query stops itself at its budget; the worker timeout only catches a worker
+        # that stopped responding altogether.
+        return self.worker_timeout or max(10, int(5 * self.search_budget))
 
     def with_(self, **changes) -> "Config":
         return replace(self, **changes)

@@ -1,30 +1,45 @@
 """gunicorn settings for ``searchsvc serve`` (also usable with ``gunicorn -c python:searchsvc.gunicorn_conf``).
 
-The app is preloaded in the master so jieba's dictionary and the normalisation
-table are loaded once and shared copy-on-write; each worker opens the index
-itself after the fork (Whoosh file handles must not be shared between processes).
+Every value comes from :class:`Config` (``SEARCHSVC_*`` variables); this module reads
+no environment itself. The app is preloaded in the master so jieba's dictionary and
+the normalisation table are loaded once and shared copy-on-write; each worker opens
+the index itself after the fork (Whoosh file handles must not be shared between processes).
 """
 
-import os
+from searchsvc.config import Config
+from searchsvc.contract import MAX_QUERY_CHARS
 
-bind = os.environ.get("SEARCHSVC_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("SEARCHSVC_WORKERS", os.cpu_count() or 1))
-worker_class = "gthread"          # keep-alive connections; searching releases little GIL, so few threads
-threads = int(os.environ.get("SEARCHSVC_THREADS", 4))
-preload_app = True
-# A query stops itself at its budget (SEARCHSVC_SEARCH_BUDGET); the worker timeout, derived
-# from it, only catches a worker that stopped responding altogether.
-timeout = int(os.environ.get("SEARCHSVC_WORKER_TIMEOUT",
-                             max(10, int(5 * float(os.environ.get("SEARCHSVC_SEARCH_BUDGET", 2.0))))))
-graceful_timeout = 10
-keepalive = 5
-limit_request_line = 8190
-limit_request_fields = 100
-limit_request_field_size = 8190
-accesslog = None                  # the app writes structured access lines itself
-errorlog = "-"
-loglevel = os.environ.get("SEARCHSVC_LOG_LEVEL", "info")
-logconfig_dict = {
+
+def settings(config: Config) -> dict:
+    """gunicorn's settings for ``config``."""
+    return {
+        "bind": config.bind,
+        "workers": config.workers,
+        # keep-alive connections; searching releases little GIL, so few threads. Our gthread
+        # subclass also serves raw UTF-8 URLs and answers gunicorn's refusals in JSON.
+        "worker_class": "searchsvc.gunicorn_worker.JsonEdgeWorker",
+        "http_parser": "python",        # the worker adapts the Python parser (gunicorn_h1c would bypass it)
+        "threads": config.threads,
+        "preload_app": True,
+        "timeout": config.worker_timeout_seconds,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        # The longest q (1,000 Chinese characters, 9 bytes each percent-encoded) plus the other
+        # parameters; the worker honours it above gunicorn's own 8,190 ceiling.
+        "limit_request_line": MAX_QUERY_CHARS * 9 + 4096,
+        "limit_request_fields": 100,
+        "limit_request_field_size": 8190,
+        "accesslog": None,              # the app writes structured (JSON) access lines itself
+        "errorlog": "-",
+        "loglevel": config.log_level,
+        "logconfig_dict": LOGCONFIG,
+        "post_fork": post_fork,
+        "worker_exit": worker_exit,
+        "child_exit": child_exit,
+    }
+
+
+LOGCONFIG = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(message)s"}},
@@ -53,3 +68,13 @@ def worker_exit(server, worker):
     query_log = getattr(getattr(server.app, "callable", None), "query_log", None)
     if query_log is not None:
         query_log.flush()
+
+
+def child_exit(server, worker):
+    """In the master: the worker's metric files are no longer live (prometheus multiprocess)."""
+    from searchsvc import metrics   # imported late: prometheus_client must see PROMETHEUS_MULTIPROC_DIR
+    metrics.worker_gone(worker.pid)
+
+
+# `gunicorn -c python:searchsvc.gunicorn_conf`: the same settings as module variables.
+globals().update(settings(Config.from_env()))

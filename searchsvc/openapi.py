@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 from . import __version__
+from .contract import ARTICLE, ARTICLE_ID, POPULAR, RELATED, SEARCH, SUGGEST, article_input_schema, bulk_schema
+
+# Answers any operation may get: from the HTTP server (a malformed request line, one over
+# its length limit, too large headers) or from routing.
+COMMON = {"400": "malformed request or invalid parameter (error.param names it)",
+          "405": "method not allowed on this path", "414": "request line too long (use POST /search)",
+          "431": "request headers too large"}
 
 
-def _param(name, description, schema, required=False, explode=None):
-    p = {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
-    if explode is not None:
-        p["explode"] = explode
-        p["style"] = "form"
-    return p
+def _params(table, config) -> list[dict]:
+    """OpenAPI query parameters from a contract table."""
+    out = []
+    for p in table:
+        param = {"name": p.name, "in": "query", "required": p.required, "description": p.description,
+                 "schema": p.schema(config)}
+        if p.type == "array":
+            param |= {"style": "form", "explode": True}
+        out.append(param)
+    return out
+
+
+def _body_schema(table, config) -> dict:
+    """A JSON object of a contract table's parameters (POST /search)."""
+    return {"type": "object", "additionalProperties": False,
+            "properties": {p.name: p.schema(config) | {"description": p.description} for p in table}}
 
 
 def _error_response(description):
@@ -42,6 +59,24 @@ def openapi_document(config) -> dict:
             "score": {"type": "number"},
         },
     }
+    search_result = {
+        "type": "object",
+        "required": ["query", "total", "page", "per_page", "took_ms", "relaxed", "suggestion", "expansions", "hits",
+                     "facets"],
+        "properties": {
+            "query": {"type": "string"}, "total": {"type": "integer"},
+            "page": {"type": "integer"}, "per_page": {"type": "integer"},
+            "took_ms": {"type": "number"}, "relaxed": {"type": "boolean"},
+            "suggestion": {"type": ["string", "null"], "description": "did you mean: a correction that finds "
+                                                                      "many more articles, never applied by itself"},
+            "expansions": {"type": "object", "description": "synonyms the query was expanded with",
+                           "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+            "facets": {"type": "object", "required": ["section", "year"],
+                       "properties": {"section": {"$ref": "#/components/schemas/Facet"},
+                                      "year": {"$ref": "#/components/schemas/Facet"}}},
+        },
+    }
     facet = {"type": "array", "items": {"type": "object", "required": ["value", "count"],
                                         "properties": {"value": {"type": "string"},
                                                        "count": {"type": "integer"}}}}
@@ -59,12 +94,13 @@ def openapi_document(config) -> dict:
                               "children": {"type": "array", "items": {"$ref": "#/components/schemas/Section"}}}}
     errors = {"400": _error_response("invalid parameter (error.param names it)"),
               "503": _error_response("no usable index, or the query ran over its time budget (Retry-After)")}
+    path_id = {"name": "id", "in": "path", "required": True, "schema": ARTICLE_ID}
     write_errors = {"400": _error_response("invalid JSON"), "401": _error_response("missing or wrong bearer token"),
                     "403": _error_response("the write API is disabled (no token configured)"),
                     "413": _error_response("request body too large"),
                     "422": _error_response("invalid article (error.param names the field)"),
                     "503": _error_response("index busy (Retry-After)"), "507": _error_response("disk full")}
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {"title": "searchsvc", "version": __version__,
                  "description": "Full-text search over a Chinese news archive (jieba + Whoosh)."},
@@ -76,51 +112,25 @@ def openapi_document(config) -> dict:
                                 "matches, most words must (relaxed=true). \"phrase\" matches exactly like "
                                 "grep on normalised text; -word excludes; a OR b; title:word. Without q, "
                                 "lists the filtered articles newest first."),
-                "parameters": [
-                    _param("q", "query", {"type": "string", "maxLength": 1000}),
-                    _param("section", "section path or leading part of it; repeat for OR",
-                           {"type": "array", "items": {"type": "string"}}, explode=True),
-                    _param("from", "first day (inclusive)", {"type": "string", "format": "date"}),
-                    _param("to", "last day (inclusive)", {"type": "string", "format": "date"}),
-                    _param("sort", "order", {"type": "string", "enum": ["relevance", "newest", "oldest"],
-                                             "default": "relevance"}),
-                    _param("page", "1-based page", {"type": "integer", "minimum": 1, "default": 1}),
-                    _param("per_page", "hits per page", {"type": "integer", "minimum": 1,
-                                                         "maximum": config.max_per_page, "default": 10}),
-                    _param("format", "json, or csv: every hit (up to %d rows) as id,title,date,section,source,url, "
-                           "UTF-8 with BOM, as an attachment" % config.max_export_rows,
-                           {"type": "string", "enum": ["json", "csv"], "default": "json"}),
-                ],
-                "responses": {
-                    "200": {"description": "results", "content": {"application/json": {"schema": {
-                        "type": "object",
-                        "required": ["query", "total", "page", "per_page", "took_ms", "relaxed", "suggestion",
-                                     "expansions", "hits", "facets"],
-                        "properties": {
-                            "query": {"type": "string"}, "total": {"type": "integer"},
-                            "page": {"type": "integer"}, "per_page": {"type": "integer"},
-                            "took_ms": {"type": "number"}, "relaxed": {"type": "boolean"},
-                            "suggestion": {"type": ["string", "null"],
-                                           "description": "did you mean: a correction that finds many more "
-                                                          "articles, never applied by itself"},
-                            "expansions": {"type": "object", "description": "synonyms the query was expanded with",
-                                           "additionalProperties": {"type": "array", "items": {"type": "string"}}},
-                            "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
-                            "facets": {"type": "object", "required": ["section", "year"],
-                                       "properties": {"section": {"$ref": "#/components/schemas/Facet"},
-                                                      "year": {"$ref": "#/components/schemas/Facet"}}},
-                        }}}}},
-                    "304": {"description": "not modified (If-None-Match)"},
-                    **errors,
-                },
+                "parameters": _params(SEARCH, config),
+                "responses": {"200": {"description": "results (JSON, or CSV with format=csv)", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/SearchResult"}},
+                    "text/csv": {"schema": {"type": "string"}}}},
+                              "304": {"description": "not modified (If-None-Match)"}, **errors},
+            }, "post": {
+                "operationId": "searchPost",
+                "summary": "The same search with its parameters in a JSON body (long queries, scripts)",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": _body_schema(SEARCH, config)}}},
+                "responses": {"200": {"description": "results (JSON, or CSV with format=csv)", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/SearchResult"}},
+                    "text/csv": {"schema": {"type": "string"}}}},
+                              "413": _error_response("request body too large"), **errors},
             }},
             "/articles/{id}": {"get": {
                 "operationId": "getArticle",
                 "summary": "One stored article",
-                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
-                                "description": "article id; may contain '/'"},
-                               _param("q", "mark this query's matches in title_html and body_html",
-                                      {"type": "string", "maxLength": 1000})],
+                "parameters": [path_id, *_params(ARTICLE, config)],
                 "responses": {"200": {"description": "the article", "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Article"}}}},
                               "304": {"description": "not modified"},
@@ -129,7 +139,7 @@ def openapi_document(config) -> dict:
                 "put": {
                     "operationId": "putArticle", "summary": "Create or replace an article (write API)",
                     "security": [{"bearer": []}],
-                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "parameters": [path_id],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
                         "$ref": "#/components/schemas/ArticleInput"}}}},
                     "responses": {"200": _write_response("replaced"), "201": _write_response("created"),
@@ -138,7 +148,7 @@ def openapi_document(config) -> dict:
                 "delete": {
                     "operationId": "deleteArticle", "summary": "Delete an article (write API)",
                     "security": [{"bearer": []}],
-                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "parameters": [path_id],
                     "responses": {"200": _write_response("deleted"), "404": _error_response("no such article"),
                                   **write_errors},
                 }},
@@ -146,7 +156,10 @@ def openapi_document(config) -> dict:
                 "operationId": "bulkWrite",
                 "summary": "Upsert and delete many articles: JSON Lines of articles or {\"delete\": id}",
                 "security": [{"bearer": []}],
-                "requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+                "description": "One JSON object a line; each line's outcome is reported, an invalid line "
+                               "does not fail the others.",
+                "requestBody": {"required": False, "description": "an empty body does nothing",
+                                "content": {"application/x-ndjson": {"schema": bulk_schema()}}},
                 "responses": {"200": {"description": "what was done per line", "content": {"application/json": {
                     "schema": {"type": "object", "required": ["errors", "results"], "properties": {
                         "errors": {"type": "integer"},
@@ -161,9 +174,7 @@ def openapi_document(config) -> dict:
             "/articles/{id}/related": {"get": {
                 "operationId": "relatedArticles",
                 "summary": "More like this: articles sharing the article's key terms, same section and recent first",
-                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
-                               _param("limit", "how many", {"type": "integer", "minimum": 1, "maximum": 50,
-                                                            "default": 5})],
+                "parameters": [path_id, *_params(RELATED, config)],
                 "responses": {"200": {"description": "related articles", "content": {"application/json": {
                     "schema": {"type": "object", "required": ["id", "related"], "properties": {
                         "id": {"type": "string"},
@@ -174,10 +185,7 @@ def openapi_document(config) -> dict:
                 "operationId": "suggest",
                 "summary": "As-you-type completions: popular queries, frequent words, titles",
                 "description": "Completes Chinese prefixes, full pinyin (dangjian) and pinyin initials (djw).",
-                "parameters": [_param("q", "what was typed so far", {"type": "string", "maxLength": 100},
-                                      required=True),
-                               _param("limit", "how many", {"type": "integer", "minimum": 1, "maximum": 20,
-                                                            "default": 8})],
+                "parameters": _params(SUGGEST, config),
                 "responses": {"200": {"description": "completions", "content": {"application/json": {"schema": {
                     "type": "object", "required": ["query", "suggestions"], "properties": {
                         "query": {"type": "string"},
@@ -190,10 +198,7 @@ def openapi_document(config) -> dict:
             "/popular": {"get": {
                 "operationId": "popularQueries",
                 "summary": "The most searched queries of the last days (queries and counts only)",
-                "parameters": [_param("days", "look back this many days", {"type": "integer", "minimum": 1,
-                                                                          "maximum": 365, "default": 7}),
-                               _param("limit", "how many", {"type": "integer", "minimum": 1, "maximum": 100,
-                                                            "default": 10})],
+                "parameters": _params(POPULAR, config),
                 "responses": {"200": {"description": "popular queries", "content": {"application/json": {
                     "schema": {"type": "object", "required": ["days", "queries"], "properties": {
                         "days": {"type": "integer"},
@@ -218,6 +223,11 @@ def openapi_document(config) -> dict:
                     "$ref": "#/components/schemas/Health"}}}}
                     for code, desc in (("200", "ready"), ("503", "no usable index"))},
             }},
+            "/metrics": {"get": {
+                "operationId": "metrics", "summary": "Prometheus metrics (text exposition format)",
+                "responses": {"200": {"description": "metrics of all workers", "content": {
+                    "text/plain": {"schema": {"type": "string"}}}}},
+            }},
             "/openapi.json": {"get": {
                 "operationId": "openapi", "summary": "This document",
                 "responses": {"200": {"description": "OpenAPI 3.1 document",
@@ -225,12 +235,8 @@ def openapi_document(config) -> dict:
             }},
         },
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": {
-            "ArticleInput": {"type": "object", "required": ["title", "body"],
-                             "properties": {k: {"type": ["string", "null"]} for k in
-                                            ("section", "date", "source", "author", "editor", "url")} | {
-                                 "id": {"type": "string", "description": "must equal the path id if given"},
-                                 "title": {"type": "string"}, "body": {"type": "string"}}},
-            "Hit": hit, "Facet": facet, "Article": article, "Section": section,
+            "ArticleInput": article_input_schema(),
+            "SearchResult": search_result, "Hit": hit, "Facet": facet, "Article": article, "Section": section,
             "Related": {"type": "object", "required": ["id", "title", "score"],
                         "properties": {k: {"type": ["string", "null"]} for k in
                                        ("section", "date", "source", "author", "url")} | {
@@ -250,3 +256,8 @@ def openapi_document(config) -> dict:
                                "param": {"type": ["string", "null"]}}}}},
         }},
     }
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for code, description in COMMON.items():
+                operation["responses"].setdefault(code, _error_response(description))
+    return document

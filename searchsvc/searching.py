@@ -154,12 +154,12 @@ class IndexView:
         self.year = np.where(undated, -1, days.astype("datetime64[Y]").astype(np.int64) + 1970).astype(np.int32)
         # Decoded posting arrays of recent terms, and block directories of long posting
         # lists, bounded by bytes (worker RSS budget).
-        self._cache = SizedLRU(cache_bytes, lambda p: p[0].nbytes + p[1].nbytes + 200)
-        self._blocks = SizedLRU(cache_bytes // 8, lambda d: sum(b.nbytes for b, _, _ in d))
-        self._masks = SizedLRU(cache_bytes // 4, lambda bits: bits.nbytes + 100)
+        self._cache = SizedLRU(cache_bytes, lambda p: p[0].nbytes + p[1].nbytes + 200, name="postings")
+        self._blocks = SizedLRU(cache_bytes // 8, lambda d: sum(b.nbytes for b, _, _ in d), name="blocks")
+        self._masks = SizedLRU(cache_bytes // 4, lambda bits: bits.nbytes + 100, name="masks")
         # The texts of very long articles, which would otherwise be inflated on every
         # query they are a candidate for or a hit of.
-        self._long = SizedLRU(cache_bytes // 2, _text_size)
+        self._long = SizedLRU(cache_bytes // 2, _text_size, name="long texts")
         self._df: dict = {}
 
     def close(self):
@@ -358,7 +358,8 @@ class Engine:
         self.error: str | None = None
         # Recent query matches keyed by (index version, query, filters): paging,
         # re-sorting and popular queries skip matching. Bounded by entries and bytes.
-        self._results = SizedLRU(RESULT_CACHE_BYTES, lambda m: m.nbytes, max_items=result_cache_size)
+        self._results = SizedLRU(RESULT_CACHE_BYTES, lambda m: m.nbytes, max_items=result_cache_size,
+                                 name="results")
 
     @classmethod
     def from_config(cls, config, analysis: Analysis | None = None) -> "Engine":

@@ -5,15 +5,19 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
 from . import gunicorn_conf
-from .config import Config
+from .config import MULTIPROC_ENV, Config
 
 
 class SearchServer(BaseApplication):
-    """gunicorn with ``searchsvc.gunicorn_conf`` plus command-line overrides."""
+    """gunicorn with ``searchsvc.gunicorn_conf``'s settings for this Config, plus overrides."""
 
     def __init__(self, config: Config, options: dict):
         self.config_obj = config
@@ -21,9 +25,8 @@ class SearchServer(BaseApplication):
         super().__init__()
 
     def load_config(self):
-        for key in dir(gunicorn_conf):
-            value = getattr(gunicorn_conf, key)
-            if key in self.cfg.settings and value is not None:
+        for key, value in gunicorn_conf.settings(self.config_obj).items():
+            if value is not None:
                 self.cfg.set(key, value)
         for key, value in self.options.items():
             self.cfg.set(key, value)
@@ -66,4 +69,17 @@ def run(config: Config, host: str, port: int, workers: int) -> None:
     # Workers re-read SEARCHSVC_* through Config only in the master (preload); keep the
     # resolved index path in the environment for anything they spawn.
     os.environ["SEARCHSVC_INDEX"] = str(config.index_dir)
-    SearchServer(config, {"bind": f"{host}:{port}", "workers": workers}).run()
+    # Metrics of all workers: prometheus_client picks its multiprocess mode when imported,
+    # so the directory is set before the app (and with it prometheus_client) is loaded.
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before the metrics directory was set")
+    own = MULTIPROC_ENV not in os.environ
+    metrics_dir = Path(tempfile.mkdtemp(prefix="searchsvc-metrics-") if own else os.environ[MULTIPROC_ENV])
+    for stale in metrics_dir.glob("*.db"):     # a previous run's counts would be summed in
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)
+    try:
+        SearchServer(config, {"bind": f"{host}:{port}", "workers": workers}).run()
+    finally:
+        if own:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import falcon
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from . import contract, metrics
 from .config import Config
 from .highlight import render
 from .params import MAX_QUERY_CHARS, ApiError, search_request
@@ -22,7 +23,6 @@ STATIC_DIR = PACKAGE_DIR / "static"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 SORTS = (("relevance", "相关度"), ("newest", "最新"), ("oldest", "最早"))
-PER_PAGE = 10
 PAGER_SPAN = 4            # page links either side of the current one
 
 
@@ -94,16 +94,22 @@ class SearchPage:
                    "error": None, "facets": [], "url": lambda **ch: _url(params, **ch)}
         status = falcon.HTTP_200
         try:
-            sreq = search_request(req, self.config, default_per_page=PER_PAGE)
+            sreq = search_request(req, self.config, blank_is_absent=True)     # the form sends empty fields
             result = self.engine.search(sreq)
-        except (ApiError, BadRequest) as e:
-            context["error"] = f"参数有误：{getattr(e, 'message', None) or e}"
+        except ApiError as e:
+            context["error"] = f"参数有误：{e.message_zh or e.param}"
+            status = falcon.HTTP_400
+        except BadRequest as e:    # the engine's own checks (English text): name the parameter only
+            context["error"] = f"参数有误：{e.param} 的值不被接受"
             status = falcon.HTTP_400
         except SearchTimeout:
+            metrics.SEARCHES.labels("timeout").inc()
             context["error"] = "查询用时过长，请缩小范围（更长的短语、栏目或日期）后重试。"
             status = falcon.HTTP_503
         else:
-            last = max(1, min(-(-result.total // sreq.per_page), self.config.max_result_window // sreq.per_page))
+            metrics.count_search(result)
+            deepest = contract.param(contract.SEARCH, "page").upper(self.config)
+            last = max(1, min(-(-result.total // sreq.per_page), deepest))
             context.update(result=result, page=sreq.page, last_page=last, pages=_pages(sreq.page, last),
                            first=(sreq.page - 1) * sreq.per_page + 1,
                            facets=_facets(result.facets["section"]))

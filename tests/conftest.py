@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -89,11 +90,16 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serving(index_dir: Path, workers: int = 2, env: dict | None = None):
     """`searchsvc serve` as a real gunicorn process; yields (base URL, process).
-    On exit it is stopped and its output must hold no traceback."""
+    On exit it is stopped, its output (then ``process.output``) must hold no traceback."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "searchsvc", "serve", "--index", str(index_dir),
                              "--port", str(port), "--workers", str(workers)],
                             env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Drain the output while the server runs: a full pipe (one access line per request)
+    # would block its workers.
+    output: list[bytes] = []
+    reader = threading.Thread(target=lambda: output.extend(iter(proc.stdout.readline, b"")), daemon=True)
+    reader.start()
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -105,12 +111,16 @@ def serving(index_dir: Path, workers: int = 2, env: dict | None = None):
             time.sleep(0.2)
     else:
         proc.kill()
-        pytest.fail("server did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
+        reader.join(timeout=10)
+        pytest.fail("server did not start: " + b"".join(output).decode(errors="replace")[-2000:])
     try:
         yield base, proc
     finally:
         proc.terminate()
-        out = proc.communicate(timeout=30)[0].decode(errors="replace")
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
+    out = b"".join(output).decode(errors="replace")
+    proc.output = out
     assert "Traceback" not in out, out
 
 

@@ -76,8 +76,10 @@ def test_gunicorn_limits_url_and_header_length(server):
     base, _, _ = server
     host, port = urllib.parse.urlsplit(base).hostname, urllib.parse.urlsplit(base).port
     conn = http.client.HTTPConnection(host, port, timeout=10)
-    conn.request("GET", "/search?q=" + "a" * 9000)
-    assert conn.getresponse().status == 414
+    conn.request("GET", "/search?q=" + "a" * 20000)
+    r = conn.getresponse()
+    assert r.status == 414 and json.loads(r.read())["error"]["code"] == "uri_too_long"
     conn = http.client.HTTPConnection(host, port, timeout=10)
     conn.request("GET", "/search?q=x", headers={"X-Big": "b" * 9000})
-    assert conn.getresponse().status == 431
+    r = conn.getresponse()
+    assert r.status == 431 and json.loads(r.read())["error"]["code"] == "headers_too_large"

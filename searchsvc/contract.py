@@ -1,0 +1,123 @@
+"""The HTTP API's parameters and limits, declared once.
+
+Each endpoint's parameters are a table of :class:`Param`. ``params.py`` validates
+requests (query strings and the ``POST /search`` body) against these tables, and
+``openapi.py`` derives the document's parameters, the POST body schema and the
+article input schema from them, so the two cannot drift apart. A table of our own
+rather than a schema library: the parameters are few and flat, the error must name
+the parameter in English and in Chinese, and the limits come from :class:`Config`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .parsing import MAX_ID_CHARS
+
+MAX_QUERY_CHARS = 1000
+MAX_SUGGEST_CHARS = 100
+SORTS = ("relevance", "newest", "oldest")
+FORMATS = ("json", "csv")
+NOT_BLANK = r"\S"                       # at least one non-space character
+INTEGER = r"^[+-]?[0-9]+$"              # int() alone also takes '1_000' and other scripts' digits
+DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: ``type`` is string, integer, date or array (a repeatable string)."""
+
+    name: str
+    type: str
+    description: str
+    default: Any = None
+    minimum: int | None = None
+    maximum: int | Callable | None = None     # a number, or a function of the Config
+    max_length: int | None = None
+    enum: tuple[str, ...] | None = None
+    pattern: str | None = None          # a value must contain a match (JSON Schema semantics)
+    required: bool = False
+
+    def upper(self, config) -> int | None:
+        return self.maximum(config) if callable(self.maximum) else self.maximum
+
+    def schema(self, config) -> dict:
+        """This parameter's JSON Schema (OpenAPI 3.1)."""
+        if self.type == "array":
+            return {"type": "array", "items": {"type": "string"}}
+        if self.type == "date":
+            return {"type": "string", "format": "date", "pattern": DATE}
+        out: dict[str, Any] = {"type": self.type}
+        for key, value in (("minimum", self.minimum), ("maximum", self.upper(config)),
+                           ("maxLength", self.max_length), ("pattern", self.pattern),
+                           ("default", self.default)):
+            if value is not None:
+                out[key] = value
+        if self.required and self.type == "string":
+            out["minLength"] = 1
+        if self.enum:
+            out["enum"] = list(self.enum)
+        return out
+
+
+LIMIT_TEXT = "how many"
+SEARCH = (
+    Param("q", "string", "query", max_length=MAX_QUERY_CHARS),
+    Param("section", "array", "section path or leading part of it; repeat for OR"),
+    Param("from", "date", "first day (inclusive)"),
+    Param("to", "date", "last day (inclusive)"),
+    Param("sort", "string", "order", "relevance", enum=SORTS),
+    # The deepest page at the largest page size stays within the result window, so any page
+    # and per_page the document allows can be answered (a product limit cannot be declared).
+    Param("page", "integer", "1-based page", 1, 1, lambda c: c.max_result_window // c.max_per_page),
+    Param("per_page", "integer", "hits per page", 10, 1, lambda c: c.max_per_page),
+    Param("format", "string", "json, or csv: every hit (up to max_export_rows) as id,title,date,section,"
+          "source,url, UTF-8 with BOM, as an attachment", "json", enum=FORMATS),
+)
+ARTICLE = (Param("q", "string", "mark this query's matches in title_html and body_html",
+                 max_length=MAX_QUERY_CHARS),)
+RELATED = (Param("limit", "integer", LIMIT_TEXT, 5, 1, 50),)
+SUGGEST = (Param("q", "string", "what was typed so far", max_length=MAX_SUGGEST_CHARS, pattern=NOT_BLANK,
+                 required=True),
+           Param("limit", "integer", LIMIT_TEXT, 8, 1, 20))
+POPULAR = (Param("days", "integer", "look back this many days", 7, 1, 365),
+           Param("limit", "integer", LIMIT_TEXT, 10, 1, 100))
+
+def param(table: tuple[Param, ...], name: str) -> Param:
+    return next(p for p in table if p.name == name)
+
+
+# An article id (the grammar is parsing.check_id's, which the write path applies; a JSON
+# Schema pattern can say most of it: no control, format, zero-width, bidi or line-separator
+# characters, no whitespace or '/' at either end).
+_NOT_IN_ID = r"\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+ID_PATTERN = rf"^[^\s{_NOT_IN_ID}/]([^{_NOT_IN_ID}]*[^\s{_NOT_IN_ID}/])?$"
+ARTICLE_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": ID_PATTERN,
+              "description": f"1-{MAX_ID_CHARS} printable characters (compared after NFC), no whitespace or '/' "
+                             "at either end; '/' separates segments that are not empty, '.' or '..'; "
+                             "'bulk' and ids ending in '/related' are reserved (other resources' URLs)"}
+ARTICLE_TEXT_FIELDS = ("source", "author", "editor", "url")
+
+
+def article_input_schema(with_id: bool = False) -> dict:
+    """An article as sent to the write API. PUT takes the id from the path (a body ``id``
+    must equal it); a bulk line carries its own."""
+    optional = {k: {"type": ["string", "null"]} for k in ARTICLE_TEXT_FIELDS}
+    schema = {"type": "object", "required": ["title", "body"], "properties": optional | {
+        "title": {"type": "string", "pattern": NOT_BLANK, "description": "not blank"},
+        "body": {"type": "string"},
+        "section": {"type": ["string", "null"], "description": "'A > B'", "examples": ["新闻联播 > 国内新闻"]},
+        "date": {"type": ["string", "null"], "format": "date",
+                 "description": "YYYY-MM-DD, or YYYY-MM-DDTHH:MM"}}}
+    if with_id:
+        schema["required"].append("id")
+        schema["properties"]["id"] = ARTICLE_ID
+    return schema
+
+
+def bulk_schema() -> dict:
+    """``POST /articles/bulk``: each element one JSON line, an article or ``{"delete": id}``."""
+    delete = {"type": "object", "required": ["delete"], "additionalProperties": False,
+              "properties": {"delete": ARTICLE_ID}}
+    return {"type": "array", "items": {"anyOf": [article_input_schema(with_id=True), delete]}}

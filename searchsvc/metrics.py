@@ -1,0 +1,130 @@
+"""Prometheus metrics, served at ``/metrics`` in the text exposition format.
+
+Under ``searchsvc serve`` every gunicorn worker counts into files in
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode; the server sets
+the directory up before the app is imported and removes it at exit), and a scrape
+answered by any worker sums them all. Without that variable (falcon.testing, a
+plain ``gunicorn searchsvc.wsgi:app``) the counts are this process's own.
+Index size, version and age, the journal's length and the caches' hit ratios are
+read when scraped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+
+from .config import MULTIPROC_ENV
+from .journal import JOURNAL
+from .store import IndexMissing
+
+LABELS = ("route", "method", "status")
+
+REQUESTS = Counter("searchsvc_http_requests", "HTTP requests answered", LABELS)
+LATENCY = Histogram("searchsvc_http_request_duration_seconds", "Time to answer an HTTP request", LABELS,
+                    buckets=(.002, .005, .01, .025, .05, .1, .25, .5, 1, 2, 5, 10))
+SEARCHES = Counter("searchsvc_searches", "Searches by outcome: hits, relaxed (most words matched), "
+                   "zero (no results) or timeout", ["outcome"])
+WRITES = Counter("searchsvc_writes", "Articles written through the write API, by operation and outcome",
+                 ["operation", "outcome"])
+CACHE = Counter("searchsvc_cache_lookups", "Cache lookups by cache and result (hit or miss)", ["cache", "result"])
+
+
+def count_search(result) -> None:
+    SEARCHES.labels("zero" if not result.total else "relaxed" if result.relaxed else "hits").inc()
+
+
+def journal_length(index_dir: Path) -> tuple[int, int]:
+    """(bytes, lines) of the write journal; (0, 0) when there is none. The one place
+    that knows where the journal is and how it is laid out."""
+    try:
+        with open(Path(index_dir) / JOURNAL, "rb") as f:
+            size, lines = 0, 0
+            while chunk := f.read(1 << 20):
+                size += len(chunk)
+                lines += chunk.count(b"\n")
+            return size, lines
+    except FileNotFoundError:
+        return 0, 0
+
+
+def index_age(index_path: Path | None) -> float | None:
+    """Seconds since the current index version was committed (its newest table of contents)."""
+    if index_path is None:
+        return None
+    tocs = [p.stat().st_mtime for p in Path(index_path).glob("*.toc")]
+    return time.time() - max(tocs) if tocs else None
+
+
+class StateCollector:
+    """Gauges read at scrape time: the index, the journal, the caches' hit ratios."""
+
+    def __init__(self, engine, index_dir: Path, counts):
+        self.engine, self.index_dir, self.counts = engine, Path(index_dir), counts
+
+    def collect(self):
+        docs = GaugeMetricFamily("searchsvc_index_documents", "Live documents in the index")
+        info = GaugeMetricFamily("searchsvc_index_info", "The index version being served", labels=["version"])
+        age = GaugeMetricFamily("searchsvc_index_age_seconds", "Seconds since the index version was committed")
+        try:
+            view = self.engine.view()
+        except IndexMissing:
+            view = None
+        if view is not None:
+            docs.add_metric([], view.doc_count)
+            info.add_metric([view.version], 1)
+            seconds = index_age(self.engine.store.current_path())
+            if seconds is not None:
+                age.add_metric([], seconds)
+        size, lines = journal_length(self.index_dir)
+        jbytes = GaugeMetricFamily("searchsvc_journal_bytes", "Size of the write journal", value=size)
+        jlines = GaugeMetricFamily("searchsvc_journal_entries", "Writes in the journal", value=lines)
+        ratio = GaugeMetricFamily("searchsvc_cache_hit_ratio", "Hits / lookups since start, all workers",
+                                  labels=["cache"])
+        for cache, (hits, misses) in sorted(self._cache_counts().items()):
+            if hits + misses:
+                ratio.add_metric([cache], hits / (hits + misses))
+        yield from (docs, info, age, jbytes, jlines, ratio)
+
+    def _cache_counts(self) -> dict:
+        out: dict[str, list[float]] = {}
+        for family in self.counts.collect():
+            if family.name != "searchsvc_cache_lookups":
+                continue
+            for s in family.samples:
+                if s.name.endswith("_total"):
+                    out.setdefault(s.labels["cache"], [0.0, 0.0])[s.labels["result"] != "hit"] += s.value
+        return out
+
+
+def exposition(engine, index_dir: Path) -> tuple[bytes, str]:
+    """The metrics page: every worker's counters (multiprocess mode) plus the state gauges."""
+    if os.path.isdir(os.environ.get(MULTIPROC_ENV, "")):
+        counts = CollectorRegistry()
+        multiprocess.MultiProcessCollector(counts)
+    else:
+        counts = REGISTRY
+    registry = CollectorRegistry()
+    registry.register(_Forward(counts))
+    registry.register(StateCollector(engine, index_dir, counts))
+    return generate_latest(registry), "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _Forward:
+    """Another registry's metrics, within this scrape's registry."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def collect(self):
+        return self.source.collect()
+
+
+def worker_gone(pid: int) -> None:
+    """Called in the gunicorn master when a worker exited."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)
