@@ -285,21 +285,23 @@ def cmd_search(args, config) -> int:
 
 
 def cmd_serve(args, config) -> int:
-    from .indexing import Indexer
+    from .server import metrics_directory, run
 
     if args.workers is not None and args.workers < 1:
         raise _Failure("--workers must be at least 1")
-    indexer = Indexer(config)
-    if not indexer.store.exists():
-        corpus = args.corpus or [str(EXAMPLE_CORPUS)]
-        print(f"no index in {config.index_dir}: building it from {', '.join(corpus)}", file=sys.stderr)
-        summary = indexer.index_paths(corpus, rebuild=True,
-                                      on_skip=lambda s: print(f"skipped {s}", file=sys.stderr))
-        print(summary.line(), file=sys.stderr)
-        if summary.documents == 0:
-            raise _Failure(f"nothing could be indexed from {', '.join(corpus)}", 1)
-    from .server import run
-    run(config, host=args.host, port=args.port, workers=args.workers or config.workers)
+    with metrics_directory():
+        from .indexing import Indexer
+
+        indexer = Indexer(config)
+        if not indexer.store.exists():
+            corpus = args.corpus or [str(EXAMPLE_CORPUS)]
+            print(f"no index in {config.index_dir}: building it from {', '.join(corpus)}", file=sys.stderr)
+            summary = indexer.index_paths(corpus, rebuild=True,
+                                          on_skip=lambda s: print(f"skipped {s}", file=sys.stderr))
+            print(summary.line(), file=sys.stderr)
+            if summary.documents == 0:
+                raise _Failure(f"nothing could be indexed from {', '.join(corpus)}", 1)
+        run(config, host=args.host, port=args.port, workers=args.workers or config.workers)
     return 0
 
 

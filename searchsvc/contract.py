@@ -10,10 +10,12 @@ the parameter in English and in Chinese, and the limits come from :class:`Config
 
 from __future__ import annotations
 
+import functools
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .parsing import MAX_ID_CHARS
+from .parsing import ARTICLE_DATE, ID_FORBIDDEN_CATEGORIES, MAX_ID_CHARS
 
 MAX_QUERY_CHARS = 1000
 MAX_SUGGEST_CHARS = 100
@@ -88,15 +90,34 @@ def param(table: tuple[Param, ...], name: str) -> Param:
     return next(p for p in table if p.name == name)
 
 
-# An article id (the grammar is parsing.check_id's, which the write path applies; a JSON
-# Schema pattern can say most of it: no control, format, zero-width, bidi or line-separator
-# characters, no whitespace or '/' at either end).
-_NOT_IN_ID = r"\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
-ID_PATTERN = rf"^[^\s{_NOT_IN_ID}/]([^{_NOT_IN_ID}]*[^\s{_NOT_IN_ID}/])?$"
-ARTICLE_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": ID_PATTERN,
-              "description": f"1-{MAX_ID_CHARS} printable characters (compared after NFC), no whitespace or '/' "
-                             "at either end; '/' separates segments that are not empty, '.' or '..'; "
-                             "'bulk' and ids ending in '/related' are reserved (other resources' URLs)"}
+# An article id: the grammar is parsing.check_id's, which the write path applies; this
+# pattern says all of it that a JSON Schema pattern can (the forbidden characters, no
+# whitespace or '/' at either end), generated from the same character categories.
+@functools.lru_cache(maxsize=1)
+def id_pattern() -> str:
+    ranges, start, prev = [], None, None
+    for cp in range(0x110000):
+        # Surrogates never reach us (not in UTF-8) and cannot be written into the document.
+        if unicodedata.category(chr(cp)) in ID_FORBIDDEN_CATEGORIES - {"Cs"}:
+            if start is None:
+                start = cp
+            prev = cp
+        elif start is not None:
+            ranges.append((start, prev))
+            start = None
+    char = lambda cp: f"\\x{cp:02x}" if cp < 0x100 else chr(cp)    # noqa: E731  (the rest literally)
+    bad = "".join(char(a) if a == b else f"{char(a)}-{char(b)}" for a, b in ranges)
+    return rf"^[^\s{bad}/]([^{bad}]*[^\s{bad}/])?$"
+
+
+def article_id_schema() -> dict:
+    return {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": id_pattern(),
+            "description": f"1-{MAX_ID_CHARS} characters (compared after NFC), no control, format, surrogate "
+                           "or line-separator character, no whitespace or '/' at either end; '/' separates "
+                           "segments that are not empty, '.' or '..'; 'bulk' and ids ending in '/related' "
+                           "are reserved (other resources' URLs)"}
+
+
 ARTICLE_TEXT_FIELDS = ("source", "author", "editor", "url")
 
 
@@ -108,16 +129,17 @@ def article_input_schema(with_id: bool = False) -> dict:
         "title": {"type": "string", "pattern": NOT_BLANK, "description": "not blank"},
         "body": {"type": "string"},
         "section": {"type": ["string", "null"], "description": "'A > B'", "examples": ["新闻联播 > 国内新闻"]},
-        "date": {"type": ["string", "null"], "format": "date",
-                 "description": "YYYY-MM-DD, or YYYY-MM-DDTHH:MM"}}}
+        "date": {"type": ["string", "null"], "pattern": "^(?:" + ARTICLE_DATE.pattern + ")?$",
+                 "description": "YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS] (an offset or fraction is read as "
+                                "local wall time)"}}}
     if with_id:
         schema["required"].append("id")
-        schema["properties"]["id"] = ARTICLE_ID
+        schema["properties"]["id"] = article_id_schema()
     return schema
 
 
 def bulk_schema() -> dict:
     """``POST /articles/bulk``: each element one JSON line, an article or ``{"delete": id}``."""
     delete = {"type": "object", "required": ["delete"], "additionalProperties": False,
-              "properties": {"delete": ARTICLE_ID}}
+              "properties": {"delete": article_id_schema()}}
     return {"type": "array", "items": {"anyOf": [article_input_schema(with_id=True), delete]}}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import __version__
-from .contract import ARTICLE, ARTICLE_ID, POPULAR, RELATED, SEARCH, SUGGEST, article_input_schema, bulk_schema
+from .contract import ARTICLE, POPULAR, RELATED, SEARCH, SUGGEST, article_id_schema, article_input_schema, bulk_schema
 
 # Answers any operation may get: from the HTTP server (a malformed request line, one over
 # its length limit, too large headers) or from routing.
@@ -94,7 +94,7 @@ def openapi_document(config) -> dict:
                               "children": {"type": "array", "items": {"$ref": "#/components/schemas/Section"}}}}
     errors = {"400": _error_response("invalid parameter (error.param names it)"),
               "503": _error_response("no usable index, or the query ran over its time budget (Retry-After)")}
-    path_id = {"name": "id", "in": "path", "required": True, "schema": ARTICLE_ID}
+    path_id = {"name": "id", "in": "path", "required": True, "schema": article_id_schema()}
     write_errors = {"400": _error_response("invalid JSON"), "401": _error_response("missing or wrong bearer token"),
                     "403": _error_response("the write API is disabled (no token configured)"),
                     "413": _error_response("request body too large"),

@@ -63,6 +63,16 @@ class ArticleError(ValueError):
 
 # ----------------------------------------------------------------- values
 
+# What an article's date may look like, checked before parsing (strptime alone would take
+# "2024-1-5"), and the API contract's pattern: a calendar day (years 0001-9999, leap days
+# included), optionally a time with seconds, fraction and UTC offset (read as local time).
+_YEAR = r"(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+_LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_DAY = (rf"(?:{_YEAR}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+        rf"|(?:0[13578]|1[02])-31)|{_LEAP_YEAR}-02-29)")
+_TIME = (r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+         r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?")
+ARTICLE_DATE = re.compile(_DAY + _TIME)
 _DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
 
@@ -72,7 +82,9 @@ def parse_date(value) -> dt.datetime | None:
         return None
     if not isinstance(value, str):
         raise ArticleError("date", f"date must be a string, got {type(value).__name__}")
-    text = value.strip()
+    text = value
+    if not ARTICLE_DATE.fullmatch(text):
+        raise ArticleError("date", f"date {value!r} is not an ISO date (YYYY-MM-DD[THH:MM])")
     for fmt in _DATE_FORMATS:
         try:
             return dt.datetime.strptime(text, fmt).replace(second=0)
@@ -96,6 +108,8 @@ def is_date_only(value) -> bool:
 
 
 MAX_ID_CHARS = 512
+# Control, format (zero-width, bidi, soft hyphen), surrogate and line/paragraph separator characters.
+ID_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 RESERVED_IDS = ("bulk",)            # /articles/bulk is the bulk endpoint
 RESERVED_LAST_SEGMENT = "related"   # /articles/{id}/related lists related articles
 
@@ -103,8 +117,8 @@ RESERVED_LAST_SEGMENT = "related"   # /articles/{id}/related lists related artic
 def check_id(value: str) -> str:
     """An article id by the id grammar (README, "Article ids"), NFC-normalised; else ArticleError.
 
-    1-512 printable characters (no control, format, zero-width or bidi characters, no
-    line breaks; spaces only inside), '/'-separated segments that are not empty, '.' or
+    1-512 characters, none of them a control, format (zero-width, bidi), surrogate or
+    line-separator character, no whitespace at either end, '/'-separated segments that are not empty, '.' or
     '..', not the reserved ``bulk`` and not ending in the segment ``related``: every id
     has exactly one URL, ``/articles/{id}``, that no route shadows.
     """
@@ -113,7 +127,7 @@ def check_id(value: str) -> str:
         raise ArticleError("id", f"id must be 1-{MAX_ID_CHARS} characters")
     if doc_id != doc_id.strip():
         raise ArticleError("id", "id may not start or end with whitespace")
-    bad = next((c for c in doc_id if not c.isprintable() and c != " "), None)
+    bad = next((c for c in doc_id if unicodedata.category(c) in ID_FORBIDDEN_CATEGORIES), None)
     if bad is not None:
         raise ArticleError("id", f"id may not contain the character U+{ord(bad):04X} "
                                  f"({unicodedata.name(bad, 'unnamed')})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import os
@@ -65,21 +66,28 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
         pass
 
 
-def run(config: Config, host: str, port: int, workers: int) -> None:
-    # Workers re-read SEARCHSVC_* through Config only in the master (preload); keep the
-    # resolved index path in the environment for anything they spawn.
-    os.environ["SEARCHSVC_INDEX"] = str(config.index_dir)
-    # Metrics of all workers: prometheus_client picks its multiprocess mode when imported,
-    # so the directory is set before the app (and with it prometheus_client) is loaded.
+@contextlib.contextmanager
+def metrics_directory():
+    """The directory every worker counts its metrics into, for the whole ``serve``:
+    prometheus_client picks its multiprocess mode when first imported, so this is entered
+    before anything that imports it (the index build on a first start included)."""
     if "prometheus_client" in sys.modules:
         raise RuntimeError("prometheus_client was imported before the metrics directory was set")
     own = MULTIPROC_ENV not in os.environ
-    metrics_dir = Path(tempfile.mkdtemp(prefix="searchsvc-metrics-") if own else os.environ[MULTIPROC_ENV])
-    for stale in metrics_dir.glob("*.db"):     # a previous run's counts would be summed in
+    path = Path(tempfile.mkdtemp(prefix="searchsvc-metrics-") if own else os.environ[MULTIPROC_ENV])
+    for stale in path.glob("*.db"):     # a previous run's counts would be summed in
         stale.unlink()
-    os.environ[MULTIPROC_ENV] = str(metrics_dir)
+    os.environ[MULTIPROC_ENV] = str(path)
     try:
-        SearchServer(config, {"bind": f"{host}:{port}", "workers": workers}).run()
+        yield path
     finally:
         if own:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def run(config: Config, host: str, port: int, workers: int) -> None:
+    """gunicorn in the foreground (inside :func:`metrics_directory`)."""
+    # Workers re-read SEARCHSVC_* through Config only in the master (preload); keep the
+    # resolved index path in the environment for anything they spawn.
+    os.environ["SEARCHSVC_INDEX"] = str(config.index_dir)
+    SearchServer(config, {"bind": f"{host}:{port}", "workers": workers}).run()
