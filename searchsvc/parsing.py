@@ -82,7 +82,8 @@ def parse_date(value) -> dt.datetime | None:
 
 
 def format_date(value: dt.datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M") if value else None
+    # isoformat, not strftime: glibc's %Y writes year 1 as "1", which does not parse back.
+    return value.isoformat(timespec="minutes") if value else None
 
 
 def normalize_section(value) -> str | None:

@@ -33,6 +33,7 @@ from .schema import SCHEMA_VERSION, build_schema
 
 META = "searchsvc.json"
 CURRENT = "current"
+BUILDING = "building"     # in a generation until it is swapped in: a killed build's leftovers have it
 
 
 class IndexMissing(Exception):
@@ -103,6 +104,7 @@ class IndexStore:
         path.mkdir()
         meta = {"schema_version": SCHEMA_VERSION, "analysis_version": ANALYSIS_VERSION,
                 "userdict_sha256": userdict_digest, "created": dt.datetime.now(dt.timezone.utc).isoformat()}
+        (path / BUILDING).touch()
         (path / META).write_text(json.dumps(meta, indent=1), "utf-8")
         ix = whoosh_index.create_in(str(path), build_schema())
         return path, ix
@@ -116,20 +118,23 @@ class IndexStore:
 
     def swap(self, path: Path) -> None:
         """Point ``current`` at ``path`` atomically (rename of a new symlink)."""
+        (path / BUILDING).unlink(missing_ok=True)
         fsync_tree(path)
         tmp = self.root / f".{CURRENT}.{uuid.uuid4().hex[:6]}"
         os.symlink(path.name, tmp)
         os.replace(tmp, self.root / CURRENT)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
     def remove_stale_generations(self, keep: int = 1) -> list[Path]:
-        """Delete generations other than the current one and the ``keep`` newest
-        before it (a worker may still read the previous one for a moment)."""
+        """Delete generations never swapped in (a killed build's; call with the rebuild lock
+        held), and those other than the current one and the ``keep`` newest before it (a
+        worker may still read the previous one for a moment)."""
         current = self.current_path()
         gens = sorted((p for p in self.root.glob("gen-*") if p.is_dir() and p != current),
-                      key=lambda p: p.name, reverse=True)
+                      key=lambda p: ((p / BUILDING).exists(), p.name), reverse=True)
+        unfinished = sum((p / BUILDING).exists() for p in gens)
         removed = []
-        for p in gens[keep:]:
+        for p in gens[:unfinished] + gens[unfinished + keep:]:
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p)
         return removed
@@ -171,7 +176,7 @@ class IndexBusy(Exception):
     """The index is locked by another writer."""
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -184,4 +189,4 @@ def fsync_tree(path: Path) -> None:
         if p.is_file():
             with open(p, "rb") as f:
                 os.fsync(f.fileno())
-    _fsync_dir(path)
+    fsync_dir(path)
