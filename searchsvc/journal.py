@@ -314,6 +314,11 @@ class Appender:
     def checkpoint(self, state: dict[str, Article | None]) -> None:
         """Compact the log to ``state`` (the final state per id of every write in it)."""
         self.journal._rewrite(state, self.seq)
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the log again (after it was replaced under this lock)."""
+        self.journal._cache = None
         self.head, self.end, self.seq, self.pending = self.journal._recover()
 
     def _append(self, data: bytes) -> None:

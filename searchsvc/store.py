@@ -109,6 +109,15 @@ class IndexStore:
         ix = whoosh_index.create_in(str(path), build_schema())
         return path, ix
 
+    def new_generation_dir(self) -> Path:
+        """An empty generation directory, marked as being built until :meth:`swap`."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        path = self.root / f"gen-{stamp}-{uuid.uuid4().hex[:6]}"
+        path.mkdir()
+        (path / BUILDING).touch()
+        return path
+
     def open_or_create(self, userdict_digest: str | None):
         if self.exists():
             return self.open()
