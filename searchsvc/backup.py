@@ -130,11 +130,7 @@ def restore(root: Path, snap: Path, timeout: float) -> dict:
         path = store.new_generation_dir()
         try:
             _copy_files(Path(snap) / "index", path)
-            tmp = journal.path.with_name(JOURNAL + ".restore")
-            shutil.copyfile(Path(snap) / JOURNAL, tmp)
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, journal.path)
+            journal.replace_with((Path(snap) / JOURNAL).read_bytes())
             legacy = Path(root) / LEGACY        # would otherwise be migrated into the restored journal
             if legacy.exists():
                 os.replace(legacy, legacy.with_name(LEGACY + ".replaced"))

@@ -243,7 +243,10 @@ class Indexer:
                         self.roll_forward(log)
                         self._replay_journal(ix, journal, start=seen)
                         self.store.swap(path)
-                        log.checkpoint(journal.replay()[0])
+                        try:
+                            log.checkpoint(journal.replay()[0])
+                        except OSError as e:   # the journal stays as it was: still complete
+                            print(f"warning: journal not checkpointed: {e}", file=sys.stderr)
                 except BaseException:   # e.g. disk full: the live index stays as it was
                     if self.store.current_path() != path:
                         shutil.rmtree(path, ignore_errors=True)

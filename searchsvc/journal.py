@@ -228,6 +228,7 @@ class Journal:
         legacy = self.root / LEGACY
         if not legacy.exists():
             return
+        self._recover()                # a torn tail of the new log is cut (and logged) first
         state: dict[str, Article | None] = {}
         for n, line in enumerate(legacy.read_bytes().splitlines(), 1):
             try:
@@ -253,11 +254,16 @@ class Journal:
         """Atomically replace the log by a new head and checkpoint frames of ``state``
         (followed by the current records when ``prepend``: a migration)."""
         ops = state_ops(state)
+        data = b"".join(frame({"t": "cp", "seq": seq, "ops": ops[i:i + CHECKPOINT_OPS]})
+                        for i in range(0, len(ops), CHECKPOINT_OPS))
+        self.replace_with(data + (self._read() if prepend else b""))
+
+    def replace_with(self, data: bytes) -> None:
+        """Atomically make the frames of ``data`` the log, under a new head (a process that
+        knew the old file reads the new one from its start)."""
+        records = parse(data)[0]
         data = frame({"t": "head", "id": uuid.uuid4().hex, "format": 1}) + b"".join(
-            frame({"t": "cp", "seq": seq, "ops": ops[i:i + CHECKPOINT_OPS]})
-            for i in range(0, len(ops), CHECKPOINT_OPS))
-        if prepend:
-            data += b"".join(self._read()[r.offset:r.end] for r in self.records() if r.kind != "head")
+            data[r.offset:r.end] for r in records if r.kind != "head")
         tmp = self.path.with_name(JOURNAL + ".tmp")
         with open(tmp, "wb") as f:
             f.write(data)
@@ -336,5 +342,7 @@ class Appender:
             raise
         finally:
             os.close(fd)
+        if self.end == 0:              # a new file: its directory entry must survive a crash too
+            fsync_dir(self.journal.root)
         self.end += len(data)
 

@@ -144,7 +144,8 @@ def openapi_document(config) -> dict:
                 }},
             "/articles/bulk": {"post": {
                 "operationId": "bulkWrite",
-                "summary": "Upsert and delete many articles: JSON Lines of articles or {\"delete\": id}",
+                "summary": "Upsert and delete many articles: JSON Lines of articles or {\"delete\": id}, "
+                           "applied in line order as one write",
                 "security": [{"bearer": []}],
                 "requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
                 "responses": {"200": {"description": "what was done per line", "content": {"application/json": {

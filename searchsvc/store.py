@@ -140,7 +140,7 @@ class IndexStore:
         worker may still read the previous one for a moment)."""
         current = self.current_path()
         gens = sorted((p for p in self.root.glob("gen-*") if p.is_dir() and p != current),
-                      key=lambda p: ((p / BUILDING).exists(), p.name), reverse=True)
+                      key=lambda p: ((p / BUILDING).exists(), _created(p), p.name), reverse=True)
         unfinished = sum((p / BUILDING).exists() for p in gens)
         removed = []
         for p in gens[:unfinished] + gens[unfinished + keep:]:
@@ -179,6 +179,14 @@ class IndexStore:
     def size_bytes(self) -> int:
         path = self.current_path()
         return sum(p.stat().st_size for p in path.iterdir() if p.is_file()) if path else 0
+
+
+def _created(gen: Path) -> int:
+    """When a generation was created (names have one-second stamps: rebuilds can share one)."""
+    try:
+        return (gen / META).stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 class IndexBusy(Exception):
