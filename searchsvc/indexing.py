@@ -19,13 +19,14 @@ import shutil
 import sys
 import time
 import traceback
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from array import array
 
-from whoosh.codec.whoosh3 import W3Codec
+from whoosh.codec.whoosh3 import W3Codec, W3Segment
 from whoosh.writing import MERGE_SMALL, NO_MERGE, SegmentWriter
 
 from .analysis import Analysis
@@ -69,6 +70,16 @@ class GroupingPool:
         self.groups.clear()
 
 
+class _Codec(W3Codec):
+    """W3Codec naming new segments from ``os.urandom``: Whoosh draws names from the
+    ``random`` module, whose state Hypothesis resets for every example, so a later
+    segment could get an existing one's name. Segments keep a plain W3Codec (it is
+    pickled into the TOC), so the files are unchanged."""
+
+    def new_segment(self, storage, indexname):
+        return W3Segment(W3Codec(compression=1), indexname, segid=uuid.uuid4().hex[:16])
+
+
 class FastSegmentWriter(SegmentWriter):
     """A Whoosh ``SegmentWriter`` that writes postings a block at a time.
 
@@ -82,7 +93,7 @@ class FastSegmentWriter(SegmentWriter):
     """
 
     def __init__(self, ix, **kwargs):
-        kwargs.setdefault("codec", W3Codec(compression=1))
+        kwargs.setdefault("codec", _Codec(compression=1))
         super().__init__(ix, **kwargs)
         self.pool = GroupingPool()
         self._precounted = {name for name, f in self.schema.items() if isinstance(f, PreCounted)}
@@ -280,22 +291,6 @@ class Indexer:
         if log.pending is not None:
             self.apply_state(self.store.open(), final_state([log.pending.ops]), lock_wait)
             log.done(log.pending)
-
-    def delete(self, ids: Iterable[str], ix=None, lock_wait: float = LOCK_TIMEOUT) -> tuple[list[str], list[str]]:
-        """Delete articles by id -> (deleted ids, ids not found)."""
-        ix = ix or self.store.open()
-        writer = self._writer(ix, lock_wait)
-        deleted, missing = [], []
-        try:
-            with writer.searcher() as s:
-                for doc_id in ids:
-                    n = writer.delete_by_term("id", doc_id, searcher=s)
-                    (deleted if n else missing).append(doc_id)
-        except BaseException:
-            writer.cancel()
-            raise
-        writer.commit()
-        return deleted, missing
 
     # ------------------------------------------------------------ internals
     def _writer(self, ix, lock_wait: float = LOCK_TIMEOUT) -> FastSegmentWriter:

@@ -24,13 +24,11 @@ use into a checkpoint (renamed ``journal.jsonl.migrated``; lines it cannot read 
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import logging
 import os
 import re
 import struct
-import time
 import uuid
 import zlib
 from contextlib import contextmanager
@@ -38,11 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .parsing import Article, ArticleError, article_from_dict
-from .store import IndexBusy, fsync_dir
+from .store import IndexStore, fsync_dir
 
 JOURNAL = "journal.log"
 LEGACY = "journal.jsonl"
-LOCK = "journal.lock"
 HEADER = struct.Struct("<III")
 MAX_RECORD = 1 << 30
 CHECKPOINT_OPS = 1000        # ops per checkpoint frame (keeps frames a few MB at most)
@@ -137,11 +134,11 @@ class Journal:
         self._cache: tuple[str | None, int, int, Record | None] | None = None   # head id, end, seq, pending
 
     # ------------------------------------------------------------ reading
-    def _read(self, start: int = 0) -> bytes:
+    def _read(self, start: int = 0, size: int = -1) -> bytes:
         try:
             with open(self.path, "rb") as f:
                 f.seek(start)
-                return f.read()
+                return f.read(size)
         except FileNotFoundError:
             return b""
 
@@ -176,17 +173,7 @@ class Journal:
     def locked(self, timeout: float = 10.0):
         """The journal lock (every writer, in every process), with the log recovered:
         legacy file migrated, torn tail cut. Yields an :class:`Appender`."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / LOCK, "a") as lockf:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise IndexBusy(f"another write holds the journal (waited {timeout:g} s)") from None
-                    time.sleep(0.01)
+        with IndexStore(self.root).journal_lock(timeout):
             self._migrate_legacy()
             appender = Appender(self, *self._recover())
             try:
@@ -195,8 +182,7 @@ class Journal:
                 self._cache = (appender.head, appender.end, appender.seq, appender.pending)
 
     def _head_id(self) -> str | None:
-        data = self._read()[:4096]
-        found = _frame_at(data, 0)
+        found = _frame_at(self._read(0, 4096), 0)
         return found[0].get("id") if found and found[0]["t"] == "head" else None
 
     def _recover(self) -> tuple[str | None, int, int, Record | None]:

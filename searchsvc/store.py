@@ -162,6 +162,12 @@ class IndexStore:
             yield
 
     @contextmanager
+    def journal_lock(self, timeout: float = 10.0):
+        """One writer at a time, in every process: held from the journal record to the commit."""
+        with self._flock("journal.lock", fcntl.LOCK_EX, timeout, "another write is being committed"):
+            yield
+
+    @contextmanager
     def _flock(self, name: str, mode: int, timeout: float, busy: str):
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / name, "a") as f:
