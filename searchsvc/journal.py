@@ -159,14 +159,18 @@ class Journal:
         go on next time). Stops before a write without outcome: it may still be committing."""
         records = self.records(start)
         outcome = {r.seq: r.kind for r in records if r.kind in ("ok", "abort")}
-        applied, end = [], start
+        state, end = {}, start
         for r in records:
             if r.kind == "w" and r.seq not in outcome:
                 break
             if r.kind == "cp" or r.kind == "w" and outcome[r.seq] == "ok":
-                applied.append(r.ops)
+                try:
+                    state.update(final_state([r.ops]))
+                except (ArticleError, KeyError, TypeError) as e:
+                    raise JournalCorrupt(f"{self.path}: record at byte {r.offset} (seq {r.seq}) "
+                                         f"cannot be replayed: {e!r}") from None
             end = r.end
-        return final_state(applied), end
+        return state, end
 
     # ------------------------------------------------------------ writing
     @contextmanager

@@ -262,6 +262,15 @@ def test_a_corrupt_record_in_the_middle_stops_replay_naming_it(env, analysis):
     assert r.returncode == 2 and f"byte {recs[1].offset}" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_record_that_cannot_be_replayed_stops_the_rebuild_naming_it(env, analysis):
+    client, cfg, corpus = env
+    with Journal(cfg.index_dir).locked(timeout=1) as log:       # e.g. written by a laxer version
+        log.done(log.intent([{"op": "put", "article": {"id": "bad", "title": ""}}]))
+        seq = log.seq
+    with pytest.raises(JournalCorrupt, match=rf"\(seq {seq}\) cannot be replayed"):
+        rebuild(cfg, analysis, corpus)
+
+
 def test_the_old_unframed_journal_is_migrated(tmp_path, config, analysis):
     cfg = make_config(config, tmp_path)
     corpus = write_corpus(tmp_path / "corpus.jsonl")
