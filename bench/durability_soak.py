@@ -49,8 +49,8 @@ def soak(minutes: float, steps: int, config: Config, analysis: Analysis) -> int:
             break
         runs += 1
     print(f"state machine: {runs * 5} examples, {Figures.steps} steps run, {Figures.faults} faults injected "
-          f"(full disk, kill -9), {Figures.acked} writes acknowledged, {Figures.checked} ids checked, "
-          f"lost = {lost}")
+          f"(full disk, kill -9; {Figures.interrupted} kills mid-request), {Figures.acked} writes acknowledged, "
+          f"{Figures.rejected} rejected (507/500/503), {Figures.checked} ids checked, lost = {lost}")
     return lost
 
 

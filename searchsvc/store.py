@@ -5,11 +5,14 @@ Layout of an index directory (default ``index/``)::
     index/current -> gen-20261126T132000-1a2b   # symlink, swapped atomically
     index/gen-…/                                # a Whoosh index + searchsvc.json
     index/rebuild.lock                          # one rebuild at a time
+    index/write.lock, journal.lock              # writers (shared) vs a swap; one committing writer
+    index/journal.log                           # the write journal (journal.py)
 
 ``--rebuild`` fills a fresh generation and only then points ``current`` at it,
 so readers never see a partial index and a killed rebuild leaves the previous
-one in place. Readers open ``current`` and notice a new generation or a new
-Whoosh commit through :meth:`IndexStore.version`.
+one in place (its own generation, still marked ``building``, is deleted by the
+next). Readers open ``current`` and notice a new generation or a new Whoosh
+commit through :meth:`IndexStore.version`.
 """
 
 from __future__ import annotations
@@ -98,13 +101,9 @@ class IndexStore:
     # ------------------------------------------------------------ writing
     def create_generation(self, userdict_digest: str | None):
         """A new empty Whoosh index in a fresh generation directory (not yet current)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-        path = self.root / f"gen-{stamp}-{uuid.uuid4().hex[:6]}"
-        path.mkdir()
+        path = self.new_generation_dir()
         meta = {"schema_version": SCHEMA_VERSION, "analysis_version": ANALYSIS_VERSION,
                 "userdict_sha256": userdict_digest, "created": dt.datetime.now(dt.timezone.utc).isoformat()}
-        (path / BUILDING).touch()
         (path / META).write_text(json.dumps(meta, indent=1), "utf-8")
         ix = whoosh_index.create_in(str(path), build_schema())
         return path, ix

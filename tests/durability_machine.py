@@ -49,7 +49,7 @@ def request_of(op) -> tuple[str, str, str | None]:
 
 class Figures:
     """What a run did (bench/durability_soak.py prints these)."""
-    steps = faults = checked = acked = 0
+    steps = faults = checked = acked = rejected = interrupted = 0
 
 
 class DurableWrites(RuleBasedStateMachine):
@@ -90,6 +90,7 @@ class DurableWrites(RuleBasedStateMachine):
             Figures.acked += 1
         else:
             assert status in (500, 503, 507), status
+            Figures.rejected += 1
 
     def apply_bulk_answer(self, ops, status: int, body) -> None:
         if status == 200:
@@ -97,6 +98,7 @@ class DurableWrites(RuleBasedStateMachine):
             Figures.acked += 1
         else:
             assert status in (500, 503, 507), (status, body)
+            Figures.rejected += 1
 
     # ------------------------------------------------------------ rules
     @rule(op=OPS)
@@ -169,6 +171,7 @@ class DurableWrites(RuleBasedStateMachine):
         for op, (_, status, _) in zip(ops, answers):
             self.apply_answer(op, status)
         if len(answers) < len(ops):
+            Figures.interrupted += 1
             self.client.simulate_delete("/articles/never-there", headers=AUTH)    # the next writer
             op = ops[len(answers)]
             now = served(self.client, op[1])
