@@ -1,6 +1,6 @@
 """A Hypothesis state machine that drives the real write API and CLI against a plain
 dict model: puts, deletes, bulk requests with mixed and repeated ids, rebuilds,
-restarts, concurrent writers, a full disk (RLIMIT_FSIZE in a writer process) and
+`searchsvc delete`, `snapshot` + writes + `restore`, restarts, concurrent writers, a full disk (RLIMIT_FSIZE in a writer process) and
 kill -9 of a writer process at a random moment. After every step every id the
 model holds is served with the model's content, and no other id is.
 
@@ -23,6 +23,7 @@ from pathlib import Path
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from searchsvc import cli
 from searchsvc.config import Config
 from writeutil import AUTH, TOKEN, app_client, bulk, gen_article, put, rebuild, served, write_corpus
 
@@ -119,6 +120,22 @@ class DurableWrites(RuleBasedStateMachine):
     @rule()
     def rebuild(self):
         rebuild(self.cfg, self.analysis, self.corpus)
+
+    @rule(doc_id=st.sampled_from(IDS))
+    def cli_delete(self, doc_id):
+        status = cli.main(["delete", "--index", str(self.cfg.index_dir), doc_id])
+        assert status == (0 if self.apply(("delete", doc_id)) == "deleted" else 1)
+
+    @rule(ops=st.lists(OPS, max_size=3))
+    def snapshot_write_restore(self, ops):
+        """`searchsvc snapshot`, then writes, then `searchsvc restore`: back to the snapshot."""
+        snap = Path(tempfile.mkdtemp(dir=self.dir)) / "snap"
+        assert cli.main(["snapshot", "--index", str(self.cfg.index_dir), str(snap)]) == 0
+        saved = dict(self.model)
+        for op in ops:
+            self.single(op)
+        assert cli.main(["restore", "--index", str(self.cfg.index_dir), str(snap)]) == 0
+        self.model = saved
 
     @rule()
     def restart(self):
