@@ -12,6 +12,7 @@ posting tuple). So:
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import queue
@@ -27,6 +28,7 @@ from typing import Callable, Iterable
 from array import array
 
 from whoosh.codec.whoosh3 import W3Codec, W3Segment
+from whoosh.index import TOC
 from whoosh.writing import MERGE_SMALL, NO_MERGE, SegmentWriter
 
 from .analysis import Analysis
@@ -329,11 +331,15 @@ class Indexer:
                 writer._close_segment()
             writer._commit_toc(segments + new_segments)
             writer._finish()
+            summary.documents = ix.doc_count()
         except BaseException:
             if not writer.is_closed:
                 writer.cancel()
-            raise
-        summary.documents = ix.doc_count()
+            if not writer.storage.file_exists(TOC._filename(writer.indexname, writer.generation)):
+                raise
+            # This writer's TOC is there: the commit happened, only what followed failed
+            # (e.g. too many open files). Callers must not report the write as not done.
+            logging.getLogger("searchsvc").exception("committed, then finishing the commit failed")
         return summary
 
     def _parallel(self, ix, articles, workers, progress) -> list:

@@ -86,20 +86,19 @@ class Writer:
 
     def _commit(self, journal, ops: list[dict], state: dict, wait: float) -> None:
         record = journal.intent(ops)
-        before = self.store.version()
         try:
             if self.store.exists():
                 ix = self.store.open()
             else:
                 ix = self.store.open_or_create(self.indexer.analysis.segmenter.userdict_digest())
-            self.indexer.apply_state(ix, state, wait)
-            self._sync()
+            self.indexer.apply_state(ix, state, wait)     # raises only when nothing was committed
         except BaseException:
-            if self.store.version() == before:     # not committed: the journal must not keep it
-                journal.cut(record)
-                raise
-            # Committed, then something failed (e.g. fsync): the write happened, so it is no error.
-            log.exception("write seq %d committed, but finishing it failed", record.seq)
+            journal.cut(record)                          # so the journal must not keep it
+            raise
+        try:
+            self._sync()
+        except OSError:   # committed: the write happened, so the answer is no error
+            log.exception("write seq %d committed, but fsyncing the index failed", record.seq)
         journal.done(record)
 
     def _existing(self, ids: set[str]) -> set[str]:
