@@ -166,7 +166,7 @@ class WriteAccess:
         except OSError as e:
             metrics.WRITES.labels(operation, "failed").inc(len(args[0]) if args else 1)
             logging.getLogger("searchsvc").exception("write failed")
-            status = falcon.HTTP_507 if e.errno in (errno.ENOSPC, errno.EDQUOT) else falcon.HTTP_500
+            status = falcon.HTTP_507 if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else falcon.HTTP_500
             raise ApiError(status, "write_failed", f"the write was not applied: {e.strerror or e}") from None
         for result in results:
             metrics.WRITES.labels(operation, result.result).inc()
@@ -216,15 +216,19 @@ class ArticleResource(_Cached):
     def on_put(self, req, resp, doc_id):
         writer = self.access.authorize(req)
         article = _article(_json_body(self.access.body(req)), doc_id)
-        result = self.access.run(writer.upsert, [article])[0]
-        self.engine.invalidate()
+        try:
+            result = self.access.run(writer.upsert, [article])[0]
+        finally:
+            self.engine.invalidate()     # read-your-write: this worker reopens on its next request
         resp.status = falcon.HTTP_201 if result.result == "created" else falcon.HTTP_200
         resp.media = {"id": result.id, "result": result.result}
 
     def on_delete(self, req, resp, doc_id):
         writer = self.access.authorize(req)
-        result = self.access.run(writer.delete, [_checked_id(doc_id)])[0]
-        self.engine.invalidate()
+        try:
+            result = self.access.run(writer.delete, [_checked_id(doc_id)])[0]
+        finally:
+            self.engine.invalidate()
         if result.result == "not_found":
             raise ApiError(falcon.HTTP_404, "not_found", f"no article with id {doc_id!r}", "id")
         resp.media = {"id": result.id, "result": result.result}
@@ -270,7 +274,7 @@ class BulkResource:
 
     def on_post(self, req, resp):
         writer = self.access.authorize(req)
-        results, puts, deletes = [], [], []
+        results, ops = [], []            # ops: (line, kind, article or id), applied in line order
         for n, line in enumerate(self.access.body(req).splitlines(), 1):
             if not line.strip():
                 continue
@@ -279,21 +283,17 @@ class BulkResource:
                 if isinstance(record, dict) and set(record) == {"delete"}:
                     if not isinstance(record["delete"], str) or not record["delete"]:
                         raise ApiError(falcon.HTTP_422, "invalid_article", "delete needs an id", "delete")
-                    deletes.append((n, record["delete"]))
+                    ops.append((n, "delete", record["delete"]))
                 else:
-                    puts.append((n, _article(record)))
+                    ops.append((n, "put", _article(record)))
             except ApiError as e:
                 results.append({"line": n, "id": None, "result": "error",
                                 "error": {"code": e.code, "message": e.message, "param": e.param}})
-        if puts:
-            done = self.access.run(writer.upsert, [a for _, a in puts])
-            by_id = {r.id: r.result for r in done}
-            results += [{"line": n, "id": a.id, "result": by_id[a.id]} for n, a in puts]
-        if deletes:
-            done = self.access.run(writer.delete, [i for _, i in deletes])
-            by_id = {r.id: r.result for r in done}
-            results += [{"line": n, "id": i, "result": by_id[i]} for n, i in deletes]
-        self.engine.invalidate()
+        try:
+            done = self.access.run(writer.apply, [(kind, x) for _, kind, x in ops])
+        finally:
+            self.engine.invalidate()
+        results += [{"line": n, "id": r.id, "result": r.result} for (n, _, _), r in zip(ops, done)]
         results.sort(key=lambda r: r["line"])
         resp.media = {"errors": sum(r["result"] == "error" for r in results), "results": results}
 
@@ -438,6 +438,7 @@ def _error_body(code, message, param=None):
 
 def _handle_api_error(req, resp, ex, params):
     resp.status = ex.status
+    resp.cache_control = ["no-store"]     # a 404 may be a 200 a moment later (read-your-write)
     resp.media = _error_body(ex.code, ex.message, ex.param)
     for k, v in ex.headers.items():
         resp.set_header(k, v)

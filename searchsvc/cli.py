@@ -1,4 +1,4 @@
-"""The ``searchsvc`` command line: index, delete, stats, search, serve.
+"""The ``searchsvc`` command line: index, delete, stats, search, serve, snapshot, restore.
 
 Exit status: 0 success; 1 nothing done (nothing indexed, nothing deleted, or
 ``--strict`` with skipped input); 2 usage errors and unusable indexes.
@@ -49,6 +49,41 @@ examples:
 """
 
 
+SNAPSHOT_HELP = """\
+Write a consistent, verified backup of the live index into DIR (a new or empty
+directory): the files of the live generation, the write journal and a manifest
+with checksums. This is the backup path; run it while the service runs.
+
+Writes wait while the files are copied (the write gate and the journal lock are
+held, so the copy is one consistent state); a write waiting longer than
+SEARCHSVC_WRITE_LOCK_WAIT is answered 503 + Retry-After, which the CMS retries.
+The copy is then verified: its index is opened and its document count and
+journal (size, last sequence number) compared with the live ones.
+
+Exit status: 0 when the snapshot was written and verified, 2 otherwise (no
+index, DIR not empty, disk full, verification failed).
+
+examples:
+  searchsvc snapshot /backup/searchsvc-$(date +%F)
+  searchsvc snapshot --index /srv/index /mnt/nas/searchsvc/2026-11-27
+"""
+
+RESTORE_HELP = """\
+Bring back a snapshot written by 'searchsvc snapshot': it is verified against
+its manifest, copied in as a new generation, its journal replaces the live one,
+and the 'current' link is swapped atomically. Running workers pick it up within
+SEARCHSVC_RELOAD_INTERVAL. Writes made after the snapshot was taken are gone
+(they are not in its journal); if a restore is interrupted, run it again.
+
+Exit status: 0 when restored, 2 otherwise (no snapshot in DIR, a file differs
+from the manifest, a rebuild is running, disk full).
+
+examples:
+  searchsvc restore /backup/searchsvc-2026-11-27
+  searchsvc restore --index /srv/index /mnt/nas/searchsvc/2026-11-27
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="searchsvc", description="Full-text search for a Chinese news archive (jieba + Whoosh).",
@@ -73,14 +108,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no per-skip lines")
 
     p = sub.add_parser("delete", help="delete articles by id",
-                       description="Delete articles by id. Exit 1 when none of the ids existed.")
+                       description="Delete articles by id (journaled like the write API, so the deletion "
+                                   "survives a --rebuild). Exit 1 when none of the ids existed, 2 when "
+                                   "there is no index (nothing is created).")
     common(p)
     p.add_argument("ids", nargs="+", metavar="ID")
 
-    p = sub.add_parser("stats", help="documents, sections, date range, size",
-                       description="Print what the index holds (use --json for machines).")
+    p = sub.add_parser("stats", help="documents, sections, date range, size, journal",
+                       description="Print what the index holds, and the write journal's size and last "
+                                   "sequence number (use --json for machines).")
     common(p)
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("snapshot", help="write a verified backup of the live index and journal",
+                       description=SNAPSHOT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(p)
+    p.add_argument("dest", metavar="DIR", help="where to write the snapshot (a new or empty directory)")
+
+    p = sub.add_parser("restore", help="bring back a snapshot", description=RESTORE_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(p)
+    p.add_argument("source", metavar="DIR", help="a directory written by 'searchsvc snapshot'")
 
     p = sub.add_parser("search", help="search from the command line",
                        description="Run a query against the index and print the hits (same engine as the API).")
@@ -149,6 +197,7 @@ class _Failure(Exception):
 
 def cmd_index(args, config) -> int:
     from .indexing import Indexer
+    from .journal import JournalCorrupt
     from .searching import UnreadableIndex
     from .store import IndexBusy
 
@@ -172,7 +221,7 @@ def cmd_index(args, config) -> int:
     try:
         summary = indexer.index_paths(args.paths, rebuild=args.rebuild, workers=args.workers,
                                       on_skip=on_skip, progress=bar.update if bar is not None else None)
-    except (IndexBusy, UnreadableIndex) as e:
+    except (IndexBusy, JournalCorrupt, UnreadableIndex) as e:
         raise _Failure(str(e)) from None
     except OSError as e:
         raise _Failure(f"cannot write the index: {e}") from None
@@ -187,12 +236,13 @@ def cmd_index(args, config) -> int:
 
 def cmd_delete(args, config) -> int:
     from .analysis import Analysis
+    from .journal import JournalCorrupt
     from .store import IndexBusy, IndexMissing
     from .writes import Writer
 
     try:
         results = Writer(config, Analysis.shared(config.userdict, config.cache_dir)).delete(args.ids)
-    except (IndexMissing, IndexBusy) as e:
+    except (IndexMissing, IndexBusy, JournalCorrupt) as e:
         raise _Failure(str(e)) from None
     except OSError as e:
         raise _Failure(f"cannot write the index: {e}") from None
@@ -211,6 +261,7 @@ def _engine(config):
 
 
 def cmd_stats(args, config) -> int:
+    from .journal import Journal
     from .store import IndexMissing
 
     engine = _engine(config)
@@ -233,6 +284,8 @@ def cmd_stats(args, config) -> int:
         "sections": engine.section_tree(),
         "needs_rebuild": engine.store.rebuild_reasons(engine.analysis.segmenter.userdict_digest()),
     }
+    size, last_seq = Journal(config.index_dir).stats()
+    stats["journal"] = {"bytes": size, "last_seq": last_seq}
     if args.json:
         print(json.dumps(stats, ensure_ascii=False, indent=1))
         return 0
@@ -240,6 +293,7 @@ def cmd_stats(args, config) -> int:
     print(f"documents  {stats['documents']} ({stats['undated']} undated) in {stats['segments']} segment(s)")
     print(f"dates      {stats['first_date']} … {stats['last_date']}")
     print(f"size       {stats['size_mb']} MB")
+    print(f"journal    {size} bytes, last sequence {last_seq}")
     for reason in stats["needs_rebuild"]:
         print(f"warning    {reason}: run 'searchsvc index --rebuild'")
     print("sections")
@@ -249,6 +303,34 @@ def cmd_stats(args, config) -> int:
             print(f"  {'  ' * depth}{n['name']}  {n['count']}")
             show(n["children"], depth + 1)
     show(stats["sections"], 0)
+    return 0
+
+
+def _backup(action: str, config, directory: str) -> dict:
+    """Run backup.snapshot or backup.restore; failures become clear messages."""
+    from . import backup
+    from .journal import JournalCorrupt
+    from .store import IndexBusy, IndexMissing
+
+    try:
+        return getattr(backup, action)(config.index_dir, Path(directory), timeout=60.0)
+    except (backup.BackupError, IndexMissing, IndexBusy, JournalCorrupt) as e:
+        raise _Failure(str(e)) from None
+    except OSError as e:
+        raise _Failure(f"{action} failed: {e}") from None
+
+
+def cmd_snapshot(args, config) -> int:
+    m = _backup("snapshot", config, args.dest)
+    print(f"snapshot {args.dest}: {m['documents']} documents, journal {m['journal_bytes']} bytes "
+          f"up to sequence {m['journal_last_seq']}, {len(m['files'])} files verified")
+    return 0
+
+
+def cmd_restore(args, config) -> int:
+    m = _backup("restore", config, args.source)
+    print(f"restored {args.source} ({m['created']}): {m['documents']} documents, "
+          f"journal up to sequence {m['journal_last_seq']}")
     return 0
 
 
@@ -306,4 +388,4 @@ def cmd_serve(args, config) -> int:
 
 
 COMMANDS = {"index": cmd_index, "delete": cmd_delete, "stats": cmd_stats, "search": cmd_search,
-            "serve": cmd_serve}
+            "serve": cmd_serve, "snapshot": cmd_snapshot, "restore": cmd_restore}

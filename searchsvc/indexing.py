@@ -12,6 +12,7 @@ posting tuple). So:
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import queue
@@ -19,18 +20,20 @@ import shutil
 import sys
 import time
 import traceback
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from array import array
 
-from whoosh.codec.whoosh3 import W3Codec
-from whoosh.writing import NO_MERGE, SegmentWriter
+from whoosh.codec.whoosh3 import W3Codec, W3Segment
+from whoosh.index import TOC
+from whoosh.writing import MERGE_SMALL, NO_MERGE, SegmentWriter
 
 from .analysis import Analysis
 from .config import Config
-from .journal import Journal
+from .journal import Journal, final_state
 from .parsing import Article, Skip, read_inputs
 from .schema import PreCounted, document
 from .searching import verify
@@ -71,6 +74,16 @@ class GroupingPool:
         self.groups.clear()
 
 
+class _Codec(W3Codec):
+    """W3Codec naming new segments from ``os.urandom``: Whoosh draws names from the
+    ``random`` module, whose state Hypothesis resets for every example, so a later
+    segment could get an existing one's name. Segments keep a plain W3Codec (it is
+    pickled into the TOC), so the files are unchanged."""
+
+    def new_segment(self, storage, indexname):
+        return W3Segment(W3Codec(compression=1), indexname, segid=uuid.uuid4().hex[:16])
+
+
 class FastSegmentWriter(SegmentWriter):
     """A Whoosh ``SegmentWriter`` that writes postings a block at a time.
 
@@ -84,7 +97,7 @@ class FastSegmentWriter(SegmentWriter):
     """
 
     def __init__(self, ix, **kwargs):
-        kwargs.setdefault("codec", W3Codec(compression=1))
+        kwargs.setdefault("codec", _Codec(compression=1))
         super().__init__(ix, **kwargs)
         self.pool = GroupingPool()
         self._precounted = {name for name, f in self.schema.items() if isinstance(f, PreCounted)}
@@ -233,16 +246,27 @@ class Indexer:
         digest = self.analysis.segmenter.userdict_digest()
         if rebuild:
             with self.store.rebuild_lock():
+                self.store.remove_stale_generations()      # a killed rebuild's leftovers first
                 path, ix = self.store.create_generation(digest)
                 try:
                     summary = self._write(ix, articles, workers, progress, replace=False)
                     # Writes through the API (the journal) are replayed into the new generation:
                     # all of it first while writers carry on, then, holding the gate so none
-                    # lands in the old generation only, what they wrote meanwhile; then the swap.
-                    seen = self._replay_journal(ix)
-                    with self.store.write_gate(exclusive=True, timeout=REBUILD_GATE_WAIT):
-                        self._replay_journal(ix, start=seen)
+                    # lands in the old generation only, what they wrote meanwhile; then the swap
+                    # and the checkpoint (the journal compacted to the final state per id).
+                    journal = Journal(self.store.root)
+                    with journal.locked(timeout=REBUILD_GATE_WAIT):
+                        pass                                # migrates a legacy journal, cuts a torn tail
+                    _, seen = self._replay_journal(ix, journal)
+                    with self.store.write_gate(exclusive=True, timeout=REBUILD_GATE_WAIT), \
+                            journal.locked(timeout=REBUILD_GATE_WAIT) as log:
+                        self.roll_forward(log)
+                        self._replay_journal(ix, journal, start=seen)
                         self.store.swap(path)
+                        try:
+                            log.checkpoint(journal.replay()[0])
+                        except OSError as e:   # the journal stays as it was: still complete
+                            print(f"warning: journal not checkpointed: {e}", file=sys.stderr)
                 except BaseException:   # e.g. disk full: the live index stays as it was
                     if self.store.current_path() != path:
                         shutil.rmtree(path, ignore_errors=True)
@@ -257,31 +281,25 @@ class Indexer:
         ix = self.store.open_or_create(digest)
         return self._write(ix, articles, workers, progress, replace=True, lock_wait=lock_wait)
 
-    def _replay_journal(self, ix, start: int = 0) -> int:
-        """Apply the journal from byte ``start``; returns where it ended."""
-        state, end = Journal(self.store.root).final_state(start)
+    def _replay_journal(self, ix, journal: Journal, start: int = 0) -> tuple[dict, int]:
+        """Apply the committed writes of the journal from byte ``start`` to ``ix``
+        (one commit); returns (their final state, where the journal ended)."""
+        state, end = journal.replay(start)
         if state:
-            self._write(ix, [a for a in state.values() if a is not None], 1, None, replace=True)
-            gone = [i for i, a in state.items() if a is None]
-            if gone:
-                self.delete(gone, ix=ix)
-        return end
+            self.apply_state(ix, state)
+        return state, end
 
-    def delete(self, ids: Iterable[str], ix=None, lock_wait: float = LOCK_TIMEOUT) -> tuple[list[str], list[str]]:
-        """Delete articles by id -> (deleted ids, ids not found)."""
-        ix = ix or self.store.open()
-        writer = self._writer(ix, lock_wait)
-        deleted, missing = [], []
-        try:
-            with writer.searcher() as s:
-                for doc_id in ids:
-                    n = writer.delete_by_term("id", doc_id, searcher=s)
-                    (deleted if n else missing).append(doc_id)
-        except BaseException:
-            writer.cancel()
-            raise
-        writer.commit()
-        return deleted, missing
+    def apply_state(self, ix, state: dict[str, Article | None], lock_wait: float = LOCK_TIMEOUT) -> Summary:
+        """Put or delete (None) each id of ``state`` in one commit."""
+        return self._write(ix, [a for a in state.values() if a is not None], 1, None, replace=True,
+                           lock_wait=lock_wait, deletes=[i for i, a in state.items() if a is None])
+
+    def roll_forward(self, log, lock_wait: float = LOCK_TIMEOUT) -> None:
+        """Complete a journaled write left without outcome (its process died before answering):
+        reapplied to the live index (idempotent), then marked committed."""
+        if log.pending is not None:
+            self.apply_state(self.store.open(), final_state([log.pending.ops]), lock_wait)
+            log.done(log.pending)
 
     # ------------------------------------------------------------ internals
     def _writer(self, ix, lock_wait: float = LOCK_TIMEOUT) -> FastSegmentWriter:
@@ -291,7 +309,8 @@ class Indexer:
         except LockError:
             raise IndexBusy(f"the index is locked by another writer (waited {lock_wait:g} s)") from None
 
-    def _write(self, ix, articles, workers, progress, replace: bool, lock_wait: float = LOCK_TIMEOUT) -> Summary:
+    def _write(self, ix, articles, workers, progress, replace: bool, lock_wait: float = LOCK_TIMEOUT,
+               deletes: Iterable[str] = ()) -> Summary:
         summary = Summary()
         writer = self._writer(ix, lock_wait)
         try:
@@ -299,6 +318,8 @@ class Indexer:
                 with writer.searcher() as s:
                     for a in articles:
                         summary.updated += bool(writer.delete_by_term("id", a.id, searcher=s))
+                    for doc_id in deletes:
+                        writer.delete_by_term("id", doc_id, searcher=s)
             summary.indexed = len(articles) - summary.updated
             workers = max(1, min(workers or self.config.workers, -(-len(articles) // BATCH) or 1))
             if workers == 1:
@@ -309,7 +330,8 @@ class Indexer:
                 new_segments = []
             else:
                 new_segments = self._parallel(ix, articles, workers, progress)
-            segments = writer._merge_segments(NO_MERGE, False, False)
+            # Upserts merge small segments (Whoosh's policy), or every write would add one.
+            segments = writer._merge_segments(MERGE_SMALL if replace else NO_MERGE, False, False)
             if writer._added:
                 segments.append(writer._finalize_segment())
             else:
@@ -321,11 +343,15 @@ class Indexer:
                 verify(writer.storage, writer.schema, fresh, [a.id for a in articles])
             writer._commit_toc(segments)
             writer._finish()
+            summary.documents = ix.doc_count()
         except BaseException:
             if not writer.is_closed:
                 writer.cancel()
-            raise
-        summary.documents = ix.doc_count()
+            if not writer.storage.file_exists(TOC._filename(writer.indexname, writer.generation)):
+                raise
+            # This writer's TOC is there: the commit happened, only what followed failed
+            # (e.g. too many open files). Callers must not report the write as not done.
+            logging.getLogger("searchsvc").exception("committed, then finishing the commit failed")
         return summary
 
     def _parallel(self, ix, articles, workers, progress) -> list:

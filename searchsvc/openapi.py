@@ -154,7 +154,8 @@ def openapi_document(config) -> dict:
                 }},
             "/articles/bulk": {"post": {
                 "operationId": "bulkWrite",
-                "summary": "Upsert and delete many articles: JSON Lines of articles or {\"delete\": id}",
+                "summary": "Upsert and delete many articles: JSON Lines of articles or {\"delete\": id}, "
+                           "applied in line order as one write",
                 "security": [{"bearer": []}],
                 "description": "One JSON object a line; each line's outcome is reported, an invalid line "
                                "does not fail the others.",

@@ -97,9 +97,10 @@ def parse_date(value) -> dt.datetime | None:
 
 
 def format_date(value: dt.datetime | None, date_only: bool = False) -> str | None:
+    # isoformat, not strftime: glibc's %Y writes year 1 as "1", which does not parse back.
     if value is None:
         return None
-    return value.strftime("%Y-%m-%d") if date_only else value.strftime("%Y-%m-%dT%H:%M")
+    return value.date().isoformat() if date_only else value.isoformat(timespec="minutes")
 
 
 def is_date_only(value) -> bool:

@@ -5,11 +5,14 @@ Layout of an index directory (default ``index/``)::
     index/current -> gen-20261126T132000-1a2b   # symlink, swapped atomically
     index/gen-…/                                # a Whoosh index + searchsvc.json
     index/rebuild.lock                          # one rebuild at a time
+    index/write.lock, journal.lock              # writers (shared) vs a swap; one committing writer
+    index/journal.log                           # the write journal (journal.py)
 
 ``--rebuild`` fills a fresh generation and only then points ``current`` at it,
 so readers never see a partial index and a killed rebuild leaves the previous
-one in place. Readers open ``current`` and notice a new generation or a new
-Whoosh commit through :meth:`IndexStore.version`.
+one in place (its own generation, still marked ``building``, is deleted by the
+next). Readers open ``current`` and notice a new generation or a new Whoosh
+commit through :meth:`IndexStore.version`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from .schema import SCHEMA_VERSION, build_schema
 
 META = "searchsvc.json"
 CURRENT = "current"
+BUILDING = "building"     # in a generation until it is swapped in: a killed build's leftovers have it
 
 
 class IndexMissing(Exception):
@@ -97,15 +101,21 @@ class IndexStore:
     # ------------------------------------------------------------ writing
     def create_generation(self, userdict_digest: str | None):
         """A new empty Whoosh index in a fresh generation directory (not yet current)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-        path = self.root / f"gen-{stamp}-{uuid.uuid4().hex[:6]}"
-        path.mkdir()
+        path = self.new_generation_dir()
         meta = {"schema_version": SCHEMA_VERSION, "analysis_version": ANALYSIS_VERSION,
                 "userdict_sha256": userdict_digest, "created": dt.datetime.now(dt.timezone.utc).isoformat()}
         (path / META).write_text(json.dumps(meta, indent=1), "utf-8")
         ix = whoosh_index.create_in(str(path), build_schema())
         return path, ix
+
+    def new_generation_dir(self) -> Path:
+        """An empty generation directory, marked as being built until :meth:`swap`."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        path = self.root / f"gen-{stamp}-{uuid.uuid4().hex[:6]}"
+        path.mkdir()
+        (path / BUILDING).touch()
+        return path
 
     def open_or_create(self, userdict_digest: str | None):
         if self.exists():
@@ -116,20 +126,23 @@ class IndexStore:
 
     def swap(self, path: Path) -> None:
         """Point ``current`` at ``path`` atomically (rename of a new symlink)."""
+        (path / BUILDING).unlink(missing_ok=True)
         fsync_tree(path)
         tmp = self.root / f".{CURRENT}.{uuid.uuid4().hex[:6]}"
         os.symlink(path.name, tmp)
         os.replace(tmp, self.root / CURRENT)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
     def remove_stale_generations(self, keep: int = 1) -> list[Path]:
-        """Delete generations other than the current one and the ``keep`` newest
-        before it (a worker may still read the previous one for a moment)."""
+        """Delete generations never swapped in (a killed build's; call with the rebuild lock
+        held), and those other than the current one and the ``keep`` newest before it (a
+        worker may still read the previous one for a moment)."""
         current = self.current_path()
         gens = sorted((p for p in self.root.glob("gen-*") if p.is_dir() and p != current),
-                      key=lambda p: p.name, reverse=True)
+                      key=lambda p: ((p / BUILDING).exists(), _created(p), p.name), reverse=True)
+        unfinished = sum((p / BUILDING).exists() for p in gens)
         removed = []
-        for p in gens[keep:]:
+        for p in gens[:unfinished] + gens[unfinished + keep:]:
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p)
         return removed
@@ -145,6 +158,12 @@ class IndexStore:
         """Shared by writers, exclusive while a rebuild replays the journal and swaps."""
         mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         with self._flock("write.lock", mode, timeout, "the index is being swapped by a rebuild"):
+            yield
+
+    @contextmanager
+    def journal_lock(self, timeout: float = 10.0):
+        """One writer at a time, in every process: held from the journal record to the commit."""
+        with self._flock("journal.lock", fcntl.LOCK_EX, timeout, "another write is being committed"):
             yield
 
     @contextmanager
@@ -167,11 +186,19 @@ class IndexStore:
         return sum(p.stat().st_size for p in path.iterdir() if p.is_file()) if path else 0
 
 
+def _created(gen: Path) -> int:
+    """When a generation was created (names have one-second stamps: rebuilds can share one)."""
+    try:
+        return (gen / META).stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 class IndexBusy(Exception):
     """The index is locked by another writer."""
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -184,4 +211,4 @@ def fsync_tree(path: Path) -> None:
         if p.is_file():
             with open(p, "rb") as f:
                 os.fsync(f.fileno())
-    _fsync_dir(path)
+    fsync_dir(path)

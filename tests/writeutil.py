@@ -1,0 +1,71 @@
+"""Helpers of the durability tests: generated articles, a writable app over a
+temporary index, rebuilds from a generated corpus file (never ../shared)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from falcon import testing
+
+from searchsvc.app import create_app
+from searchsvc.indexing import Indexer
+from searchsvc.searching import Engine
+from searchsvc.store import IndexStore
+from searchsvc.synonyms import Synonyms
+
+TOKEN = "durable-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+WORDS = "党建 乡村振兴 基层 治理 教育 医疗 交通 文化 科技 农业 水利 生态".split()
+
+
+def gen_article(doc_id: str, n: int = 0, date: str | None = "2026-11-20T09:30") -> dict:
+    """A small article whose content depends on ``n`` (so versions differ)."""
+    w = WORDS[n % len(WORDS)]
+    return {"id": doc_id, "title": f"{w}工作简报第{n}期", "body": f"{w}相关内容，版本{n}。" * 3,
+            "section": "工作动态 > 综合", "date": date, "source": "测试"}
+
+
+def write_corpus(path: Path, n: int = 20) -> Path:
+    """A generated JSONL corpus of ``n`` articles (ids base-0 … base-n-1)."""
+    path.write_text("".join(json.dumps(gen_article(f"base-{i}", i), ensure_ascii=False) + "\n"
+                            for i in range(n)), "utf-8")
+    return path
+
+
+def make_config(config, tmp_path: Path, **kw):
+    return config.with_(index_dir=tmp_path / "ix", write_token=TOKEN, write_lock_wait=kw.pop("lock_wait", 2.0),
+                        query_log=tmp_path / "q.jsonl", **kw)
+
+
+def app_client(cfg, analysis) -> testing.TestClient:
+    """A fresh app (its own engine) over ``cfg.index_dir``: a restarted worker."""
+    engine = Engine(IndexStore(cfg.index_dir), analysis, reload_interval=0.0, synonyms=Synonyms(None))
+    return testing.TestClient(create_app(cfg, engine=engine))
+
+
+def rebuild(cfg, analysis, corpus: Path):
+    return Indexer(cfg, analysis).index_paths([corpus], rebuild=True, workers=1)
+
+
+def put(client, doc: dict, headers=AUTH):
+    return client.simulate_put(f"/articles/{doc['id']}", body=json.dumps(doc, ensure_ascii=False),
+                               headers={**headers, "Content-Type": "application/json"})
+
+
+def bulk(client, lines: list[dict]):
+    body = "\n".join(json.dumps(x, ensure_ascii=False) for x in lines).encode()
+    return client.simulate_post("/articles/bulk", body=body, headers=AUTH)
+
+
+def served(client, doc_id: str):
+    """The article as served (title, body, date), or None on 404."""
+    r = client.simulate_get(f"/articles/{doc_id}")
+    assert r.status_code in (200, 404), (r.status_code, r.text[:200])
+    return None if r.status_code == 404 else (r.json["title"], r.json["body"], r.json["date"])
+
+
+def stored_ids(index_dir: Path) -> set[str]:
+    ix = IndexStore(index_dir).open()
+    with ix.searcher() as s:
+        return {f["doc"]["id"] for f in s.all_stored_fields()}
