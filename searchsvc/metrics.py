@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client.core import GaugeMetricFamily
 
 from .config import MULTIPROC_ENV
-from .journal import JOURNAL
+from .journal import Journal
 from .store import IndexMissing
 
 LABELS = ("route", "method", "status")
@@ -39,17 +39,8 @@ def count_search(result) -> None:
 
 
 def journal_length(index_dir: Path) -> tuple[int, int]:
-    """(bytes, lines) of the write journal; (0, 0) when there is none. The one place
-    that knows where the journal is and how it is laid out."""
-    try:
-        with open(Path(index_dir) / JOURNAL, "rb") as f:
-            size, lines = 0, 0
-            while chunk := f.read(1 << 20):
-                size += len(chunk)
-                lines += chunk.count(b"\n")
-            return size, lines
-    except FileNotFoundError:
-        return 0, 0
+    """(bytes, last sequence number) of the write journal; (0, 0) when there is none."""
+    return Journal(index_dir).stats()
 
 
 def index_age(index_path: Path | None) -> float | None:
@@ -80,9 +71,10 @@ class StateCollector:
             seconds = index_age(self.engine.store.current_path())
             if seconds is not None:
                 age.add_metric([], seconds)
-        size, lines = journal_length(self.index_dir)
+        size, seq = journal_length(self.index_dir)
         jbytes = GaugeMetricFamily("searchsvc_journal_bytes", "Size of the write journal", value=size)
-        jlines = GaugeMetricFamily("searchsvc_journal_entries", "Writes in the journal", value=lines)
+        jlines = GaugeMetricFamily("searchsvc_journal_last_sequence",
+                                   "Sequence number of the last write in the journal", value=seq)
         ratio = GaugeMetricFamily("searchsvc_cache_hit_ratio", "Hits / lookups since start, all workers",
                                   labels=["cache"])
         for cache, (hits, misses) in sorted(self._cache_counts().items()):

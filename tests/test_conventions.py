@@ -91,10 +91,13 @@ def _samples(text: str) -> dict:
             for line in text.splitlines() if line and not line.startswith("#")}
 
 
-def test_journal_length_in_bytes_and_lines(tmp_path):
+def test_journal_length_in_bytes_and_last_sequence(tmp_path):
+    from searchsvc.journal import JOURNAL, frame
     assert journal_length(tmp_path) == (0, 0)
-    (tmp_path / "journal.jsonl").write_text('{"op": "delete", "id": "a"}\n{"op": "delete", "id": "b"}\n')
-    assert journal_length(tmp_path) == (56, 2)
+    data = b"".join(frame(r) for r in ({"t": "head", "id": "x"}, {"t": "w", "seq": 1, "ops": []},
+                                       {"t": "ok", "seq": 1}, {"t": "w", "seq": 2, "ops": []}))
+    (tmp_path / JOURNAL).write_bytes(data)
+    assert journal_length(tmp_path) == (len(data), 2)
 
 
 @pytest.mark.parametrize("query,expected", [("page=abc", "参数有误：page 必须是整数"),
