@@ -33,10 +33,10 @@ from searchsvc.store import IndexStore  # noqa: E402
 # Stages of Engine.search, by the function that does each (cumulative time).
 STAGES = {
     "parse + analyse": ("query.py", "parse"),
-    "match": ("searching.py", "match"),
-    "score": ("searching.py", "scores"),
+    "match": ("matching.py", "match"),
+    "score": ("matching.py", "scores"),
     "sort + page": ("searching.py", "_order"),
-    "facets": [("searching.py", "_section_facet"), ("searching.py", "_year_facet")],
+    "facets": [("facets.py", "section_facet"), ("facets.py", "year_facet")],
     "snippets + stored": ("searching.py", "_hit"),
 }
 

@@ -7,9 +7,9 @@ Reads like Whoosh's own ``analysis`` module: a tokenizer yields reusable
     chars = CharNgramTokenizer(normalizer)
 
 Every tokenizer normalises its input with the same :class:`Normalizer` (NFKC,
-lowercase, traditional -> simplified) that queries go through, and reports
-``startchar``/``endchar`` as offsets into the *original* text, so stored text
-can be highlighted without segmenting it again.
+lowercase, traditional -> simplified) that queries go through. Tokens carry no
+positions or offsets: the index stores term frequencies only, and highlighting
+maps matches back through the normaliser's offsets (:class:`OffsetMap`).
 """
 
 from __future__ import annotations
@@ -251,12 +251,8 @@ def is_word(text: str) -> bool:
 
 
 class JiebaTokenizer(Tokenizer):
-    """jieba words of the normalised text, positions consecutive over all tokens.
-
-    Offsets point into the original text. Whitespace and punctuation tokens are
-    emitted too (``WordCharFilter`` drops them), so positions here count every
-    jieba token; the filter renumbers.
-    """
+    """jieba words of the normalised text, whitespace and punctuation tokens
+    included (``WordCharFilter`` drops them)."""
 
     def __init__(self, segmenter: Segmenter, normalizer: Normalizer):
         self.segmenter = segmenter
@@ -268,54 +264,31 @@ class JiebaTokenizer(Tokenizer):
     def __call__(self, value, positions=False, chars=False, keeporiginal=False,
                  removestops=True, start_pos=0, start_char=0, tokenize=True,
                  mode="", normalized=False, **kwargs):
-        """``normalized=True``: ``value`` already went through the normalizer
-        (offsets are then into that text)."""
-        norm, offsets = (value, None) if normalized else self.normalizer.with_offsets(value)
-        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        for pos, (word, start, end) in enumerate(self.segmenter.tokenize(norm), start_pos):
+        """``normalized=True``: ``value`` already went through the normalizer.
+        (Whoosh's tokenizer arguments are accepted; positions and offsets are not recorded.)"""
+        norm = value if normalized else self.normalizer(value)
+        t = Token(removestops=removestops, mode=mode, **kwargs)
+        for word, _start, _end in self.segmenter.tokenize(norm):
             t.text = word
             t.boost = 1.0
             t.stopped = False
             if keeporiginal:
                 t.original = word
-            if positions:
-                t.pos = pos
-            if chars:
-                t.startchar, t.endchar = _original_span(offsets, start, end, start_char)
             yield t
-
-
-def _original_span(offsets, start, end, start_char=0):
-    if offsets is None:
-        return start_char + start, start_char + end
-    return start_char + offsets[start], start_char + offsets[end - 1] + 1
 
 
 class WordCharFilter(Filter):
-    """Drops tokens without a letter or digit and renumbers positions consecutively."""
+    """Drops tokens without a letter or digit."""
 
     def __call__(self, tokens):
-        pos = None
-        last_src = None
-        for t in tokens:
-            if not is_word(t.text):
-                continue
-            if t.positions:
-                # Sub-words share their parent's position; keep them together.
-                if t.pos != last_src:
-                    last_src = t.pos
-                    pos = 0 if pos is None else pos + 1
-                t.pos = pos
-            yield t
+        return (t for t in tokens if is_word(t.text))
 
 
 class SearchSubwordFilter(Filter):
     """After each long word, also emits its dictionary 2- and 3-grams (jieba's search mode).
 
-    jieba's ``cut_for_search`` does the same, but as a flat list that breaks
-    positions; here the sub-words share the parent word's position (like
-    synonyms), so phrase positions stay consecutive while ``人民`` still finds
-    ``中华人民共和国``.
+    jieba's ``cut_for_search`` does the same; here each sub-word follows its
+    parent, so ``人民`` finds ``中华人民共和国`` by its words (query words are not split).
     """
 
     def __init__(self, segmenter: Segmenter):
@@ -330,23 +303,17 @@ class SearchSubwordFilter(Filter):
             yield t
             word = t.text
             n = len(word)
-            if n <= 2 or t.mode == "query":
+            if n <= 2:
                 continue
-            text, start, end = word, getattr(t, "startchar", None), getattr(t, "endchar", None)
-            exact = start is not None and end - start == n
             for size in (2, 3):
                 if n <= size:
                     break
                 for i in range(n - size + 1):
-                    sub = text[i:i + size]
+                    sub = word[i:i + size]
                     if freq.get(sub):
                         t.text = sub
-                        if t.chars and exact:
-                            t.startchar, t.endchar = start + i, start + i + size
                         yield t
             t.text = word
-            if t.chars:
-                t.startchar, t.endchar = start, end
 
 
 class CharNgramTokenizer(Tokenizer):
@@ -464,5 +431,5 @@ class Analysis:
 
     def query_terms(self, text: str) -> list[str]:
         """The words a query is made of, normalised and segmented like articles."""
-        return [t.text for t in self.query_words(text, mode="query")]
+        return [t.text for t in self.query_words(text)]
 

@@ -84,10 +84,7 @@ class SearchResource(_Cached):
     def _answer(self, sreq, fmt, resp):
         if fmt == "csv":
             return self._csv(sreq, resp)
-        try:
-            result = self.engine.search(sreq)
-        except BadRequest as e:
-            raise bad(e.param, str(e)) from None
+        result = self.engine.search(sreq)
         metrics.count_search(result)
         if sreq.page == 1 and result.total and not result.relaxed:
             offered = public_form(parse(sreq.q))      # never the negated text (planting)
@@ -96,11 +93,8 @@ class SearchResource(_Cached):
         resp.media = result.to_json(sreq)
 
     def _csv(self, sreq, resp):
-        try:
-            rows = self.engine.export(sreq, self.config.max_export_rows)
-            first = next(rows, None)
-        except BadRequest as e:
-            raise bad(e.param, str(e)) from None
+        rows = self.engine.export(sreq, self.config.max_export_rows)
+        first = next(rows, None)
         resp.content_type = "text/csv; charset=utf-8"
         name = f"search-{dt.date.today().isoformat()}.csv"
         label = "".join(c for c in sreq.q if c.isalnum())[:40]
@@ -467,6 +461,11 @@ def _handle_timeout(req, resp, ex, params):
     resp.media = _error_body("timeout", f"{ex}; narrow the query (a longer phrase, a section or dates)")
 
 
+def _handle_bad_request(req, resp, ex, params):
+    """The engine's own parameter checks (sort, the result window): a 400 like the edge's."""
+    _handle_api_error(req, resp, bad(ex.param, str(ex)), params)
+
+
 def _handle_unexpected(req, resp, ex, params):
     logging.getLogger("searchsvc").exception("unhandled error on %s %s", req.method, req.path)
     resp.status = falcon.HTTP_500
@@ -532,6 +531,7 @@ def create_app(config: Config | None = None, engine: Engine | None = None, analy
     app.add_error_handler(IndexMissing, _handle_index_missing)
     app.add_error_handler(ApiError, _handle_api_error)
     app.add_error_handler(SearchTimeout, _handle_timeout)
+    app.add_error_handler(BadRequest, _handle_bad_request)
     app.engine = engine
     app.query_log = query_log
     return app

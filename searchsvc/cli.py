@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import PACKAGE_DIR, Config
+from .contract import SORTS
 
 EXAMPLE_CORPUS = PACKAGE_DIR / "data" / "examples"
 
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--section", action="append", default=[], help="section path or prefix (repeatable)")
     p.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD")
     p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD")
-    p.add_argument("--sort", choices=("relevance", "newest", "oldest"), default="relevance")
+    p.add_argument("--sort", choices=SORTS, default=SORTS[0])
     p.add_argument("-n", "--limit", type=_bounded_int(1, 100), default=10, metavar="N",
                    help="hits to print (1-100, default 10)")
     p.add_argument("--page", type=_bounded_int(1, 10_000), default=1, metavar="P",

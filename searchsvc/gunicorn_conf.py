@@ -1,9 +1,10 @@
 """gunicorn settings for ``searchsvc serve`` (also usable with ``gunicorn -c python:searchsvc.gunicorn_conf``).
 
 Every value comes from :class:`Config` (``SEARCHSVC_*`` variables); this module reads
-no environment itself. The app is preloaded in the master so jieba's dictionary and
-the normalisation table are loaded once and shared copy-on-write; each worker opens
-the index itself after the fork (Whoosh file handles must not be shared between processes).
+no environment itself. The app is preloaded in the master, which also opens the index
+and builds the suggestion vocabulary (``server.SearchServer.load``): workers share
+jieba's dictionary, the normalisation table and the index view copy-on-write. Index
+reads use ``pread``, so the inherited descriptors are safe to share after the fork.
 """
 
 from searchsvc.config import Config
@@ -53,7 +54,8 @@ LOGCONFIG = {
 
 
 def post_fork(server, worker):
-    """Open the index in the new worker before it takes requests."""
+    """Before the new worker takes requests: the inherited index view, reopened if a newer
+    version was committed since the master opened it, and a fresh vocabulary (background)."""
     engine = getattr(server.app.callable, "engine", None) if getattr(server.app, "callable", None) else None
     if engine is not None:
         try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import pinyin
+from .whoosh_adapter import term_doc_frequencies
 
 MIN_TERM_DF = 3        # a word must occur in this many articles to be suggested
 HOMOPHONE_MIN_DF = 5   # ...and in this many to be offered as a correction
@@ -97,13 +98,10 @@ class Lexicon:
     def __init__(self, view):
         self.df: dict[str, int] = {}
         for leaf, _ in view.leaves:
-            terms = leaf._terms                      # W3 term dictionary, read raw
             for field in ("title", "body"):
-                for (fname, tbytes), info in terms.items_from(field, b""):
-                    if fname != field:
-                        break
+                for tbytes, df in term_doc_frequencies(leaf, field):
                     word = tbytes.decode("utf-8")
-                    self.df[word] = self.df.get(word, 0) + info.doc_frequency()
+                    self.df[word] = self.df.get(word, 0) + df
         terms = [Entry(w, "term", float(n)) for w, n in self.df.items()
                  if n >= MIN_TERM_DF and len(w) >= 2 and not w.isdigit()]
         self.terms = PrefixIndex(terms, _entry_keys)

@@ -12,10 +12,8 @@ import falcon
 from . import contract
 from .config import Config
 from .contract import MAX_QUERY_CHARS, Param  # noqa: F401  (MAX_QUERY_CHARS re-exported for app and web)
+from .parsing import normalize_section
 from .searching import SearchRequest
-
-SORT_NAMES = {"relevance": "相关度", "newest": "最新", "oldest": "最早"}
-
 
 class ApiError(Exception):
     def __init__(self, status: str, code: str, message: str, param: str | None = None, headers=None,
@@ -142,7 +140,7 @@ def search_request(req, config: Config, blank_is_absent: bool = False) -> Search
 def to_search_request(values: dict, config: Config) -> SearchRequest:
     """Checked parameter values (from :func:`read` or :func:`read_body`) -> SearchRequest."""
     sections = tuple(s.strip() for s in values["section"] if s.strip())
-    sections = tuple(" > ".join(p.strip() for p in s.split(">") if p.strip()) for s in sections)
+    sections = tuple(normalize_section(s) or "" for s in sections)
     # from after to selects nothing (no error: each value is valid, as the contract declares).
     return SearchRequest(q=values["q"] or "", sections=sections, date_from=values["from"], date_to=values["to"],
                          sort=values["sort"], page=values["page"], per_page=values["per_page"])

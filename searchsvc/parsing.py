@@ -21,6 +21,7 @@ from .config import DEFAULT_SITE_CRUMBS
 FIELDS = ("id", "title", "section", "date", "source", "author", "editor", "url", "body")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".json.gz", ".ndjson.gz")
 PAGE_SUFFIXES = (".txt",)     # in directories; a file named on the command line is always read
+SECTION_SEP = " > "           # between the parts of a section path: "国内 > 社会"
 
 
 @dataclass
@@ -148,7 +149,7 @@ def normalize_section(value) -> str | None:
         raise ArticleError("section", "section must be a string like 'A > B'")
     parts = [p.strip() for p in value.split(">")]
     parts = [p for p in parts if p]
-    return " > ".join(parts) or None
+    return SECTION_SEP.join(parts) or None
 
 
 def article_from_dict(record) -> Article:
@@ -263,7 +264,7 @@ def parse_page(text: str, page_id: str, site_crumbs: Iterable[str] = DEFAULT_SIT
         while crumbs and site and crumbs[0] == site[0]:
             crumbs.pop(0)
             site.pop(0)
-        section = " > ".join(crumbs) or None
+        section = SECTION_SEP.join(crumbs) or None
         i += 1
     while i < len(lines) and not lines[i].strip():
         i += 1

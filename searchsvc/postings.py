@@ -21,7 +21,8 @@ import zlib
 
 import numpy as np
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC
-from whoosh.reading import TermNotFound
+
+from .whoosh_adapter import posting_extent
 
 _LENGTH = struct.Struct("!i")
 EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.float32))
@@ -104,13 +105,5 @@ class TermBlocks:
 
 def term_blocks(leaf, fieldname: str, tbytes: bytes) -> TermBlocks | None:
     """The term's posting list in one segment (deleted documents included), or None."""
-    try:
-        info = leaf.term_info(fieldname, tbytes)
-    except TermNotFound:
-        return None
-    if info.is_inlined():   # Whoosh never inlines with inlinelimit=1, its default
-        raise ValueError(f"inlined postings for {fieldname}:{tbytes!r} are not supported")
-    offset, length = info.extent()
-    if isinstance(length, tuple):   # W3TermInfo.from_bytes forgets the [0] of struct.unpack
-        (length,) = length
-    return TermBlocks(leaf._terms._postfile, offset, length)
+    extent = posting_extent(leaf, fieldname, tbytes)
+    return None if extent is None else TermBlocks(*extent)

@@ -2,7 +2,7 @@
 
 Key terms are the article's words weighted by tf-idf (title words count
 double), idf from the lexicon's document frequencies. Candidates are scored
-by BM25 over those terms, then preferred when in the same section and recent.
+by BM25F over those terms (:mod:`scoring`), then preferred when in the same section and recent.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections import Counter
 import numpy as np
 
 from .schema import UNDATED
+from .scoring import WORD_FIELDS, bm25
 
 KEY_TERMS = 15
 SAME_SECTION = 1.3          # score factor for the article's own section
@@ -32,15 +33,15 @@ def key_terms(title: str, body: str, analysis, df: dict[str, int], n_docs: int) 
     return sorted(scored, key=lambda t: -scored[t])[:KEY_TERMS]
 
 
-def related_docs(view, docnum: int, terms: list[str], bm25, limit: int) -> list[tuple[int, float]]:
+def related_docs(view, docnum: int, terms: list[str], limit: int) -> list[tuple[int, float]]:
     """(docnum, score) of the best ``limit`` other live articles."""
     total = np.zeros(view.n, dtype=np.float64)
     n_live = max(view.doc_count, 1)
     for t in terms:
-        for f, weight in (("title", 1.5), ("body", 1.0)):
+        for f, weight in WORD_FIELDS:
             ids, tfs = view.postings(f, t)
             if len(ids):
-                total[ids] += weight * bm25(ids, tfs, view.lengths[f], view.avg[f], n_live)
+                total[ids] += weight * bm25(tfs, view.lengths[f][ids], view.avg[f], n_live, len(ids))
     total[~view.live] = 0
     total[docnum] = 0
     candidates = np.flatnonzero(total)

@@ -87,7 +87,7 @@ def metrics_directory():
 
 def run(config: Config, host: str, port: int, workers: int) -> None:
     """gunicorn in the foreground (inside :func:`metrics_directory`)."""
-    # Workers re-read SEARCHSVC_* through Config only in the master (preload); keep the
-    # resolved index path in the environment for anything they spawn.
+    # Config is read once, in the master (the app is preloaded); the resolved index path
+    # is also left in the environment for any process spawned from here that reads it again.
     os.environ["SEARCHSVC_INDEX"] = str(config.index_dir)
     SearchServer(config, {"bind": f"{host}:{port}", "workers": workers}).run()

@@ -16,13 +16,15 @@ from . import contract, metrics
 from .config import Config
 from .highlight import render
 from .params import MAX_QUERY_CHARS, ApiError, search_request
+from .parsing import SECTION_SEP
 from .searching import BadRequest, Engine, SearchTimeout
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_DIR = PACKAGE_DIR / "static"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-SORTS = (("relevance", "相关度"), ("newest", "最新"), ("oldest", "最早"))
+SORT_LABELS = {"relevance": "相关度", "newest": "最新", "oldest": "最早"}
+SORTS = tuple((s, SORT_LABELS[s]) for s in contract.SORTS)     # (value, label) for the form
 PAGER_SPAN = 4            # page links either side of the current one
 
 
@@ -75,10 +77,10 @@ def _facets(values: list[dict]) -> list[dict]:
     counts = {f["value"]: f["count"] for f in values}
 
     def key(value):
-        parts = value.split(" > ")
-        prefixes = [" > ".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        parts = value.split(SECTION_SEP)
+        prefixes = [SECTION_SEP.join(parts[:i]) for i in range(1, len(parts) + 1)]
         return [(-counts.get(p, 0), p) for p in prefixes]
-    return [{"value": v, "count": counts[v], "name": v.rsplit(" > ", 1)[-1], "depth": v.count(" > ")}
+    return [{"value": v, "count": counts[v], "name": v.rsplit(SECTION_SEP, 1)[-1], "depth": v.count(SECTION_SEP)}
             for v in sorted(counts, key=key)]
 
 

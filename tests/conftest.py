@@ -1,5 +1,7 @@
-"""Shared fixtures: one index per test session over a slice of the real corpus
-plus the bundled examples, one analysis chain, one engine, one Falcon app."""
+"""Shared fixtures: one index per test session over the bundled examples plus a
+generated corpus (``corpus_gen``: the repository alone), one analysis chain, one
+engine, one Falcon app. The shared archive (``../shared``) is needed only by the
+tests that measure quality against grep on real articles (``shared_slice``)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ from searchsvc.searching import Engine
 from searchsvc.store import IndexStore
 from searchsvc.synonyms import Synonyms
 
+import corpus_gen
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SEARCHSVC_SHARED", REPO.parent / "shared"))
 CORPUS = SHARED / "corpus" / "articles.jsonl.gz"
@@ -47,9 +51,24 @@ def analysis(config):
 
 
 @pytest.fixture(scope="session")
-def corpus_slice(tmp_path_factory):
-    """The first SLICE articles of the shared corpus, as a JSONL file and as dicts."""
-    path = tmp_path_factory.mktemp("corpus") / "slice.jsonl"
+def corpus(tmp_path_factory):
+    """The generated test corpus (see ``corpus_gen``), as a JSONL file and as dicts."""
+    articles = corpus_gen.generate()
+    return corpus_gen.write_jsonl(articles, tmp_path_factory.mktemp("corpus") / "generated.jsonl"), articles
+
+
+@pytest.fixture(scope="session")
+def big_corpus(tmp_path_factory):
+    """A generated corpus large enough that indexing it takes seconds (kill and full-disk tests)."""
+    articles = corpus_gen.generate(4000, seed=4000)
+    return corpus_gen.write_jsonl(articles, tmp_path_factory.mktemp("big") / "big.jsonl"), articles
+
+
+@pytest.fixture(scope="session")
+def shared_slice(tmp_path_factory):
+    """The first SLICE articles of the shared archive, as a JSONL file and as dicts
+    (skips without ``../shared``: only tests of quality on real articles use it)."""
+    path = tmp_path_factory.mktemp("shared") / "slice.jsonl"
     with gzip.open(need(CORPUS), "rt", encoding="utf-8") as src:
         lines = list(itertools.islice(src, SLICE))
     path.write_text("".join(lines), encoding="utf-8")
@@ -63,10 +82,10 @@ def config(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def built_index(config, analysis, corpus_slice):
-    """The session index: corpus slice + example corpus, built with two workers."""
-    summary = Indexer(config, analysis).index_paths([corpus_slice[0], EXAMPLE_CORPUS], rebuild=True, workers=2)
-    assert summary.documents == len(corpus_slice[1]) + 12
+def built_index(config, analysis, corpus):
+    """The session index: generated corpus + example corpus, built with two workers."""
+    summary = Indexer(config, analysis).index_paths([corpus[0], EXAMPLE_CORPUS], rebuild=True, workers=2)
+    assert summary.documents == len(corpus[1]) + 12
     return config.index_dir
 
 

@@ -40,20 +40,24 @@ def stored_ids(index_dir: Path) -> Counter:
         return Counter(f["doc"]["id"] for f in s.all_stored_fields())
 
 
-def test_kill_9_during_incremental_index_keeps_the_last_commit(tmp_path, corpus_slice):
+def test_kill_9_during_incremental_index_keeps_the_last_commit(tmp_path, big_corpus):
     ix = tmp_path / "ix"
     assert cli("index", "--index", ix, EXAMPLE_CORPUS).returncode == 0
+    before = set(ix.rglob("*"))
     proc = subprocess.Popen([sys.executable, "-m", "searchsvc", "index", "--index", str(ix), "--quiet",
-                             "--workers", "2", str(corpus_slice[0])])
-    time.sleep(3)
+                             "--workers", "2", str(big_corpus[0])])
+    # Killed once it has begun writing (new files under the index), not after a guessed delay
+    # that on a busy machine may end before the process got that far.
+    while set(ix.rglob("*")) == before and proc.poll() is None:
+        time.sleep(0.01)
     proc.kill()
     proc.wait()
     ids = stored_ids(ix)
-    assert max(ids.values()) == 1 and len(ids) in (12, 12 + len(corpus_slice[1]))
-    done = cli("index", "--index", ix, "--quiet", corpus_slice[0])        # no stale lock in the way
+    assert max(ids.values()) == 1 and len(ids) in (12, 12 + len(big_corpus[1]))
+    done = cli("index", "--index", ix, "--quiet", big_corpus[0])        # no stale lock in the way
     assert done.returncode == 0, done.stderr
     ids = stored_ids(ix)
-    assert len(ids) == 12 + len(corpus_slice[1]) and max(ids.values()) == 1
+    assert len(ids) == 12 + len(big_corpus[1]) and max(ids.values()) == 1
 
 
 def bulk_body(n: int, tag: str) -> bytes:
@@ -109,12 +113,12 @@ def _limit_file_size():
     resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, 2 << 20))     # files over 2 MB: EFBIG, like a full disk
 
 
-def test_a_full_disk_fails_clearly_and_leaves_the_live_index(tmp_path, corpus_slice):
+def test_a_full_disk_fails_clearly_and_leaves_the_live_index(tmp_path, big_corpus):
     ix = tmp_path / "ix"
     assert cli("index", "--index", ix, EXAMPLE_CORPUS).returncode == 0
     store = IndexStore(ix)
     live, version = store.current_path(), store.version()
-    r = cli("index", "--index", ix, "--rebuild", "--quiet", corpus_slice[0], preexec_fn=_limit_file_size)
+    r = cli("index", "--index", ix, "--rebuild", "--quiet", big_corpus[0], preexec_fn=_limit_file_size)
     assert r.returncode != 0 and "cannot write the index" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     assert store.current_path() == live and store.version() == version

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 from whoosh import index as whoosh_index
@@ -64,14 +65,17 @@ def test_rebuild_swaps_generations_atomically(tmp_path, capsys):
     assert first.exists()          # the previous generation stays for readers still on it
 
 
-def test_killed_rebuild_leaves_the_live_index(tmp_path, corpus_slice):
+def test_killed_rebuild_leaves_the_live_index(tmp_path, big_corpus):
     ix = tmp_path / "ix"
     assert run_cli("index", "--index", ix, EXAMPLE_CORPUS) == 0
     live = IndexStore(ix).current_path()
     proc = subprocess.Popen([sys.executable, "-m", "searchsvc", "index", "--index", str(ix), "--rebuild",
-                             "--quiet", str(corpus_slice[0])])
-    import time
-    time.sleep(2.5)
+                             "--quiet", str(big_corpus[0])])
+    # Killed once the rebuild has begun writing its new generation (not after a guessed delay,
+    # which on a busy machine may end before the process got that far, or after it finished).
+    while not [p for p in ix.glob("gen-*") if p != live] and proc.poll() is None:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the rebuild finished before it could be killed"
     proc.kill()
     proc.wait()
     assert IndexStore(ix).current_path() == live

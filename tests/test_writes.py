@@ -161,17 +161,17 @@ def test_ids_are_opaque_never_paths(writable):
         assert r.status_code == 404 and r.json["error"]["code"] == "not_found"
 
 
-def test_searching_a_segment_with_deleted_articles(tmp_path, config, analysis, corpus_slice):
+def test_searching_a_segment_with_deleted_articles(tmp_path, config, analysis, big_corpus):
     """A big segment keeps its deletions (no merge): postings are read through Whoosh's filter."""
     cfg = config.with_(index_dir=tmp_path / "ix", write_token=TOKEN)
     Indexer(cfg, analysis).index_articles(
-        [article_from_dict(a) for a in corpus_slice[1][:1500]], rebuild=True, workers=1)
+        [article_from_dict(a) for a in big_corpus[1][:1500]], rebuild=True, workers=1)
     engine = Engine(IndexStore(cfg.index_dir), analysis, reload_interval=0.0, synonyms=Synonyms(None))
     client = testing.TestClient(create_app(cfg, engine=engine))
-    victim = next(a for a in corpus_slice[1][:1500] if "新冠" in a["title"])
+    victim = next(a for a in big_corpus[1][:1500] if "残疾人" in a["title"])
     assert client.simulate_delete(f"/articles/{victim['id']}", headers=AUTH).status_code == 200
     assert any(s.has_deletions() for s in IndexStore(cfg.index_dir).open()._segments())
-    r = client.simulate_get("/search", params={"q": "新冠", "per_page": 100})
+    r = client.simulate_get("/search", params={"q": "残疾人", "per_page": 100})
     assert r.status_code == 200 and r.json["total"] > 0
     assert victim["id"] not in {h["id"] for h in r.json["hits"]}
 

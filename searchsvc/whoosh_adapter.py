@@ -1,0 +1,77 @@
+"""The one door to Whoosh 2.7.4's private internals, for the read side.
+
+Search wants arrays, and Whoosh's public reader API yields one value per Python
+call (a length, a term, a column cell). These functions read the same data the
+way Whoosh's own codec (``whoosh/codec/whoosh3.py``) stores it, a segment
+(``leaf``, a ``SegmentReader``) at a time, and return arrays or bytes, like the
+narrow interface of ``whoosh/codec/base.py``. ``tests/test_whoosh_adapter.py``
+is their contract: each output equals what the public API returns.
+
+Private names relied on (a Whoosh upgrade must keep them or this module must change):
+
+- ``whoosh.codec.whoosh3._lenfield``, ``LENGTHS_COLUMN``: the per-field length column
+- ``SegmentReader._perdoc`` and ``W3PerDocReader._cached_reader``: that column's reader
+- ``whoosh.util.numeric.byte_to_length``: the length byte's decoding (public, undocumented)
+- ``SegmentReader._terms`` (a ``W3TermsReader``), its ``items_from`` and ``_postfile``:
+  the raw term dictionary and the postings file
+- ``W3TermInfo.extent``: where a term's posting list lies (and its ``from_bytes`` bug,
+  a 1-tuple length)
+- ``FixedBytesColumn.Reader._dbfile``, ``_basepos``, ``_count``: where a fixed-width
+  column's rows lie in the segment's column file, and how many were written
+
+Left elsewhere: ``schema.Lz4BytesColumn`` (``Writer._compress``, ``Reader._decompress``;
+its class path is pickled into every index's TOC, so it cannot move), the write side
+in ``indexing.py`` and ``TOC._latest_generation`` in ``store.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
+from whoosh.reading import TermNotFound
+from whoosh.util.numeric import byte_to_length
+
+_LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
+
+
+def field_lengths(leaf, fieldname: str, count: int) -> np.ndarray | None:
+    """Each document's length in ``fieldname`` (as Whoosh stores it: one byte, rounded),
+    or None when no document of the segment has a term in the field."""
+    col = leaf._perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+    if col is None:
+        return None
+    return _LENGTH_TABLE[np.fromiter(col, dtype=np.uint8, count=count)]
+
+
+def column_bytes(leaf, name: str, count: int, width: int) -> bytes:
+    """A fixed-width column of one segment as one bytes object (one read, not one per
+    document), NUL-padded to ``count`` rows."""
+    reader = leaf.column_reader(name, translate=False)
+    stored = reader._dbfile.get(reader._basepos, reader._count * width)
+    return stored + b"\0" * (count * width - len(stored))
+
+
+def term_doc_frequencies(leaf, fieldname: str) -> Iterator[tuple[bytes, int]]:
+    """(term, document frequency) of every term of ``fieldname``, in term order,
+    from the term dictionary alone."""
+    for (fname, tbytes), info in leaf._terms.items_from(fieldname, b""):
+        if fname != fieldname:
+            break
+        yield tbytes, info.doc_frequency()
+
+
+def posting_extent(leaf, fieldname: str, tbytes: bytes) -> tuple[object, int, int] | None:
+    """(postings file, offset, length) of a term's posting list in one segment, or None
+    when the segment does not hold the term."""
+    try:
+        info = leaf.term_info(fieldname, tbytes)
+    except TermNotFound:
+        return None
+    if info.is_inlined():   # Whoosh never inlines with inlinelimit=1, its default
+        raise ValueError(f"inlined postings for {fieldname}:{tbytes!r} are not supported")
+    offset, length = info.extent()
+    if isinstance(length, tuple):   # W3TermInfo.from_bytes forgets the [0] of struct.unpack
+        (length,) = length
+    return leaf._terms._postfile, offset, length

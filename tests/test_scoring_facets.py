@@ -1,0 +1,91 @@
+"""Direct tests of the pure pieces of the pipeline: ``scoring.bm25`` and the facets
+over a hand-made view (no index needed)."""
+
+import datetime as dt
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from searchsvc import facets
+from searchsvc.schema import UNDATED, date_to_minutes
+from searchsvc.scoring import B, K1, bm25
+
+
+@pytest.mark.parametrize("tf, length, avg, n, df", [
+    (1, 100, 100, 1000, 10), (3, 50, 200, 10, 10), (0, 10, 10, 5, 1), (7, 1, 0, 3, 2),   # avg 0: taken as 1
+])
+def test_bm25_is_the_textbook_formula(tf, length, avg, n, df):
+    idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    expected = idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / (avg or 1)))
+    assert bm25(tf, length, avg, n, df) == pytest.approx(expected)
+
+
+def test_bm25_of_arrays_is_bm25_of_each_element():
+    tf, length = np.array([1, 2, 5], np.float32), np.array([10, 100, 1000], np.float32)
+    got = bm25(tf, length, 100.0, 1000, 50)
+    assert got.tolist() == pytest.approx([bm25(float(t), float(n), 100.0, 1000, 50) for t, n in zip(tf, length)])
+
+
+def test_bm25_rises_with_tf_and_falls_with_length_and_df():
+    assert bm25(2, 100, 100, 1000, 10) > bm25(1, 100, 100, 1000, 10)
+    assert bm25(1, 50, 100, 1000, 10) > bm25(1, 200, 100, 1000, 10)
+    assert bm25(1, 100, 100, 1000, 10) > bm25(1, 100, 100, 1000, 500)
+
+
+def _minutes(day: str) -> int:
+    return date_to_minutes(dt.datetime.fromisoformat(day))
+
+
+@pytest.fixture()
+def view():
+    """Six articles: sections by ordinal, one deleted (docnum 5), one undated (docnum 4)."""
+    sections = ["", "国内", "国内 > 社会", "国内 > 经济", "国际"]
+    ords = np.array([1, 2, 2, 3, 0, 4], np.int32)
+    dates = np.array([_minutes(d) for d in ("2021-03-01", "2022-01-31", "2022-02-01", "2022-12-31")]
+                     + [UNDATED, _minutes("2020-05-05")], np.int64)
+    year = np.array([2021, 2022, 2022, 2022, -1, 2020], np.int32)
+    live = np.array([True] * 5 + [False])
+    return SimpleNamespace(sections=sections, section_ord=ords, date=dates, year=year, live=live)
+
+
+@pytest.mark.parametrize("wanted, expected", [
+    ((), None),
+    (("国内",), [0, 1, 2, 3]),                     # a path covers the sections below it
+    (("国内 > 社会",), [1, 2]),
+    (("国内 > 社",), []),                          # ... but not a path that merely starts alike
+    (("国际", "国内 > 经济"), [3, 5]),
+])
+def test_section_mask(view, wanted, expected):
+    mask = facets.section_mask(view, wanted)
+    assert (mask is None and expected is None) or np.flatnonzero(mask).tolist() == expected
+
+
+@pytest.mark.parametrize("start, end, expected", [
+    (None, None, None),
+    (dt.date(2022, 1, 31), dt.date(2022, 2, 1), [1, 2]),      # both days whole
+    (dt.date(2022, 2, 2), None, [3]),
+    (None, dt.date(2021, 12, 31), [0, 5]),                   # undated never matches a date filter
+])
+def test_date_mask(view, start, end, expected):
+    mask = facets.date_mask(view, start, end)
+    assert (mask is None and expected is None) or np.flatnonzero(mask).tolist() == expected
+
+
+def test_section_facet_counts_each_leading_part_of_live_articles(view):
+    got = facets.section_facet(view, view.live)
+    assert got == [{"value": "国内", "count": 4}, {"value": "国内 > 社会", "count": 2},
+                   {"value": "国内 > 经济", "count": 1}]         # 国际's one article is deleted
+
+
+def test_year_facet_newest_first_without_undated(view):
+    assert facets.year_facet(view, view.live) == [{"value": "2022", "count": 3}, {"value": "2021", "count": 1}]
+
+
+def test_section_tree(view):
+    view.live[5] = True
+    tree = facets.section_tree(view)
+    assert [(n["name"], n["count"]) for n in tree] == [("国内", 4), ("国际", 1)]
+    assert [(c["path"], c["count"]) for c in tree[0]["children"]] == [("国内 > 社会", 2), ("国内 > 经济", 1)]
+    assert tree[1]["children"] == []
