@@ -74,6 +74,8 @@ class Normalizer:
         self.table = table
         self._contextual = CharSet(contextual)
         self._expanding = CharSet(cp for cp, m in table.items() if len(m) != 1)
+        # Where a segment of text that normalises on its own starts: any non-contextual character.
+        self._segment_starts = re.compile("[^" + self._contextual.pattern.pattern[1:])
         self._mapped = CharSet(table)
         self._by_char = {chr(cp): m for cp, m in table.items()}
 
@@ -112,7 +114,7 @@ class Normalizer:
         normalises alone followed by the contextual ones after it (NFKC never reaches across
         a segment's start), and each maps to the start of its segment."""
         norm = self(text)
-        starts = [0] + [m.start() for m in re.finditer(self._contextual_negated, text) if m.start()]
+        starts = [0] + [m.start() for m in self._segment_starts.finditer(text) if m.start()]
         edits, pos = [], 0
         for a, b in zip(starts, starts[1:] + [len(text)]):
             n = len(unicodedata.normalize("NFKC", text[a:b]).lower())
@@ -122,10 +124,6 @@ class Normalizer:
         if pos != len(norm):     # cannot happen by the segmentation above; never mis-highlight
             return norm, OffsetMap([(0, 0, len(norm), len(text))])
         return norm, (OffsetMap(edits) if edits else None)
-
-    @property
-    def _contextual_negated(self):
-        return "[^" + self._contextual.pattern.pattern[1:]
 
 
 class CharSet:
