@@ -4,8 +4,8 @@ Matches are found in the *normalised* text (the same text the index matched
 against) and mapped back to the original through the normaliser's offset map,
 so traditional script, full-width letters and case all highlight correctly
 without segmenting anything per request. Everything outside the marks is
-HTML-escaped. Work per text is bounded: at most MAX_MARKS marks per needle, and
-a snippet reads a window of the body, however long the article.
+HTML-escaped. Work per text is bounded: at most MAX_MARKS marks, and a snippet
+reads a window of the body, however long the article.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from html import escape
 SNIPPET_CHARS = 140           # target window, within the 120-160 the UI wants
 _SENTENCE_END = "。！？；!?;\n"
 _ELLIPSIS = "…"
-MAX_MARKS = 500           # marks per text: an article page for "的" marks the first 500
-SNIPPET_SCAN_CHARS = 4_000
-HIGHLIGHT_PART_CHARS = 20_000   # text normalised at a time while marking a whole article  # a snippet looks at this much text from its first match on
+MAX_MARKS = 500                 # marks per text: an article page for "的" marks the first 500
+SNIPPET_SCAN_CHARS = 4_000      # a snippet looks at this much text from its first match on
+HIGHLIGHT_PART_CHARS = 20_000   # text normalised at a time while marking a whole article
 
 
 def find_spans(norm: str, needles, limit: int = MAX_MARKS) -> list[tuple[int, int]]:
