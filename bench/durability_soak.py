@@ -68,7 +68,8 @@ def many_puts(n: int, config: Config, analysis: Analysis) -> bool:
             assert put(client, gen_article(f"p-{i}", i)).status_code == 201
             assert served(client, f"p-{i}") is not None
             if i in (100, n // 10, n // 2, n) or i % 2000 == 0:
-                segments = len(IndexStore(cfg.index_dir).open()._segments())
+                with IndexStore(cfg.index_dir).open().reader() as reader:
+                    segments = len(reader.leaf_readers())
                 seen.append((i, fds(), segments))
                 print(f"after {i:>6} PUTs: {fds()} descriptors, {segments} segments, "
                       f"{(time.perf_counter() - t0) / i * 1000:.1f} ms per PUT+GET", flush=True)

@@ -25,10 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from searchsvc.analysis import Analysis  # noqa: E402
 from searchsvc.config import Config  # noqa: E402
 from searchsvc.searching import Engine, SearchRequest  # noqa: E402
-from searchsvc.store import IndexStore  # noqa: E402
 
 # Stages of Engine.search, by the function that does each (cumulative time).
 STAGES = {
@@ -84,11 +82,10 @@ def main():
     args = ap.parse_args()
     queries = [json.loads(line) for line in open(args.queries, encoding="utf-8")]
     queries = queries[::args.every]
-    config = Config.from_env(index_dir=Path(args.index))
-    analysis = Analysis(config.userdict, config.cache_dir).initialize()
-    # No result cache (every round does the work) and no time budget (measure, don't stop).
-    engine = Engine(IndexStore(config.index_dir), analysis, result_cache_size=0, budget=float("inf"),
-                    postings_cache_mb=config.postings_cache_mb)
+    # The API's engine (Engine.from_config), with no result cache (every round does the
+    # work) and no time budget (measure, don't stop).
+    config = Config.from_env(index_dir=Path(args.index), result_cache_size=0, search_budget=float("inf"))
+    engine = Engine.from_config(config)
     t0 = time.perf_counter()
     view = engine.view()
     engine.lexicon()      # the server builds it in the background at start

@@ -253,8 +253,8 @@ class Segmenter:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "searchsvc"
+    """``~/.cache/searchsvc`` (Config.from_env honours ``XDG_CACHE_HOME``)."""
+    return Path.home() / ".cache" / "searchsvc"
 
 
 def is_word(text: str) -> bool:

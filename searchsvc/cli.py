@@ -372,7 +372,7 @@ def cmd_serve(args, config) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise _Failure("--workers must be at least 1")
-    with metrics_directory():
+    with metrics_directory(config) as config:
         from .indexing import Indexer
 
         indexer = Indexer(config)

@@ -1,13 +1,18 @@
 """One configuration object for the CLI, the indexer and the web app.
 
-Values come from keyword arguments, else ``SEARCHSVC_*`` environment variables,
-else the defaults below; nothing else reads the environment.
+Values come from keyword arguments, else environment variables (``SEARCHSVC_*``,
+and three that other programs define: ``PROMETHEUS_MULTIPROC_DIR``,
+``MALLOC_ARENA_MAX``, ``XDG_CACHE_HOME``), else the defaults below. This is the
+only module that touches the process environment (``tests/test_config.py``
+checks it); the helpers at the end set what dependencies read there.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -15,6 +20,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_USERDICT = PACKAGE_DIR / "data" / "userdict.txt"
 DEFAULT_SYNONYMS = PACKAGE_DIR / "data" / "synonyms.txt"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"     # prometheus_client's multiprocess directory (server.py sets it)
+XDG_CACHE_ENV = "XDG_CACHE_HOME"
 DEFAULT_SITE_CRUMBS = ("每日甘肃政务云", "甘肃省直机关党建网")
 
 
@@ -82,6 +88,10 @@ class Config:
     write_lock_wait: float = 5.0        # seconds a write waits for the index before 503 + Retry-After
     max_body_bytes: int = 10 << 20      # request bodies (bulk writes) above this: 413
     search_budget: float = 2.0          # seconds a query may run before it is stopped (503)
+    metrics_dir: Path | None = None     # prometheus_client's multiprocess directory; None = one
+                                        # process's counts (`serve` makes one for its workers)
+    malloc_arena_max: int | None = None  # glibc's MALLOC_ARENA_MAX as the operator set it;
+                                        # None = `serve` limits its workers to 2 arenas
 
     _ENV = {
         "index_dir": ("SEARCHSVC_INDEX", Path),
@@ -89,6 +99,7 @@ class Config:
         "site_crumbs": ("SEARCHSVC_SITE_CRUMBS", _split),
         "cors_origins": ("SEARCHSVC_CORS_ORIGINS", _split),
         "max_result_window": ("SEARCHSVC_MAX_RESULT_WINDOW", int),
+        "max_per_page": ("SEARCHSVC_MAX_PER_PAGE", int),
         "cache_seconds": ("SEARCHSVC_CACHE_SECONDS", int),
         "result_cache_size": ("SEARCHSVC_RESULT_CACHE", int),
         "postings_cache_mb": ("SEARCHSVC_POSTINGS_CACHE_MB", int),
@@ -107,6 +118,8 @@ class Config:
         "write_lock_wait": ("SEARCHSVC_WRITE_LOCK_WAIT", float),
         "max_body_bytes": ("SEARCHSVC_MAX_BODY_BYTES", int),
         "search_budget": ("SEARCHSVC_SEARCH_BUDGET", float),
+        "metrics_dir": (MULTIPROC_ENV, lambda v: Path(v) if v else None),
+        "malloc_arena_max": ("MALLOC_ARENA_MAX", lambda v: int(v) if v else None),
     }
 
     @classmethod
@@ -114,6 +127,8 @@ class Config:
         """Defaults, then ``SEARCHSVC_*`` variables, then non-None ``overrides``."""
         environ = os.environ if environ is None else environ
         values = {}
+        if environ.get(XDG_CACHE_ENV):          # the XDG base directory spec's cache home
+            values["cache_dir"] = Path(environ[XDG_CACHE_ENV]) / "searchsvc"
         for name, (var, parse) in cls._ENV.items():
             if var in environ:
                 values[name] = parse(environ[var])
@@ -138,3 +153,22 @@ class Config:
 
     def with_(self, **changes) -> "Config":
         return replace(self, **changes)
+
+
+def export_environ(name: str, value: str) -> None:
+    """Set ``name`` for this process and those it starts: for a dependency that reads
+    its setting from the environment (prometheus_client's multiprocess directory)."""
+    os.environ[name] = value
+
+
+@contextmanager
+def environ_defaults(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in the environment where it does not set them, only for the duration:
+    a dependency's switches read at its import (pypinyin's); nothing else sees them."""
+    added = {k: v for k, v in values.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            del os.environ[k]

@@ -106,14 +106,14 @@ class PreadFile(StructFile):
 
     def __init__(self, fd: _Fd, offset: int, length: int, name=None):
         super().__init__(_PreadIO(fd, offset, length), name=name)
-        self._fd, self._offset, self._length = fd, offset, length
+        self._fd, self._offset, self._length, self._label = fd, offset, length, name
 
     def get(self, position: int, length: int) -> bytes:
         length = max(0, min(length, self._length - position))
         return os.pread(self._fd.fd, length, self._offset + position)
 
     def subset(self, position: int, length: int, name=None) -> "PreadFile":
-        return PreadFile(self._fd, self._offset + position, length, name=name or self._name)
+        return PreadFile(self._fd, self._offset + position, length, name=name or self._label)
 
 
 class PreadFileStorage(FileStorage):
@@ -125,5 +125,5 @@ class PreadFileStorage(FileStorage):
         super().__init__(path, supports_mmap=False, readonly=readonly, debug=debug)
 
     def open_file(self, name, **kwargs):
-        path = self._fpath(name)
+        path = os.path.abspath(os.path.join(self.folder, name))   # as FileStorage._fpath
         return PreadFile(_Fd(path), 0, os.path.getsize(path), name=name)

@@ -36,7 +36,7 @@ def settings(config: Config) -> dict:
         "logconfig_dict": LOGCONFIG,
         "post_fork": post_fork,
         "worker_exit": worker_exit,
-        "child_exit": child_exit,
+        "child_exit": _child_exit(config.metrics_dir),
     }
 
 
@@ -72,10 +72,12 @@ def worker_exit(server, worker):
         query_log.flush()
 
 
-def child_exit(server, worker):
-    """In the master: the worker's metric files are no longer live (prometheus multiprocess)."""
-    from searchsvc import metrics   # imported late: prometheus_client must see PROMETHEUS_MULTIPROC_DIR
-    metrics.worker_gone(worker.pid)
+def _child_exit(metrics_dir):
+    def child_exit(server, worker):
+        """In the master: the worker's metric files are no longer live (prometheus multiprocess)."""
+        from searchsvc import metrics   # imported late: prometheus_client must see PROMETHEUS_MULTIPROC_DIR
+        metrics.worker_gone(worker.pid, metrics_dir)
+    return child_exit
 
 
 # `gunicorn -c python:searchsvc.gunicorn_conf`: the same settings as module variables.

@@ -1,13 +1,9 @@
 """Turning articles into index segments: upserts, deletes and rebuilds.
 
 Whoosh's writer, not jieba, is the slow part of indexing (about 6 µs per
-posting, most of it reading field lengths back from disk and sorting every
-posting tuple). So:
-
-* each worker process analyses its share of the articles *and* writes its own
-  segment (``FastSegmentWriter``); the parent only commits the new segments;
-* postings are grouped per term in memory (``GroupingPool``) instead of one
-  global sort, and field lengths are kept in memory for the postings writer.
+posting). So each worker process analyses its share of the articles *and*
+writes its own segment with ``whoosh_adapter.FastSegmentWriter`` (postings
+grouped per term, a block at a time); the parent only commits the new segments.
 """
 
 from __future__ import annotations
@@ -20,182 +16,22 @@ import shutil
 import sys
 import time
 import traceback
-import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
-
-from array import array
-
-from whoosh.codec.whoosh3 import W3Codec, W3Segment
-from whoosh.index import TOC
-from whoosh.writing import MERGE_SMALL, NO_MERGE, SegmentWriter
 
 from .analysis import Analysis
 from .config import Config
 from .journal import Journal, final_state
 from .parsing import Article, Skip, read_inputs
-from .schema import PreCounted, document
+from .schema import document
 from .searching import verify
 from .store import IndexBusy, IndexStore
+from .whoosh_adapter import FastSegmentWriter
 
-BLOCK_LIMIT = 128            # W3Codec's postings per block
-MIN_COMPRESSED_POSTINGS = 8  # smaller blocks are written uncompressed
 BATCH = 200                  # articles per job sent to a worker
 SEGMENT_POSTINGS = 20_000_000  # a worker starts a new segment after this many postings
 LOCK_TIMEOUT = 10.0
 REBUILD_GATE_WAIT = 60.0     # a rebuild waits this long for in-flight API writes
-
-
-class GroupingPool:
-    """Whoosh's posting-pool interface, grouping postings per (field, term).
-
-    Whoosh's ``PostingPool`` sorts every ``(field, term, docnum, ...)`` tuple;
-    grouping needs one sort of the distinct terms instead.
-    """
-
-    def __init__(self):
-        self.groups = defaultdict(list)
-        self.fieldnames = set()
-        self.count = 0
-
-    def add(self, item):
-        fieldname, tbytes, docnum, weight, vbytes = item
-        self.groups[fieldname, tbytes].append((docnum, weight, vbytes))
-        self.count += 1
-
-    def iter_postings(self):
-        for key in sorted(self.groups):
-            fieldname, tbytes = key
-            for docnum, weight, vbytes in sorted(self.groups[key]):
-                yield fieldname, tbytes, docnum, weight, vbytes
-
-    def cleanup(self):
-        self.groups.clear()
-
-
-class _Codec(W3Codec):
-    """W3Codec naming new segments from ``os.urandom``: Whoosh draws names from the
-    ``random`` module, whose state Hypothesis resets for every example, so a later
-    segment could get an existing one's name. Segments keep a plain W3Codec (it is
-    pickled into the TOC), so the files are unchanged."""
-
-    def new_segment(self, storage, indexname):
-        return W3Segment(W3Codec(compression=1), indexname, segid=uuid.uuid4().hex[:16])
-
-
-class FastSegmentWriter(SegmentWriter):
-    """A Whoosh ``SegmentWriter`` that writes postings a block at a time.
-
-    Whoosh's writer sorts every posting tuple, reads each posting's field
-    length back from disk and feeds the codec one posting at a time (about
-    6 µs a posting, most of the indexing time). This writer keeps postings
-    grouped per term and field lengths in memory, and hands the W3 codec whole
-    blocks; the files it writes are ordinary Whoosh 2.7 segments (the tests
-    compare them with the stock writer's). (Whoosh 2.7.4's inline postings,
-    ``inlinelimit`` > 1, are broken: ``W3TermInfo.set_inline`` does not exist.)
-    """
-
-    def __init__(self, ix, **kwargs):
-        kwargs.setdefault("codec", _Codec(compression=1))
-        super().__init__(ix, **kwargs)
-        self.pool = GroupingPool()
-        self._precounted = {name for name, f in self.schema.items() if isinstance(f, PreCounted)}
-        self._lengths = defaultdict(dict)    # fieldname -> {docnum: length}
-
-    def add_document(self, **fields):
-        """Whoosh's add_document (no spelling, no vectors, no field boosts), with
-        pre-counted term lists grouped per term as they arrive."""
-        self._check_state()
-        pdw = self.perdocwriter
-        schema = self.schema
-        docnum = self.docnum
-        groups = self.pool.groups
-        names = sorted(name for name in fields if not name.startswith("_"))
-        self._check_fields(schema, names)
-        pdw.start_doc(docnum)
-        for name in names:
-            value = fields[name]
-            if value is None:
-                continue
-            field = schema[name]
-            length = 0
-            if field.indexed:
-                items = field.index(value)
-                if name in self._precounted:
-                    for tbytes, freq, weight, vbytes in items:
-                        groups[name, tbytes].append((docnum, weight, vbytes))
-                        length += freq
-                    self.pool.count += len(items)
-                    self._lengths[name][docnum] = length
-                else:
-                    for tbytes, freq, weight, vbytes in items:
-                        length += freq if field.scorable else 0
-                        self.pool.add((name, tbytes, docnum, weight, vbytes))
-            pdw.add_field(name, field, value if field.stored else None, length)
-            if field.column_type is not None:
-                pdw.add_column_value(name, field.column_type, field.to_column_value(value))
-        pdw.finish_doc()
-        self._added = True
-        self.docnum += 1
-
-    def _flush_segment(self):
-        self.perdocwriter.close()
-        level = self.codec._compression
-        fw = self.fieldwriter
-        groups = self.pool.groups
-        lastfield = None
-        lengths = None
-        for fieldname, tbytes in sorted(groups):
-            if fieldname != lastfield:
-                if lastfield is not None:
-                    fw.finish_field()
-                fw.start_field(fieldname, self.schema[fieldname])
-                lastfield = fieldname
-                lengths = self._field_lengths(fieldname)
-            postings = groups[fieldname, tbytes]
-            postings.sort()
-            fw.start_term(tbytes)
-            pw = fw._postwriter
-            for i in range(0, len(postings), BLOCK_LIMIT):
-                if i:
-                    pw._write_block()
-                chunk = postings[i:i + BLOCK_LIMIT]
-                # zlib gains nothing on a block of a few postings and costs ~20 µs a term (a
-                # long article has 100k terms); readers take the level from each block's header.
-                pw._compression = level if len(chunk) >= MIN_COMPRESSED_POSTINGS else 0
-                _fill_block(pw, chunk, lengths)
-            fw.finish_term()
-        if lastfield is not None:
-            fw.finish_field()
-        fw.close()
-
-    def _field_lengths(self, fieldname):
-        known = self._lengths.get(fieldname)
-        if known is not None and len(known) == self.docnum - self.docbase:
-            return known.get
-        pdr = self.codec.per_document_reader(self.storage, self.get_segment())
-        return lambda docnum: pdr.doc_field_length(docnum, fieldname)
-
-    def finish_segment(self):
-        """Write this writer's segment without committing a TOC (for a parent to commit)."""
-        segment = self._finalize_segment()
-        # Not _finish(): the temp directory is shared by every writer of this
-        # index and the committing parent removes it.
-        self.is_closed = True
-        return segment
-
-
-def _fill_block(pw, chunk, lengths):
-    """Load one block of (docnum, weight, vbytes) into a W3PostingsWriter's buffer,
-    with the statistics its add_posting() would have gathered."""
-    pw._ids = array("I", [p[0] for p in chunk])
-    pw._weights = weights = array("f", [p[1] for p in chunk])
-    pw._values = [p[2] for p in chunk if p[2]]
-    pw._maxweight = max(weights)
-    lens = [n for n in map(lengths, pw._ids) if n]
-    pw._minlength = min(lens) if lens else None
-    pw._maxlength = max(lens) if lens else 0
 
 
 @dataclass
@@ -331,23 +167,17 @@ class Indexer:
             else:
                 new_segments = self._parallel(ix, articles, workers, progress)
             # Upserts merge small segments (Whoosh's policy), or every write would add one.
-            segments = writer._merge_segments(MERGE_SMALL if replace else NO_MERGE, False, False)
-            if writer._added:
-                segments.append(writer._finalize_segment())
-            else:
-                writer._close_segment()
-            segments += new_segments
+            segments = writer.segments_to_commit(merge_small=replace) + new_segments
             old = {s.segment_id() for s in writer.segments}
             fresh = [s for s in segments if s.segment_id() not in old]
             if fresh:   # read back as the service will before any reader can see it
                 verify(writer.storage, writer.schema, fresh, [a.id for a in articles])
-            writer._commit_toc(segments)
-            writer._finish()
+            writer.commit_segments(segments)
             summary.documents = ix.doc_count()
         except BaseException:
             if not writer.is_closed:
                 writer.cancel()
-            if not writer.storage.file_exists(TOC._filename(writer.indexname, writer.generation)):
+            if not writer.committed():
                 raise
             # This writer's TOC is there: the commit happened, only what followed failed
             # (e.g. too many open files). Callers must not report the write as not done.
@@ -462,7 +292,7 @@ def _worker(ix, analysis: Analysis, jobs, results) -> None:
                 if writer is None:
                     writer = FastSegmentWriter(ix, _lk=False)
                 writer.add_document(**document(article, analysis))
-            if writer is not None and writer.pool.count >= SEGMENT_POSTINGS:
+            if writer is not None and writer.postings >= SEGMENT_POSTINGS:
                 segments.append(writer.finish_segment())
                 writer = None
             results.put(("progress", len(batch)))

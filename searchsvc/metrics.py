@@ -2,23 +2,21 @@
 
 Under ``searchsvc serve`` every gunicorn worker counts into files in
 ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode; the server sets
-the directory up before the app is imported and removes it at exit), and a scrape
-answered by any worker sums them all. Without that variable (falcon.testing, a
-plain ``gunicorn searchsvc.wsgi:app``) the counts are this process's own.
+the directory up before the app is imported and removes it at exit; ``Config.metrics_dir``),
+and a scrape answered by any worker sums them all. Without that directory (falcon.testing,
+a plain ``gunicorn searchsvc.wsgi:app``) the counts are this process's own.
 Index size, version and age, the journal's length and the caches' hit ratios are
 read when scraped.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
-from .config import MULTIPROC_ENV
 from .journal import Journal
 from .store import IndexMissing
 
@@ -93,11 +91,12 @@ class StateCollector:
         return out
 
 
-def exposition(engine, index_dir: Path) -> tuple[bytes, str]:
-    """The metrics page: every worker's counters (multiprocess mode) plus the state gauges."""
-    if os.path.isdir(os.environ.get(MULTIPROC_ENV, "")):
+def exposition(engine, index_dir: Path, multiprocess_dir: Path | None = None) -> tuple[bytes, str]:
+    """The metrics page: every worker's counters (multiprocess mode, when ``multiprocess_dir``
+    is the directory prometheus_client counts into) plus the state gauges."""
+    if multiprocess_dir is not None and Path(multiprocess_dir).is_dir():
         counts = CollectorRegistry()
-        multiprocess.MultiProcessCollector(counts)
+        multiprocess.MultiProcessCollector(counts, path=str(multiprocess_dir))
     else:
         counts = REGISTRY
     registry = CollectorRegistry()
@@ -116,7 +115,7 @@ class _Forward:
         return self.source.collect()
 
 
-def worker_gone(pid: int) -> None:
+def worker_gone(pid: int, multiprocess_dir: Path | None) -> None:
     """Called in the gunicorn master when a worker exited."""
-    if os.environ.get(MULTIPROC_ENV):
-        multiprocess.mark_process_dead(pid)
+    if multiprocess_dir is not None:
+        multiprocess.mark_process_dead(pid, str(multiprocess_dir))

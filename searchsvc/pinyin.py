@@ -8,30 +8,17 @@ typing ``yinhang`` must find 银行 whatever the default reading of 行 is.
 from __future__ import annotations
 
 import itertools
-import os
 from functools import lru_cache
+
+from .config import environ_defaults
 
 # pypinyin's documented switches, read from the environment at its import: we only look
 # up single characters, so its phrase table (~45 MB in every worker) and its defensive
 # dict copies are not needed. Single-character readings are the same with and without them.
 PYPINYIN_SWITCHES = {"PYPINYIN_NO_PHRASES": "1", "PYPINYIN_NO_DICT_COPY": "1"}
 
-
-def _import_pypinyin():
-    """pypinyin imported with PYPINYIN_SWITCHES (where the environment does not set them),
-    leaving the process environment as it was: nothing else sees them."""
-    added = {k: v for k, v in PYPINYIN_SWITCHES.items() if k not in os.environ}
-    os.environ.update(added)
-    try:
-        import pypinyin
-    finally:
-        for k in added:
-            del os.environ[k]
-    return pypinyin
-
-
-_pypinyin = _import_pypinyin()
-Style, pinyin = _pypinyin.Style, _pypinyin.pinyin
+with environ_defaults(PYPINYIN_SWITCHES):     # where the environment does not set them
+    from pypinyin import Style, pinyin
 
 MAX_KEYS = 4     # reading combinations kept per text (memory: most words have one)
 

@@ -32,6 +32,7 @@ from whoosh.util.numeric import to_sortable
 
 from .analysis import Analysis
 from .parsing import Article, format_date
+from .whoosh_adapter import compressed_bytes_reader, compressed_bytes_writer
 
 EPOCH = dt.datetime(1970, 1, 1)
 UNDATED = -(2 ** 62)
@@ -43,20 +44,17 @@ HEAD_BYTES = 160     # head column: the first bytes of the normalised text (~50 
 class Lz4BytesColumn(columns.CompressedBytesColumn):
     """Whoosh's compressed bytes column with LZ4 instead of deflate. Confirming a phrase
     may read thousands of articles: LZ4 decompresses one in ~1 µs where zlib takes ~8,
-    for a third more bytes in this column (+6 MB on the shared corpus)."""
+    for a third more bytes in this column (+6 MB on the shared corpus). Its class path
+is pickled into every index's TOC: it must stay ``searchsvc.schema.Lz4BytesColumn``."""
 
     def __init__(self):
         super().__init__(level=0, module="zlib")    # the module is replaced below
 
     def writer(self, dbfile):
-        w = self.Writer(dbfile, 0, "zlib")
-        w._compress = _lz4_compress
-        return w
+        return compressed_bytes_writer(dbfile, _lz4_compress)
 
     def reader(self, dbfile, basepos, length, doccount):
-        r = self.Reader(dbfile, basepos, length, doccount, "zlib")
-        r._decompress = lz4.block.decompress
-        return r
+        return compressed_bytes_reader(dbfile, basepos, length, doccount, lz4.block.decompress)
 
 
 def _lz4_compress(data: bytes, _level: int) -> bytes:
@@ -81,6 +79,8 @@ class PreCounted(fields.FieldType):
     Whoosh's own fields run their analyzer inside the writer; ours run in
     worker processes so that segmentation uses every core.
     """
+
+    precounted = True   # FastSegmentWriter groups these terms as they arrive
 
     def __init__(self, analyzer=None, field_boost=1.0):
         self.format = formats.Frequency(field_boost=field_boost)

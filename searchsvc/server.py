@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
-import os
 import shutil
 import sys
 import tempfile
@@ -14,7 +13,7 @@ from pathlib import Path
 from gunicorn.app.base import BaseApplication
 
 from . import gunicorn_conf
-from .config import MULTIPROC_ENV, Config
+from .config import MULTIPROC_ENV, Config, export_environ
 
 
 class SearchServer(BaseApplication):
@@ -45,21 +44,21 @@ class SearchServer(BaseApplication):
         except IndexMissing:
             pass                    # /healthz says why; workers retry
         gc.freeze()
-        _limit_malloc_arenas()
+        _limit_malloc_arenas(self.config_obj.malloc_arena_max)
         return app
 
 
 M_ARENA_MAX = -8     # glibc's mallopt parameter (malloc.h)
 
 
-def _limit_malloc_arenas(arenas: int = 2) -> None:
+def _limit_malloc_arenas(chosen: int | None, arenas: int = 2) -> None:
     """glibc gives threads their own malloc arenas, each keeping memory freed by the
     requests it served (one A/B load test: 255/263 MB per worker with two arenas,
     270/285 MB without the limit; about the size of run-to-run noise).
     The documented remedy is MALLOC_ARENA_MAX; mallopt sets it for the workers forked
     from here. Not glibc (musl, macOS): nothing to do."""
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return                      # the operator chose
+    if chosen:
+        return                      # the operator chose (glibc read MALLOC_ARENA_MAX at start)
     try:
         ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
     except (OSError, AttributeError):
@@ -67,19 +66,21 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
 
 
 @contextlib.contextmanager
-def metrics_directory():
-    """The directory every worker counts its metrics into, for the whole ``serve``:
-    prometheus_client picks its multiprocess mode when first imported, so this is entered
-    before anything that imports it (the index build on a first start included)."""
+def metrics_directory(config: Config):
+    """The directory every worker counts its metrics into, for the whole ``serve``
+    (``config.metrics_dir``, else a fresh one): yields ``config`` naming it.
+    prometheus_client picks its multiprocess mode when first imported, from the
+    environment, so this is entered before anything that imports it (the index build
+    on a first start included)."""
     if "prometheus_client" in sys.modules:
         raise RuntimeError("prometheus_client was imported before the metrics directory was set")
-    own = MULTIPROC_ENV not in os.environ
-    path = Path(tempfile.mkdtemp(prefix="searchsvc-metrics-") if own else os.environ[MULTIPROC_ENV])
+    own = config.metrics_dir is None
+    path = Path(tempfile.mkdtemp(prefix="searchsvc-metrics-")) if own else config.metrics_dir
     for stale in path.glob("*.db"):     # a previous run's counts would be summed in
         stale.unlink()
-    os.environ[MULTIPROC_ENV] = str(path)
+    export_environ(MULTIPROC_ENV, str(path))
     try:
-        yield path
+        yield config.with_(metrics_dir=path)
     finally:
         if own:
             shutil.rmtree(path, ignore_errors=True)
@@ -89,5 +90,5 @@ def run(config: Config, host: str, port: int, workers: int) -> None:
     """gunicorn in the foreground (inside :func:`metrics_directory`)."""
     # Config is read once, in the master (the app is preloaded); the resolved index path
     # is also left in the environment for any process spawned from here that reads it again.
-    os.environ["SEARCHSVC_INDEX"] = str(config.index_dir)
+    export_environ("SEARCHSVC_INDEX", str(config.index_dir))
     SearchServer(config, {"bind": f"{host}:{port}", "workers": workers}).run()

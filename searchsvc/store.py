@@ -28,11 +28,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from whoosh import index as whoosh_index
-from whoosh.filedb.filestore import FileStorage
 
 from .analysis import ANALYSIS_VERSION
 from .filestore import PreadFileStorage
 from .schema import SCHEMA_VERSION, build_schema
+from .whoosh_adapter import latest_generation
 
 META = "searchsvc.json"
 CURRENT = "current"
@@ -76,7 +76,7 @@ class IndexStore:
         path = self.current_path()
         if path is None:
             return None
-        gen = whoosh_index.TOC._latest_generation(FileStorage(str(path)), whoosh_index._DEF_INDEX_NAME)
+        gen = latest_generation(path)
         return None if gen < 0 else f"{path.name}:{gen}"
 
     def meta(self, path: Path | None = None) -> dict:

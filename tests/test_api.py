@@ -102,3 +102,19 @@ def test_hostile_queries_never_fail(client):
         assert r.status_code == 200, q
         assert r.json["query"] == q or "\x00" in q    # echoed as JSON data, never as markup
         assert all("<script>" not in h["title_html"] + h["snippet_html"] for h in r.json["hits"])
+
+
+@pytest.mark.parametrize("path,params,status", [
+    ("/search", {"q": Q, "per_page": 3}, 200), ("/sections", {}, 200), ("/articles/study-session", {}, 200),
+    ("/search", {"q": Q, "page": 10_000}, 400),    # the engine's BadRequest (the result window)
+    ("/search", {"sort": "sideways"}, 400),        # the edge's own check
+])
+def test_json_bodies_are_orjson_s_bytes(client, path, params, status):
+    """The media handler sends orjson's output unchanged: compact UTF-8, Chinese not escaped,
+    the bytes the service sent when it decoded them for Falcon to encode again."""
+    import orjson
+    r = client.simulate_get(path, params=params)
+    assert r.status_code == status and r.headers["Content-Type"].startswith("application/json")
+    assert r.content == orjson.dumps(orjson.loads(r.content))
+    if status == 400:   # one error shape for both
+        assert r.json["error"]["code"] == "invalid_parameter" and r.json["error"]["param"] in ("page", "sort")

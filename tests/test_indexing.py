@@ -7,12 +7,8 @@ import time
 
 import pytest
 from whoosh import index as whoosh_index
-from whoosh.writing import SegmentWriter
 
 from searchsvc.cli import EXAMPLE_CORPUS, main
-from searchsvc.indexing import FastSegmentWriter
-from searchsvc.schema import build_schema, document
-from searchsvc.parsing import read_inputs, Article
 from searchsvc.store import IndexStore
 
 
@@ -81,26 +77,3 @@ def test_killed_rebuild_leaves_the_live_index(tmp_path, big_corpus):
     assert IndexStore(ix).current_path() == live
     assert whoosh_index.open_dir(str(live)).doc_count() == 12
     assert run_cli("index", "--index", ix, "--rebuild", EXAMPLE_CORPUS) == 0   # and the next run completes
-
-
-def test_fast_writer_writes_what_the_stock_writer_writes(tmp_path, analysis):
-    """FastSegmentWriter's block-level flush produces the same postings as Whoosh's own writer."""
-    articles = [a for a in read_inputs([EXAMPLE_CORPUS]) if isinstance(a, Article)]
-    readers = []
-    for name, cls in (("fast", FastSegmentWriter), ("stock", SegmentWriter)):
-        path = tmp_path / name
-        path.mkdir()
-        ix = whoosh_index.create_in(str(path), build_schema())
-        writer = cls(ix)
-        for a in articles:
-            writer.add_document(**document(a, analysis))
-        writer.commit()
-        readers.append(ix.reader())
-    fast, stock = readers
-    assert list(fast.all_terms()) == list(stock.all_terms())
-    for fieldname, text in stock.all_terms():
-        a, b = fast.postings(fieldname, text), stock.postings(fieldname, text)
-        assert list(a.all_items()) == list(b.all_items())
-    for docnum in range(stock.doc_count_all()):
-        for f in ("title", "body", "text_c"):
-            assert fast.doc_field_length(docnum, f) == stock.doc_field_length(docnum, f)

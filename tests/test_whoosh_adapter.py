@@ -1,12 +1,21 @@
 """The contract of :mod:`searchsvc.whoosh_adapter`: what it reads from Whoosh's
-internals equals what Whoosh's public reader API returns, segment by segment."""
+internals equals what Whoosh's public reader API returns, segment by segment, and
+what it writes equals what Whoosh's public writer (``SegmentWriter``, ``commit()``)
+writes, on real indexes."""
 
+import lz4.block
 import numpy as np
 import pytest
+from whoosh import index as whoosh_index
+from whoosh.writing import SegmentWriter
 
+import corpus_gen
 from searchsvc import whoosh_adapter
+from searchsvc.cli import EXAMPLE_CORPUS
+from searchsvc.parsing import Article, read_inputs
 from searchsvc.postings import TermBlocks
-from searchsvc.schema import HEAD_BYTES
+from searchsvc.schema import HEAD_BYTES, build_schema, document
+from searchsvc.whoosh_adapter import FastSegmentWriter
 
 WORD_FIELDS = ["title", "body", "title_c", "text_c"]
 
@@ -60,3 +69,152 @@ def test_posting_extent_decodes_to_whooshs_postings(leaves, field):
 
 def test_posting_extent_of_an_absent_term_is_none(leaves):
     assert whoosh_adapter.posting_extent(leaves[0], "body", "不存在的词语xyz".encode()) is None
+
+
+# ------------------------------------------------------------------ write side
+@pytest.fixture(scope="module")
+def articles(tmp_path_factory):
+    """The bundled examples and 150 generated articles (a few posting blocks per common term)."""
+    generated = corpus_gen.write_jsonl(corpus_gen.generate(150, seed=7), tmp_path_factory.mktemp("w") / "g.jsonl")
+    return [a for a in read_inputs([EXAMPLE_CORPUS, generated]) if isinstance(a, Article)]
+
+
+def _new_index(path):
+    path.mkdir()
+    return whoosh_index.create_in(str(path), build_schema())
+
+
+def _contents(reader):
+    """Everything a reader shows of an index, through Whoosh's public API."""
+    docs = sorted((reader.stored_fields(d)["id"], d) for d in reader.all_doc_ids())
+    return {
+        "terms": list(reader.all_terms()),
+        "postings": {(f, t): list(reader.postings(f, t).all_items()) for f, t in reader.all_terms()},
+        "lengths": [[reader.doc_field_length(d, f) for f in ("title", "body", "title_c", "text_c")] for _, d in docs],
+        "stored": [reader.stored_fields(d) for _, d in docs],
+        "columns": {name: [reader.column_reader(name)[d] for _, d in docs]
+                    for name in ("norm", "head", "section", "date")},
+    }
+
+
+def test_fast_writer_writes_what_the_stock_writer_writes(tmp_path, analysis, articles):
+    """The block-at-a-time flush: the same terms, postings, lengths, stored fields and
+    columns as Whoosh's own writer."""
+    readers = []
+    for name, cls in (("fast", FastSegmentWriter), ("stock", SegmentWriter)):
+        ix = _new_index(tmp_path / name)
+        writer = cls(ix)
+        for a in articles:
+            writer.add_document(**document(a, analysis))
+        writer.commit()
+        readers.append(ix.reader())
+    fast, stock = map(_contents, readers)
+    assert max(len(p) for p in stock["postings"].values()) > 128    # more than one block
+    assert fast == stock
+
+
+def test_finished_segments_committed_by_another_writer(tmp_path, analysis, articles):
+    """finish_segment(): a worker's segment, committed by the parent, reads as if one writer wrote it."""
+    ix = _new_index(tmp_path / "parts")
+    half = len(articles) // 2
+    parts = []
+    for share in (articles[:half], articles[half:]):
+        worker = FastSegmentWriter(ix, _lk=False)
+        for a in share:
+            worker.add_document(**document(a, analysis))
+        assert worker.postings > 0
+        parts.append(worker.finish_segment())
+    parent = FastSegmentWriter(ix)
+    parent.commit_segments(parent.segments_to_commit(merge_small=False) + parts)
+    one = _new_index(tmp_path / "one")
+    writer = SegmentWriter(one)
+    for a in articles:
+        writer.add_document(**document(a, analysis))
+    writer.commit()
+    got, want = _contents(ix.reader()), _contents(one.reader())
+    assert got["terms"] == want["terms"] and got["stored"] == want["stored"] and got["columns"] == want["columns"]
+    assert got["lengths"] == want["lengths"]
+    assert len(ix.reader().leaf_readers()) == 2
+
+
+@pytest.mark.parametrize("merge_small", [True, False])
+def test_two_step_commit_equals_commit(tmp_path, analysis, articles, merge_small):
+    """segments_to_commit() then commit_segments() does what commit(merge=...) does:
+    the same segments (merged or not), documents and generation, deletes included."""
+    indexes = {}
+    for how in ("public", "two_step"):
+        ix = indexes[how] = _new_index(tmp_path / how)
+        # Whoosh's MERGE_SMALL merges once there are five small segments; the last: only a delete
+        batches = [articles[i:i + 3] for i in range(0, 18, 3)] + [[]]
+        for batch in batches:
+            writer = FastSegmentWriter(ix)
+            for a in batch:
+                writer.add_document(**document(a, analysis))
+            if not batch:
+                assert writer.delete_by_term("id", articles[0].id) == 1
+            if how == "public":
+                writer.commit(merge=merge_small)
+            else:
+                assert not writer.committed()
+                writer.commit_segments(writer.segments_to_commit(merge_small=merge_small))
+                assert writer.committed()
+    public, two_step = indexes["public"], indexes["two_step"]
+    assert two_step.latest_generation() == public.latest_generation() == len(batches)
+    segments = [[r.doc_count_all() for r, _ in ix.reader().leaf_readers()] for ix in (two_step, public)]
+    assert segments[0] == segments[1] == ([18] if merge_small else [3] * 6)
+    assert _contents(two_step.reader()) == _contents(public.reader())
+    assert two_step.doc_count() == 17
+
+
+def test_a_cancelled_writer_has_not_committed(tmp_path, analysis, articles):
+    ix = _new_index(tmp_path / "ix")
+    writer = FastSegmentWriter(ix)
+    writer.add_document(**document(articles[0], analysis))
+    writer.cancel()
+    assert not writer.committed() and ix.doc_count() == 0 and ix.latest_generation() == 0
+
+
+def test_latest_generation_equals_the_index_s(tmp_path, analysis, articles):
+    assert whoosh_adapter.latest_generation(tmp_path) == -1     # no index: no TOC
+    ix = _new_index(tmp_path / "ix")
+    for a in articles[:3]:
+        assert whoosh_adapter.latest_generation(tmp_path / "ix") == ix.latest_generation()
+        writer = FastSegmentWriter(ix)
+        writer.add_document(**document(a, analysis))
+        writer.commit()
+    assert whoosh_adapter.latest_generation(tmp_path / "ix") == ix.latest_generation() == 3
+
+
+def test_the_norm_column_is_lz4_and_the_toc_names_its_class(tmp_path, analysis, articles):
+    """What Lz4BytesColumn writes reads back through Whoosh's public column reader; each
+    row is an LZ4 block; the TOC pickles the class by its path, which must not change
+    (indexes written before would no longer open)."""
+    ix = _new_index(tmp_path / "ix")
+    writer = FastSegmentWriter(ix)
+    docs = [document(a, analysis) for a in articles[:20]]
+    for doc in docs:
+        writer.add_document(**doc)
+    writer.commit()
+    assert list(ix.reader().column_reader("norm")) == [d["norm"] for d in docs]
+    raw = whoosh_adapter.compressed_bytes_reader   # with identity instead of LZ4: the stored bytes
+    leaf = ix.reader()
+    col = leaf.column_reader("norm", translate=False)
+    stored = raw(col._dbfile, col._basepos, col._length, col._doccount, lambda b: b)
+    assert [lz4.block.decompress(stored[d]) for d in range(len(docs))] == [d["norm"] for d in docs]
+    toc = (tmp_path / "ix" / "_MAIN_1.toc").read_bytes()
+    assert b"searchsvc.schema" in toc and b"Lz4BytesColumn" in toc
+
+
+def test_no_other_module_touches_the_private_names_it_lists():
+    """The adapter's docstring lists every Whoosh private name it relies on; no other
+    module of searchsvc uses one of them (on any object, ``self`` of a subclass included)."""
+    import re
+    from pathlib import Path
+
+    names = set(re.findall(r"\b(_[A-Za-z]\w*)", whoosh_adapter.__doc__))
+    assert {"_perdoc", "_commit_toc", "_ids", "_latest_generation", "_compress", "_decompress"} <= names
+    package = Path(whoosh_adapter.__file__).parent.parent
+    for module in package.glob("*.py"):
+        text = module.read_text("utf-8")
+        used = {n for n in names if re.search(rf"\.{n}\b|import .*\b{n}\b", text)}
+        assert not used, f"{module.name} uses Whoosh's {sorted(used)} outside whoosh_adapter"

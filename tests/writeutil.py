@@ -12,7 +12,6 @@ from searchsvc.app import create_app
 from searchsvc.indexing import Indexer
 from searchsvc.searching import Engine
 from searchsvc.store import IndexStore
-from searchsvc.synonyms import Synonyms
 
 TOKEN = "durable-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -40,7 +39,7 @@ def make_config(config, tmp_path: Path, **kw):
 
 def app_client(cfg, analysis) -> testing.TestClient:
     """A fresh app (its own engine) over ``cfg.index_dir``: a restarted worker."""
-    engine = Engine(IndexStore(cfg.index_dir), analysis, reload_interval=0.0, synonyms=Synonyms(None))
+    engine = Engine.from_config(cfg.with_(reload_interval=0.0, synonyms=None), analysis)
     return testing.TestClient(create_app(cfg, engine=engine))
 
 

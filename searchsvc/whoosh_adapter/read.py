@@ -1,27 +1,11 @@
-"""The one door to Whoosh 2.7.4's private internals, for the read side.
+"""The read side: arrays and bytes straight from a segment's files (see the package
+docstring for the private names this relies on).
 
 Search wants arrays, and Whoosh's public reader API yields one value per Python
 call (a length, a term, a column cell). These functions read the same data the
 way Whoosh's own codec (``whoosh/codec/whoosh3.py``) stores it, a segment
 (``leaf``, a ``SegmentReader``) at a time, and return arrays or bytes, like the
-narrow interface of ``whoosh/codec/base.py``. ``tests/test_whoosh_adapter.py``
-is their contract: each output equals what the public API returns.
-
-Private names relied on (a Whoosh upgrade must keep them or this module must change):
-
-- ``whoosh.codec.whoosh3._lenfield``, ``LENGTHS_COLUMN``: the per-field length column
-- ``SegmentReader._perdoc`` and ``W3PerDocReader._cached_reader``: that column's reader
-- ``whoosh.util.numeric.byte_to_length``: the length byte's decoding (public, undocumented)
-- ``SegmentReader._terms`` (a ``W3TermsReader``), its ``items_from`` and ``_postfile``:
-  the raw term dictionary and the postings file
-- ``W3TermInfo.extent``: where a term's posting list lies (and its ``from_bytes`` bug,
-  a 1-tuple length)
-- ``FixedBytesColumn.Reader._dbfile``, ``_basepos``, ``_count``: where a fixed-width
-  column's rows lie in the segment's column file, and how many were written
-
-Left elsewhere: ``schema.Lz4BytesColumn`` (``Writer._compress``, ``Reader._decompress``;
-its class path is pickled into every index's TOC, so it cannot move), the write side
-in ``indexing.py`` and ``TOC._latest_generation`` in ``store.py``.
+narrow interface of ``whoosh/codec/base.py``.
 """
 
 from __future__ import annotations
@@ -30,6 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
+from whoosh.columns import CompressedBytesColumn
 from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length
 
@@ -75,3 +60,11 @@ def posting_extent(leaf, fieldname: str, tbytes: bytes) -> tuple[object, int, in
     if isinstance(length, tuple):   # W3TermInfo.from_bytes forgets the [0] of struct.unpack
         (length,) = length
     return leaf._terms._postfile, offset, length
+
+
+def compressed_bytes_reader(dbfile, basepos: int, length: int, doccount: int, decompress):
+    """Whoosh's compressed-bytes column reader with ``decompress`` (bytes -> bytes) in
+    place of zlib's."""
+    reader = CompressedBytesColumn.Reader(dbfile, basepos, length, doccount, "zlib")
+    reader._decompress = decompress
+    return reader

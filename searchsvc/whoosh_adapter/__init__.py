@@ -1,0 +1,49 @@
+"""The one door to Whoosh 2.7.4's private internals: nothing else in searchsvc touches them.
+
+``read`` hands search arrays and bytes a segment at a time (like the narrow
+interface of ``whoosh/codec/base.py``); ``write`` holds the block-at-a-time segment
+writer, the two-step commit and the TOC generation. ``tests/test_whoosh_adapter.py``
+is the contract: each function's output equals what Whoosh's public API gives
+(readers, ``SegmentWriter``, ``commit()``, ``FileIndex.latest_generation()``).
+
+Private names relied on (a Whoosh upgrade must keep them or this package must change):
+
+Read side (``read.py``):
+
+- ``whoosh.codec.whoosh3._lenfield``, ``LENGTHS_COLUMN``: the per-field length column
+- ``SegmentReader._perdoc`` and ``W3PerDocReader._cached_reader``: that column's reader
+- ``whoosh.util.numeric.byte_to_length``: the length byte's decoding (public, undocumented)
+- ``SegmentReader._terms`` (a ``W3TermsReader``), its ``items_from`` and ``_postfile``:
+  the raw term dictionary and the postings file
+- ``W3TermInfo.extent``: where a term's posting list lies (and its ``from_bytes`` bug,
+  a 1-tuple length)
+- ``FixedBytesColumn.Reader._dbfile``, ``_basepos``, ``_count``: where a fixed-width
+  column's rows lie in the segment's column file, and how many were written
+- ``CompressedBytesColumn.Reader._decompress``: replaced by LZ4's (``schema.Lz4BytesColumn``)
+
+Write side (``write.py``):
+
+- ``SegmentWriter._check_state``, ``_check_fields``, ``_added``, ``perdocwriter``,
+  ``fieldwriter``, ``docnum``/``docbase``: the state ``add_document`` (copied, minus
+  spelling, vectors and field boosts) keeps
+- ``SegmentWriter._flush_segment`` (overridden), ``_finalize_segment``,
+  ``_close_segment``, ``_merge_segments``, ``_commit_toc``, ``_finish``: the steps of
+  ``commit()``, taken separately
+- ``W3Codec._compression``; ``W3FieldWriter._postwriter``; ``W3PostingsWriter._write_block``,
+  ``_compression``, ``_ids``, ``_weights``, ``_values``, ``_maxweight``, ``_minlength``,
+  ``_maxlength``: one block of postings loaded at once
+- ``CompressedBytesColumn.Writer._compress``: replaced by LZ4's
+- ``whoosh.index.TOC._filename``, ``TOC._latest_generation``, ``_DEF_INDEX_NAME``:
+  a commit's TOC file and the newest generation, without opening the index
+
+Also relied on, though not private names: the W3 posting block layout that
+``postings.TermBlocks`` decodes (its tests compare it with Whoosh's matchers).
+"""
+
+from .read import column_bytes, compressed_bytes_reader, field_lengths, posting_extent, term_doc_frequencies
+from .write import FastSegmentWriter, GroupingPool, compressed_bytes_writer, latest_generation
+
+__all__ = [
+    "column_bytes", "compressed_bytes_reader", "field_lengths", "posting_extent", "term_doc_frequencies",
+    "FastSegmentWriter", "GroupingPool", "compressed_bytes_writer", "latest_generation",
+]

@@ -1,0 +1,112 @@
+"""Snippets and highlighting (``highlight.py``), table-driven, with the real normaliser:
+exact HTML for each case."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from searchsvc.highlight import MAX_MARKS, SNIPPET_CHARS, find_spans, highlight, snippet
+
+
+@pytest.fixture(scope="module")
+def norm(analysis):
+    return analysis.normalizer
+
+
+@pytest.mark.parametrize("text,needles,limit,spans", [
+    ("残疾人就业", ["就业"], MAX_MARKS, [(3, 5)]),
+    ("党建党建", ["党建"], MAX_MARKS, [(0, 4)]),                    # touching occurrences: one span
+    ("乡村振兴战略", ["乡村", "振兴"], MAX_MARKS, [(0, 4)]),          # a phrase matched word by word
+    ("乡村振兴战略", ["村振", "乡村振"], MAX_MARKS, [(0, 3)]),        # overlapping
+    ("甲乙甲乙甲", ["甲"], 2, [(0, 1), (2, 3)]),                       # the first `limit` only
+    ("abc", ["", "z"], MAX_MARKS, []),                                 # empty and absent needles
+    ("aaaa", ["aa"], MAX_MARKS, [(0, 4)]),                             # overlapping self-occurrences
+])
+def test_find_spans(text, needles, limit, spans):
+    assert find_spans(text, needles, limit) == spans
+
+
+@pytest.mark.parametrize("text,needles,html", [
+    ("残疾人就业", ["就业"], "残疾人<mark>就业</mark>"),
+    ("殘疾人就業", ["就业"], "殘疾人<mark>就業</mark>"),                # traditional text, simplified needle
+    ("ＡＢＣ党建", ["abc"], "<mark>ＡＢＣ</mark>党建"),                 # full-width and case
+    ("<b>党建</b>&", ["党建"], "&lt;b&gt;<mark>党建</mark>&lt;/b&gt;&amp;"),   # everything else escaped
+    ("<党建>", ["<党"], "<mark>&lt;党</mark>建&gt;"),                  # and inside a mark too
+    ("乡村振兴战略", ["乡村", "振兴"], "<mark>乡村振兴</mark>战略"),
+    ("没有匹配", ["党建"], "没有匹配"),
+    ("", ["党建"], ""),
+])
+def test_highlight(norm, text, needles, html):
+    assert highlight(text, needles, norm) == html
+
+
+def test_highlight_marks_at_most_max_marks_however_long_the_text(norm):
+    text = "的，" * (MAX_MARKS + 300) + "\n" + "的。" * 50_000
+    html = highlight(text, ["的"], norm)
+    assert html.count("<mark>") == MAX_MARKS
+    assert re.sub(r"</?mark>", "", html) == text
+
+
+def _visible(html: str) -> str:
+    return re.sub(r"</?mark>", "", html).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+SENTENCES = ["今年以来，各地扎实推进各项工作。", "有关部门召开专题会议进行部署。", "会议要求压实责任、狠抓落实。"]
+FILLER = "".join(SENTENCES * 8)        # ~370 characters without a match
+
+
+@pytest.mark.parametrize("body,needles,expected", [
+    # a short body: all of it, no ellipsis
+    ("残疾人就业形势稳定。", ["就业"], "残疾人<mark>就业</mark>形势稳定。"),
+    # no match: the start of the body, … where it goes on
+    (FILLER, ["党建"], None),
+    ("", ["党建"], ""),
+])
+def test_snippet_short_and_unmatched(norm, body, needles, expected):
+    html = snippet(body, needles, norm)
+    if expected is not None:
+        assert html == expected
+    else:
+        assert "<mark>" not in html and html.endswith("…") and not html.startswith("…")
+        assert FILLER.startswith(_visible(html)[:-1]) and len(_visible(html)) <= SNIPPET_CHARS + 1
+
+
+@pytest.mark.parametrize("needles,marked", [
+    (["残疾人就业"], ["残疾人就业"]),
+    (["残疾人", "康复"], ["残疾人", "残疾人康复"]),                 # touching matches: one mark
+])
+def test_snippet_window_holds_the_matches_cut_at_sentences(norm, needles, marked):
+    middle = "市残联帮助残疾人就业，残疾人康复中心同日启用。"
+    body = FILLER + middle + FILLER
+    html = snippet(body, needles, norm)
+    text = _visible(html)
+    assert html.startswith("…") and html.endswith("…")
+    assert middle in text                                    # the window around the matches
+    assert len(text) <= SNIPPET_CHARS + 2
+    inner = text[1:-1]
+    assert inner in body and (inner[0] == "市" or body[body.index(inner) - 1] in "。！？；!?;\n")
+    assert inner[-1] in "。！？；!?;\n" or len(inner) == SNIPPET_CHARS
+    for m in marked:
+        assert f"<mark>{m}</mark>" in html
+
+
+def test_snippet_prefers_the_window_with_most_matches(norm):
+    body = FILLER + "党建。" + FILLER + "党建引领，党建带动，党建促进。" + FILLER
+    html = snippet(body, ["党建"], norm)
+    assert html.count("<mark>党建</mark>") == 3
+
+
+def test_snippet_of_a_long_body_reads_only_near_the_first_match(norm):
+    """``near``: where the caller found the first match; a match far beyond the scanned
+    region does not move the window there."""
+    body = FILLER * 300 + "唯一的关键词出现在这里。" + FILLER * 300
+    at = body.index("关键词")
+    assert "<mark>关键词</mark>" in snippet(body, ["关键词"], norm, near=at)
+    assert "<mark>" not in snippet(body, ["关键词"], norm, near=0)        # beyond SNIPPET_SCAN_CHARS
+
+
+def test_snippet_escapes_and_keeps_one_line(norm):
+    html = snippet("第一行<script>党建</script>\n第二行党建。", ["党建"], norm)
+    assert html == "第一行&lt;script&gt;<mark>党建</mark>&lt;/script&gt; 第二行<mark>党建</mark>。"
