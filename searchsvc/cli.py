@@ -372,10 +372,12 @@ def cmd_search(args, config) -> int:
 
 
 def explain_line(parts: dict) -> str:
-    """A hit's score parts on one line: ``score 1012.3 = title 1 × 1000 + 安全 4.1 + 生产 3.2 + phrase 4.0``."""
+    """A hit's score parts on one line: ``score 1022.3 = title holds it 1000 + 安全 4.10 + 生产 3.20 + phrase 5.00``."""
     terms = []
-    if parts.get("title"):
-        terms.append(f"title {parts['title']:g} × {parts['title_boost']:g}")
+    if parts.get("title", 0) >= 1:
+        terms.append(f"title holds it {parts['title_boost']:g}")
+    if parts.get("title", 0) == 2:
+        terms.append(f"title is it {parts['equal_title_boost']:g}")
     words = " + ".join(f"{w} {v:.2f}" for w, v in parts["words"].items())
     if "coverage" in parts:
         words = f"({words}) × coverage {parts['coverage']:.2f}²"

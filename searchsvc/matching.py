@@ -269,10 +269,10 @@ class Plan:
             parts.coverage = coverage[0][docs] / max(1, len(coverage[1]))
         if self._boost_full and len(docs):
             s = parts.total(len(docs))
-            cand = self._candidates("text_c", phrase_bigrams(self.full))
-            for p in self.phrases:
-                cand |= self._candidates("text_c", phrase_bigrams(p))
-            parts.title, counts = whole_query(view, self.full, list(self.phrases), cand, docs, s, self.check_time)
+            full = self._candidates("text_c", phrase_bigrams(self.full))   # its masks cached by matching
+            clauses = [self._candidates("text_c", phrase_bigrams(p)) for p in self.phrases]
+            parts.title, counts = whole_query(view, self.full, list(self.phrases), full, clauses, docs, s,
+                                              self.check_time)
             if self._phrase_df is None:
                 self._phrase_df = [max(1, int(np.count_nonzero(c))) for c in counts]
             lengths = view.lengths["body"][docs]

@@ -37,8 +37,11 @@ EQUAL_TITLE = 10.0
 # Field lengths below this share of the average count as this share: BM25 must not
 # favour a caption-only clip for being short.
 LENGTH_FLOOR = 0.5
-TIER_SCAN_BYTES = 60_000   # text searched for the query across line breaks, per article
-TIER_MAX_DOCS = 2000       # a very common query: only the best-scored are looked at
+TIER_SCAN_BYTES = 60_000   # text searched for a phrase across line breaks, per article
+# A very common query: only the best-scored are looked at (titles are cheap to read from
+# the head column; a text is decompressed, ~10 µs, or read cold from disk).
+TIER_MAX_DOCS = 2000
+PHRASE_MAX_DOCS = 300
 
 
 def bm25(tf, length, avg: float, n: int, df: int, k1: float = K1, b: float = B):
@@ -76,32 +79,38 @@ def unit_scores(view, text: str, field: str | None, phrase: bool, n_live: int, d
     return total
 
 
-def whole_query(view, full: str, phrases: list[str], candidates: np.ndarray, docs: np.ndarray,
-                s: np.ndarray, check_time) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Where the query occurs contiguously in each of ``docs`` (scored ``s``): whether
-    the title holds the whole query ``full`` (normalised, without whitespace), and how
-    often the body holds each of ``phrases``. ``candidates`` masks the articles that can
-    hold any of them; ``check_time`` is called now and then."""
+def _best(idx: np.ndarray, s: np.ndarray, limit: int) -> np.ndarray:
+    """The ``limit`` of ``idx`` scored highest in ``s`` (all of them if fewer)."""
+    return idx[np.argsort(-s[idx])[:limit]] if len(idx) > limit else idx
+
+
+def whole_query(view, full: str, phrases: list[str], full_candidates: np.ndarray, phrase_candidates: list,
+                docs: np.ndarray, s: np.ndarray, check_time) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Where the query occurs contiguously in each of ``docs`` (scored ``s``): whether the
+    title holds the whole query ``full`` (normalised, without whitespace; 2 if it is the
+    title), and how often each of ``phrases`` occurs (title occurrences weighted like the
+    title). The ``*_candidates`` masks say which articles can hold them (their grams);
+    only the best-scored of many are read (TIER_MAX_DOCS titles from the uncompressed
+    head column, PHRASE_MAX_DOCS texts). ``check_time`` is called now and then."""
     in_title = np.zeros(len(docs))
-    counts = [np.zeros(len(docs)) for _ in phrases]
-    idx = np.flatnonzero(candidates[docs])
-    if len(idx) > TIER_MAX_DOCS:
-        idx = idx[np.argsort(-s[idx])[:TIER_MAX_DOCS]]
-    needles = [p.encode("utf-8") for p in phrases]
-    for n, i in enumerate(idx):
+    for n, i in enumerate(_best(np.flatnonzero(full_candidates[docs]), s, TIER_MAX_DOCS)):
         if n % 256 == 255:
             check_time()
-        text = view.norm_bytes(int(docs[i]))
-        title, _, body = text.partition(b"\n")
-        compact_title = "".join(title.decode("utf-8").split())
-        in_title[i] = (compact_title == full) + (full in compact_title)
-        start = None
-        for needle, phrase, count in zip(needles, phrases, counts):
+        compact = "".join(view.title_bytes(int(docs[i])).decode("utf-8").split())
+        in_title[i] = (compact == full) + (full in compact)
+    s = s + TIER * in_title     # the texts worth reading: those that can reach the first pages
+    counts = []
+    for phrase, candidates in zip(phrases, phrase_candidates):
+        needle, count = phrase.encode("utf-8"), np.zeros(len(docs))
+        for n, i in enumerate(_best(np.flatnonzero(candidates[docs]), s, PHRASE_MAX_DOCS)):
+            if n % 64 == 63:
+                check_time()
+            title, _, body = view.norm_bytes(int(docs[i])).partition(b"\n")
+            compact_title = "".join(title.decode("utf-8").split())
             count[i] = body.count(needle) + TITLE_BOOST * compact_title.count(phrase)
             if not count[i]:   # the phrase broken by a line or space; looked for near the start only (cost)
-                if start is None:
-                    start = "".join(body[:TIER_SCAN_BYTES].decode("utf-8", "ignore").split())
-                count[i] = phrase in start
+                count[i] = phrase in "".join(body[:TIER_SCAN_BYTES].decode("utf-8", "ignore").split())
+        counts.append(count)
     return in_title, counts
 
 
@@ -132,10 +141,10 @@ class ScoreParts:
         """One article's parts, for ``/search?explain=1``."""
         out = {"score": round(total, 4),
                "formula": "title_boost × (title ≥ 1) + equal_title_boost × (title = 2) + Σ words × coverage² + phrase",
-               "words": {w: round(float(v[i]), 4) for w, v in self.words.items()}}
+               "words": {w: round(float(v[i]), 6) for w, v in self.words.items()}}
         for name in ("coverage", "title", "phrase"):
             v = getattr(self, name)
             if v is not None:
-                out[name] = round(float(v[i]), 4)
+                out[name] = round(float(v[i]), 6)
         out["title_boost"], out["equal_title_boost"] = TIER, EQUAL_TITLE
         return out

@@ -181,11 +181,12 @@ class Engine:
         page_docs, scores = page_docs[start:], scores[start:]
         hits = [self._hit(view, int(d), float(s), matches.needles) for d, s in zip(page_docs, scores)]
         if req.explain and matches.scores is not None and req.sort == "relevance" and len(page_docs):
-            order = np.argsort(page_docs)       # scoring reads postings in docnum order
+            # The parts over every match, as they were scored (which texts are read for
+            # phrases depends on the others' scores), then this page's.
             plan = matches.plan.with_deadline(time.perf_counter() + self.budget)
-            parts = plan.score_parts(page_docs[order])
-            for i, k in enumerate(order):
-                hits[k]["explain"] = parts.explain(i, float(scores[k]))
+            parts = plan.score_parts(matches.docs)
+            for hit, d, s in zip(hits, page_docs, scores):
+                hit["explain"] = parts.explain(int(np.searchsorted(matches.docs, d)), float(s))
         return SearchResult(total=int(len(matches.docs)), hits=hits, facets=matches.facets,
                             relaxed=matches.relaxed, took_ms=round((time.perf_counter() - t0) * 1000, 2),
                             version=view.version, expansions=matches.expansions,
