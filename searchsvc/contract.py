@@ -24,11 +24,12 @@ FORMATS = ("json", "csv")
 NOT_BLANK = r"\S"                       # at least one non-space character
 INTEGER = r"^[+-]?[0-9]+$"              # int() alone also takes '1_000' and other scripts' digits
 DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+BOOLEANS = {"true": True, "1": True, "false": False, "0": False}   # a query string's spellings
 
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter: ``type`` is string, integer, date or array (a repeatable string)."""
+    """One parameter: ``type`` is string, integer, boolean, date or array (a repeatable string)."""
 
     name: str
     type: str
@@ -50,6 +51,8 @@ class Param:
             return {"type": "array", "items": {"type": "string"}}
         if self.type == "date":
             return {"type": "string", "format": "date", "pattern": DATE}
+        if self.type == "boolean":      # a query string spells it true/false or 1/0
+            return {"type": "boolean", "default": self.default}
         out: dict[str, Any] = {"type": self.type}
         for key, value in (("minimum", self.minimum), ("maximum", self.upper(config)),
                            ("maxLength", self.max_length), ("pattern", self.pattern),
@@ -76,6 +79,7 @@ SEARCH = (
     Param("per_page", "integer", "hits per page", 10, 1, lambda c: c.max_per_page),
     Param("format", "string", "json, or csv: every hit (up to max_export_rows) as id,title,date,section,"
           "source,url, UTF-8 with BOM, as an attachment", "json", enum=FORMATS),
+    Param("explain", "boolean", "add each hit's score parts (`explain`): why it ranks where it does", False),
 )
 ARTICLE = (Param("q", "string", "mark this query's matches in title_html and body_html",
                  max_length=MAX_QUERY_CHARS),)

@@ -10,6 +10,7 @@ relaxed: most of its plain words must match.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field as dc_field
@@ -18,7 +19,8 @@ import numpy as np
 
 from .analysis import Analysis, phrase_bigrams
 from .query import Clause, ParsedQuery
-from .scoring import TIER, phrase_tiers, unit_scores
+from . import scoring
+from .scoring import ScoreParts, bm25, unit_scores, whole_query
 from .view import SPARSE_MIN_DF, SPARSE_RATIO, IndexView
 
 GRAM_DECODE_RATIO = 30  # decoding a posting ~0.3 µs, confirming a text ~10 µs (Plan._candidates)
@@ -48,7 +50,12 @@ class Plan:
         self.full = norm("".join(c.text for c in parsed.positive_clauses())) if parsed.groups else ""
         self.full = "".join(self.full.split())
         self._boost_full = len(plain) == len(parsed.positive_clauses()) and len(self.full) >= 2
+        # Each clause of two or more words, scored as a phrase where its words are adjacent
+        # (the user's spaces separate what need not be).
+        self.phrases = {"".join(norm(c.text).split()): len(set(analysis.query_terms(c.text))) for c in plain}
+        self.phrases = {p: k for p, k in self.phrases.items() if k >= 2} if self._boost_full else {}
         self._coverage = None   # (match counts, units) once the query was relaxed
+        self._phrase_df = None  # articles holding the whole query, once scored (explain reuses it)
 
     def _units(self, clause: Clause) -> list["Unit"]:
         norm = self.analysis.normalizer(clause.text)
@@ -65,6 +72,18 @@ class Plan:
                 self.expansions[w] = list(alts)
             units.append(Unit(w, clause.field, synonyms=alts))
         return units
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the cached masks (a cached plan explains scores later)."""
+        units = [u for g in self.groups for alt in g for u in alt] + [u for us in self.excluded for u in us]
+        return sum(a.nbytes for u in units for a in (u.mask, u.grams) if a is not None)
+
+    def with_deadline(self, deadline: float) -> "Plan":
+        """This plan (sharing its cached masks) under a new time budget."""
+        plan = copy.copy(self)
+        plan.deadline = deadline
+        return plan
 
     def check_time(self) -> None:
         """Stop between steps once over budget; a cooperative check works in any thread
@@ -228,25 +247,40 @@ class Plan:
 
     # ------------------------------------------------------------ scoring
     def scores(self, docs: np.ndarray) -> np.ndarray:
-        """Scores of ``docs`` (see :mod:`scoring`); relaxed queries favour articles holding more words."""
+        """Scores of ``docs`` (see :class:`scoring.ScoreParts`)."""
+        return self.score_parts(docs).total(len(docs))
+
+    def score_parts(self, docs: np.ndarray) -> ScoreParts:
+        """The parts of the scores of ``docs``: BM25F of each word, and for a relaxed query
+        the share of its words each article holds; for a query of plain words, where the
+        whole of it occurs contiguously (title, body)."""
         view = self.view
-        total = np.zeros(view.n, dtype=np.float64)
         n_live = max(view.doc_count, 1)
         coverage = self._coverage
-        units = coverage[1] if coverage else [u for g in self.groups for alt in g for u in alt]
-        for u in dict.fromkeys(units):
-            if not u.synonyms:
-                total[docs] += unit_scores(view, u.text, u.field, u.phrase, n_live, docs)
-            else:   # a word or any of its synonyms: the best of them counts
-                total[docs] += np.maximum.reduce([unit_scores(view, t, u.field, u.phrase, n_live, docs)
-                                                  for t in u.texts])
-        s = total[docs]
-        if coverage:   # relaxed: favour articles holding more of the words
-            s = s * (coverage[0][docs] / max(1, len(coverage[1]))) ** 2
+        units = list(dict.fromkeys(coverage[1] if coverage else [u for g in self.groups for alt in g for u in alt]))
+        words = {}
+        for u in units:
+            # a word or any of its synonyms: the best of them counts
+            parts = [unit_scores(view, t, u.field, u.phrase, n_live, docs) for t in u.texts]
+            key = ("title:" if u.field == "title" else "") + (f'"{u.text}"' if u.phrase else u.text)
+            words[key] = words.get(key, 0) + np.maximum.reduce(parts)
+        parts = ScoreParts(words)
+        if coverage:
+            parts.coverage = coverage[0][docs] / max(1, len(coverage[1]))
         if self._boost_full and len(docs):
-            cand = self._candidates("text_c", phrase_bigrams(self.full))
-            s = s + TIER * phrase_tiers(view, self.full, cand, docs, s, self.check_time)
-        return s
+            s = parts.total(len(docs))
+            full = self._candidates("text_c", phrase_bigrams(self.full))   # its masks cached by matching
+            clauses = [self._candidates("text_c", phrase_bigrams(p)) for p in self.phrases]
+            parts.title, counts = whole_query(view, self.full, list(self.phrases), full, clauses, docs, s,
+                                              self.check_time)
+            if self._phrase_df is None:
+                self._phrase_df = [max(1, int(np.count_nonzero(c))) for c in counts]
+            lengths = view.lengths["body"][docs]
+            parts.phrase = sum(((k - 1) ** scoring.PHRASE_POWER) * bm25(c, lengths, view.avg["body"], n_live, df)
+                               for k, c, df in zip(self.phrases.values(), counts, self._phrase_df))
+            if not self.phrases:
+                parts.phrase = None
+        return parts
 
 
 @dataclass(eq=False)

@@ -57,6 +57,12 @@ def openapi_document(config) -> dict:
             "author": {"type": ["string", "null"]},
             "url": {"type": ["string", "null"]},
             "score": {"type": "number"},
+            "explain": {"type": "object", "description": "with explain=true: the score's parts (see README)",
+                        "required": ["score", "formula", "words"],
+                        "properties": {"score": {"type": "number"}, "formula": {"type": "string"},
+                                       "words": {"type": "object", "additionalProperties": {"type": "number"}},
+                                       "coverage": {"type": "number"}, "title": {"type": "number"},
+                                       "phrase": {"type": "number"}, "title_boost": {"type": "number"}}},
         },
     }
     search_result = {

@@ -34,6 +34,7 @@ MESSAGES = {
     "required": ("{name} is required", "缺少 {name}"),
     "once": ("{name} may be given once", "{name} 只能给一次"),
     "type": ("{name} must be {what}", "{name} 的类型不对，应为 {what}"),
+    "boolean": ("{name} must be true or false (or 1 or 0)", "{name} 只能是 true 或 false（或 1、0）"),
     "unknown": ("unknown parameter {name}", "未知参数 {name}"),
 }
 
@@ -59,6 +60,12 @@ def check(p: Param, value, config: Config, query: bool = True):
         if not p.minimum <= value <= hi:
             raise bad(p.name, "range", lo=p.minimum, hi=hi)
         return value
+    if p.type == "boolean":
+        if isinstance(value, bool):
+            return value
+        if query and isinstance(value, str) and value.lower() in contract.BOOLEANS:
+            return contract.BOOLEANS[value.lower()]
+        raise bad(p.name, "boolean")
     if not isinstance(value, str):
         raise bad(p.name, "type", what="a string")
     if p.type == "date":
@@ -143,4 +150,5 @@ def to_search_request(values: dict, config: Config) -> SearchRequest:
     sections = tuple(normalize_section(s) or "" for s in sections)
     # from after to selects nothing (no error: each value is valid, as the contract declares).
     return SearchRequest(q=values["q"] or "", sections=sections, date_from=values["from"], date_to=values["to"],
-                         sort=values["sort"], page=values["page"], per_page=values["per_page"])
+                         sort=values["sort"], page=values["page"], per_page=values["per_page"],
+                         explain=values["explain"])

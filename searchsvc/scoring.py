@@ -1,13 +1,17 @@
-"""Ranking: BM25, its field weights (BM25F), and the contiguous-query tiers.
+"""Ranking: BM25, its field weights (BM25F), and where the query occurs contiguously.
 
 :func:`bm25` is pure arithmetic on arrays, as in Whoosh's ``scoring.py`` and
 tantivy's ``query/bm25.rs``; :func:`unit_scores` applies it over the index's
-fields, :func:`phrase_tiers` ranks articles holding the whole query first.
+fields; :func:`whole_query` finds the query in titles and its multi-word clauses
+in bodies; :class:`ScoreParts` combines them in one formula, which
+``/search?explain=true`` shows per hit.
 """
 
 from __future__ import annotations
 
 import math
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,12 +23,25 @@ TITLE_BOOST = 1.5          # BM25F weight of a title occurrence vs a body one
 WORD_FIELDS = (("title", TITLE_BOOST), ("body", 1.0))        # jieba words
 GRAM_FIELDS = (("title_c", TITLE_BOOST), ("text_c", 1.0))    # character grams
 GRAM_WEIGHT = 0.5          # char-gram BM25 standing in for a word jieba never produced
-# Articles holding the whole query contiguously rank before those holding only its
-# words (like a match_phrase boost that always wins): tier 3 = the title is the
-# query, 2 = the title contains it, 1 = the body does. Scores are tier * TIER + BM25F.
+# An article whose title holds the whole query (contiguously, spaces aside) ranks before
+# any that does not, like a match_phrase on the title that always wins: a known-item
+# query typed from a title finds it first, and a title naming the topic is about it.
 TIER = 1000.0
-TIER_SCAN_BYTES = 60_000   # text searched for the query across line breaks (tier 1), per article
-TIER_MAX_DOCS = 2000       # a very common query: only the best-scored can reach a page
+# The whole query contiguous in the body scores as one more term (BM25 of its count),
+# weighted by (words - 1) ** 2: two adjacent words are often a compound any article on
+# the topic uses in passing; four or more in a row are a quotation of that article.
+PHRASE_POWER = 2.0
+# A title that is the query itself (2 in ScoreParts.title) adds EQUAL_TITLE, about one
+# rare word's BM25: it wins among titles holding the query unless another is much more about it.
+EQUAL_TITLE = 10.0
+# Field lengths below this share of the average count as this share: BM25 must not
+# favour a caption-only clip for being short.
+LENGTH_FLOOR = 0.5
+TIER_SCAN_BYTES = 60_000   # text searched for a phrase across line breaks, per article
+# A very common query: only the best-scored are looked at (titles are cheap to read from
+# the head column; a text is decompressed, ~10 µs, or read cold from disk).
+TIER_MAX_DOCS = 2000
+PHRASE_MAX_DOCS = 300
 
 
 def bm25(tf, length, avg: float, n: int, df: int, k1: float = K1, b: float = B):
@@ -37,8 +54,9 @@ def bm25(tf, length, avg: float, n: int, df: int, k1: float = K1, b: float = B):
 
 def field_bm25(view, fieldname: str, term: str, docs: np.ndarray, n_live: int, df: int) -> np.ndarray:
     """BM25 of ``term`` in one field for each of ``docs`` (sorted global docnums)."""
-    return bm25(view.term_freqs(fieldname, term, docs), view.lengths[fieldname][docs], view.avg[fieldname],
-                n_live, df)
+    avg = view.avg[fieldname]
+    return bm25(view.term_freqs(fieldname, term, docs), np.maximum(view.lengths[fieldname][docs], LENGTH_FLOOR * avg),
+                avg, n_live, df)
 
 
 def unit_scores(view, text: str, field: str | None, phrase: bool, n_live: int, docs: np.ndarray) -> np.ndarray:
@@ -61,27 +79,72 @@ def unit_scores(view, text: str, field: str | None, phrase: bool, n_live: int, d
     return total
 
 
-def phrase_tiers(view, full: str, candidates: np.ndarray, docs: np.ndarray, s: np.ndarray,
-                 check_time) -> np.ndarray:
-    """0-3 per article of ``docs`` (scored ``s``): where the whole query ``full``
-    (normalised, without whitespace) occurs contiguously (see TIER). ``candidates``
-    masks the articles that can hold it; ``check_time`` is called now and then."""
-    tier = np.zeros(len(docs))
-    idx = np.flatnonzero(candidates[docs])
-    if len(idx) > TIER_MAX_DOCS:
-        idx = idx[np.argsort(-s[idx])[:TIER_MAX_DOCS]]
-    full_bytes = full.encode("utf-8")
-    for n, i in enumerate(idx):
+def _best(idx: np.ndarray, s: np.ndarray, limit: int) -> np.ndarray:
+    """The ``limit`` of ``idx`` scored highest in ``s`` (all of them if fewer)."""
+    return idx[np.argsort(-s[idx])[:limit]] if len(idx) > limit else idx
+
+
+def whole_query(view, full: str, phrases: list[str], full_candidates: np.ndarray, phrase_candidates: list,
+                docs: np.ndarray, s: np.ndarray, check_time) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Where the query occurs contiguously in each of ``docs`` (scored ``s``): whether the
+    title holds the whole query ``full`` (normalised, without whitespace; 2 if it is the
+    title), and how often each of ``phrases`` occurs (title occurrences weighted like the
+    title). The ``*_candidates`` masks say which articles can hold them (their grams);
+    only the best-scored of many are read (TIER_MAX_DOCS titles from the uncompressed
+    head column, PHRASE_MAX_DOCS texts). ``check_time`` is called now and then."""
+    in_title = np.zeros(len(docs))
+    for n, i in enumerate(_best(np.flatnonzero(full_candidates[docs]), s, TIER_MAX_DOCS)):
         if n % 256 == 255:
             check_time()
-        text = view.norm_bytes(int(docs[i]))
-        title, _, body = text.partition(b"\n")
-        compact_title = "".join(title.decode("utf-8").split())
-        if full in compact_title:
-            tier[i] = 3 if compact_title == full else 2
-        elif full_bytes in body:
-            tier[i] = 1
-        else:   # the query broken by a line or space; looked for near the start only (cost)
-            start = body[:TIER_SCAN_BYTES].decode("utf-8", "ignore")
-            tier[i] = 1 if full in "".join(start.split()) else 0
-    return tier
+        compact = "".join(view.title_bytes(int(docs[i])).decode("utf-8").split())
+        in_title[i] = (compact == full) + (full in compact)
+    s = s + TIER * in_title     # the texts worth reading: those that can reach the first pages
+    counts = []
+    for phrase, candidates in zip(phrases, phrase_candidates):
+        needle, count = phrase.encode("utf-8"), np.zeros(len(docs))
+        for n, i in enumerate(_best(np.flatnonzero(candidates[docs]), s, PHRASE_MAX_DOCS)):
+            if n % 64 == 63:
+                check_time()
+            title, _, body = view.norm_bytes(int(docs[i])).partition(b"\n")
+            compact_title = "".join(title.decode("utf-8").split())
+            count[i] = body.count(needle) + TITLE_BOOST * compact_title.count(phrase)
+            if not count[i]:   # the phrase broken by a line or space; looked for near the start only (cost)
+                count[i] = phrase in "".join(body[:TIER_SCAN_BYTES].decode("utf-8", "ignore").split())
+        counts.append(count)
+    return in_title, counts
+
+
+@dataclass
+class ScoreParts:
+    """The parts of each article's score, as arrays over the scored articles:
+
+    ``score = TIER * (title >= 1) + EQUAL_TITLE * (title == 2) + sum(words) * coverage ** 2 + phrase``
+    """
+    words: dict[str, np.ndarray]       # BM25F of each query word (the best of its synonyms)
+    coverage: np.ndarray | None = None  # relaxed query: share of its words each article holds
+    title: np.ndarray | None = None     # 1: the title holds the whole query, 2: is it
+    phrase: np.ndarray | None = None    # the whole query in the body, as a term (see PHRASE_POWER)
+
+    def total(self, n: int) -> np.ndarray:
+        s = np.zeros(n)
+        for w in self.words.values():
+            s += w
+        if self.coverage is not None:
+            s *= self.coverage ** 2
+        if self.phrase is not None:
+            s += self.phrase
+        if self.title is not None:
+            s += TIER * (self.title > 0) + EQUAL_TITLE * (self.title > 1)
+        return s
+
+    def explain(self, i: int, total: float) -> dict:
+        """One article's parts, for ``/search?explain=1``."""
+        out = {"score": round(total, 4),
+               "formula": "title_boost × (title ≥ 1) + equal_title_boost × (title = 2) + Σ words × coverage² + phrase",
+               "words": {w: round(float(v[i]), 6) for w, v in self.words.items()}}
+        for name in ("coverage", "title", "phrase"):
+            v = getattr(self, name)
+            if v is not None:
+                out[name] = round(float(v[i]), 6)
+        out["title_boost"], out["equal_title_boost"] = TIER, EQUAL_TITLE
+        return out

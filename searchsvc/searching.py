@@ -58,6 +58,7 @@ class SearchRequest:
     sort: str = "relevance"
     page: int = 1
     per_page: int = 10
+    explain: bool = False       # each hit's score parts
 
 
 @dataclass
@@ -88,10 +89,12 @@ class Matches:
     needles: list[str]
     expansions: dict = dc_field(default_factory=dict)
     suggestion: str | None = None
+    plan: Plan | None = dc_field(default=None, repr=False)    # to explain scores
 
     @property
     def nbytes(self) -> int:
-        return self.docs.nbytes + (0 if self.scores is None else self.scores.nbytes) + 2000
+        return (self.docs.nbytes + (0 if self.scores is None else self.scores.nbytes)
+                + (self.plan.nbytes if self.plan else 0) + 2000)
 
 
 
@@ -177,6 +180,13 @@ class Engine:
         page_docs, scores = self._order(view, matches, req.sort, start + req.per_page)
         page_docs, scores = page_docs[start:], scores[start:]
         hits = [self._hit(view, int(d), float(s), matches.needles) for d, s in zip(page_docs, scores)]
+        if req.explain and matches.scores is not None and req.sort == "relevance" and len(page_docs):
+            # The parts over every match, as they were scored (which texts are read for
+            # phrases depends on the others' scores), then this page's.
+            plan = matches.plan.with_deadline(time.perf_counter() + self.budget)
+            parts = plan.score_parts(matches.docs)
+            for hit, d, s in zip(hits, page_docs, scores):
+                hit["explain"] = parts.explain(int(np.searchsorted(matches.docs, d)), float(s))
         return SearchResult(total=int(len(matches.docs)), hits=hits, facets=matches.facets,
                             relaxed=matches.relaxed, took_ms=round((time.perf_counter() - t0) * 1000, 2),
                             version=view.version, expansions=matches.expansions,
@@ -224,7 +234,7 @@ class Engine:
             except SearchTimeout:    # the results stand; only the correction is left out
                 suggestion = None
         return Matches(docs=docs, scores=scores, facets=facet_counts, relaxed=relaxed, needles=plan.needles,
-                       expansions=plan.expansions, suggestion=suggestion)
+                       expansions=plan.expansions, suggestion=suggestion, plan=plan)
 
     def _did_you_mean(self, view, req, synonyms, total, filters, deadline: float) -> str | None:
         """A correction that finds many more articles (:mod:`spelling`), or None; within

@@ -1,0 +1,166 @@
+"""Ranking, as an editor would check it: what comes first for a topical query, a quoted
+sentence, a title typed whole, and why (``explain=true``).
+
+The index holds the generated corpus (for realistic word frequencies) plus a few
+articles written for each case; each test names the article that must rank first.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from falcon import testing
+
+from searchsvc import scoring
+from searchsvc.app import create_app
+from searchsvc.indexing import Indexer
+from searchsvc.searching import Engine, SearchRequest
+
+import corpus_gen
+
+FILLER = "会议指出，要统筹发展和安全，推动经济社会高质量发展，切实保障和改善民生。"
+ROUNDUP_ITEMS = "".join(f"{city}市召开会议部署年度重点工作，{FILLER}\n" for city in corpus_gen.CITIES)
+
+CASES = [
+    # A topical query: one article about rural tourism (its words throughout, never adjacent), one long
+    # roundup that names the compound once in passing.
+    {"id": "about-tourism", "title": "春季赏花游客增多 农家乐生意火热",
+     "body": "进入春季，各地乡村迎来旅游高峰。\n乡村民宿预订量上涨，旅游收入明显增加。\n"
+             "多地把旅游和乡村产业结合起来，乡村面貌焕然一新。\n游客说，到乡村去旅游已成为周末首选。"},
+    {"id": "roundup-mention", "title": "国内联播快讯",
+     "body": ROUNDUP_ITEMS + "另外，文旅部门发布乡村旅游精品线路。\n" + ROUNDUP_ITEMS},
+    # A sentence quoted from one article (a known item) against one using its words apart.
+    {"id": "quoted", "title": "生态环境部召开专题会议",
+     "body": "会议强调，我们要坚持绿色低碳发展道路，推进美丽中国建设。"},
+    {"id": "words-apart", "title": "低碳发展座谈会召开",
+     "body": "我们坚持发展。绿色是底色，低碳是方向，道路要走稳。我们要发展绿色产业、低碳技术，"
+             "坚持走自己的道路，绿色低碳发展。"},
+    # A title typed whole: the article titled exactly so, and one whose title holds it.
+    {"id": "title-equal", "title": "春耕备耕工作快讯", "body": "各地抓紧春耕备耕。" + FILLER},
+    {"id": "title-holds", "title": "甘肃春耕备耕工作快讯", "body": "甘肃各地抓紧春耕备耕，春耕备耕有序推进。" + FILLER},
+    # A caption-only clip titled like a topic, and an article about the topic.
+    {"id": "caption-clip", "title": "数字乡村建设", "body": "（视频）"},
+    {"id": "topic-article", "title": "扎实推进数字乡村建设",
+     "body": "数字乡村建设是乡村振兴的战略方向。\n各地加快数字乡村建设，完善乡村信息基础设施。\n"
+             "数字技术助力乡村治理，数字乡村建设取得新进展。"},
+]
+
+
+@pytest.fixture(scope="module")
+def ranking_config(config, analysis, tmp_path_factory):
+    articles = corpus_gen.generate(400, seed=18) + [dict(a, date="2024-03-01", section="新闻联播 > 国内新闻")
+                                                    for a in CASES]
+    path = corpus_gen.write_jsonl(articles, tmp_path_factory.mktemp("ranking") / "ranking.jsonl")
+    index = config.with_(index_dir=tmp_path_factory.mktemp("ranking-index") / "index")
+    Indexer(index, analysis).index_paths([path], rebuild=True)
+    return index
+
+
+@pytest.fixture(scope="module")
+def engine(ranking_config, analysis):
+    return Engine.from_config(ranking_config, analysis)
+
+
+def ids(engine, q, **kw):
+    return [h["id"] for h in engine.search(SearchRequest(q=q, per_page=50, **kw)).hits]
+
+
+def above(engine, q, first, second):
+    got = ids(engine, q)
+    assert first in got and second in got, (q, got)
+    return got.index(first) < got.index(second)
+
+
+def test_an_article_about_the_topic_ranks_above_a_passing_mention_of_it(engine):
+    # The roundup holds "乡村旅游" contiguously, once, among unrelated items; the article
+    # about it uses the words throughout. Two adjacent words are weak evidence.
+    assert above(engine, "乡村旅游", "about-tourism", "roundup-mention")
+
+
+def test_a_quoted_sentence_finds_its_article_first(engine):
+    # Seven words in a row are a quotation: the article holding them ranks first even
+    # though another holds every word more often.
+    assert ids(engine, "我们要坚持绿色低碳发展道路")[0] == "quoted"
+
+
+def test_a_title_typed_whole_ranks_the_article_so_titled_first(engine):
+    assert ids(engine, "春耕备耕工作快讯")[:2] == ["title-equal", "title-holds"]
+
+
+def test_a_caption_only_clip_does_not_outrank_the_article_about_its_title(engine):
+    assert above(engine, "数字乡村建设", "topic-article", "caption-clip")
+
+
+def test_titles_holding_the_query_come_before_bodies_holding_it(engine):
+    got = ids(engine, "数字乡村建设")
+    assert set(got[:2]) == {"topic-article", "caption-clip"}
+
+
+def parts_total(p: dict) -> float:
+    """The formula of ``ScoreParts``, recomputed from an explanation."""
+    words = sum(p["words"].values()) * p.get("coverage", 1.0) ** 2
+    title = p.get("title", 0)
+    return (p["title_boost"] * (title >= 1) + p["equal_title_boost"] * (title == 2) + words
+            + p.get("phrase", 0.0))
+
+
+@pytest.mark.parametrize("q", ["乡村旅游", "我们要坚持绿色低碳发展道路", "春耕备耕工作快讯", "数字乡村建设",
+                               "乡村 旅游 -民宿", "title:春耕", "\"数字乡村\" 建设", "乡村旅游 OR 数字乡村",
+                               "绿色 低碳 火星"])
+def test_explain_gives_parts_that_add_up_to_each_hits_score(engine, q):
+    result = engine.search(SearchRequest(q=q, per_page=20, explain=True))
+    assert result.hits, q
+    for h in result.hits:
+        p = h["explain"]
+        assert p["score"] == h["score"]
+        assert parts_total(p) == pytest.approx(h["score"], abs=1e-3), (q, h["id"], p)
+        assert set(p["words"]) and all(v >= 0 for v in p["words"].values())
+
+
+def test_explain_names_the_parts_that_made_the_difference(engine):
+    hits = {h["id"]: h["explain"] for h in engine.search(SearchRequest(q="春耕备耕工作快讯", explain=True)).hits}
+    assert hits["title-equal"]["title"] == 2 and hits["title-holds"]["title"] == 1
+    hits = {h["id"]: h["explain"] for h in engine.search(SearchRequest(q="乡村旅游", per_page=50,
+                                                                         explain=True)).hits}
+    assert hits["roundup-mention"]["phrase"] > 0 and list(hits["about-tourism"]["words"]) == ["乡村", "旅游"]
+
+
+def test_without_explain_hits_carry_no_explanation_and_sorting_by_date_has_none(engine):
+    assert all("explain" not in h for h in engine.search(SearchRequest(q="乡村旅游")).hits)
+    assert all("explain" not in h for h in engine.search(SearchRequest(q="乡村旅游", sort="newest",
+                                                                        explain=True)).hits)
+
+
+def test_explain_over_http_and_a_bad_value_is_a_400_naming_it(engine, config):
+    client = testing.TestClient(create_app(config, engine=engine))
+    for value in ("true", "1", "TRUE"):
+        body = client.simulate_get("/search", params={"q": "乡村旅游", "explain": value}).json
+        assert all("explain" in h for h in body["hits"]) and body["hits"]
+    for value in ("false", "0"):
+        body = client.simulate_get("/search", params={"q": "乡村旅游", "explain": value}).json
+        assert all("explain" not in h for h in body["hits"])
+    for value in ("yes", "", "2"):
+        r = client.simulate_get("/search", params={"q": "乡村旅游", "explain": value})
+        assert r.status_code == 400 and r.json["error"]["param"] == "explain", (value, r.json)
+    r = client.simulate_post("/search", json={"q": "乡村旅游", "explain": True})
+    assert r.status_code == 200 and all("explain" in h for h in r.json["hits"])
+    r = client.simulate_post("/search", json={"q": "乡村旅游", "explain": "true"})   # JSON has booleans
+    assert r.status_code == 400 and r.json["error"]["param"] == "explain"
+
+
+def test_the_formulas_constants_are_what_the_readme_states():
+    readme = (corpus_gen.Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for name in ("TIER", "EQUAL_TITLE", "PHRASE_POWER", "LENGTH_FLOOR"):
+        assert f"`{name} = {getattr(scoring, name):g}`" in readme, name
+
+
+def test_the_cli_explains_each_hit_on_one_line_and_its_json_is_the_apis(ranking_config, engine):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "searchsvc", "search", "--index",   # noqa: E731
+                                     str(ranking_config.index_dir), *a], capture_output=True, text=True, check=True)
+    lines = run("--explain", "-n", "2", "春耕备耕工作快讯").stdout.splitlines()
+    assert lines[1].startswith("title-equal ") and lines[3].startswith("  score ")
+    assert "= title holds it 1000 + title is it 10 + " in lines[3] and "春耕" in lines[3], lines
+    body = json.loads(run("--explain", "--json", "乡村旅游").stdout)
+    api = engine.search(SearchRequest(q="乡村旅游", explain=True))
+    assert [h["explain"] for h in body["hits"]] == [h["explain"] for h in api.hits]
