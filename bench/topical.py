@@ -2,12 +2,14 @@
 """Topical ranking: nDCG@10 and P@10 of a running service beside the peers, from blind judgments.
 
     python bench/topical.py URL [--name searchsvc] [--sheet new-sheet.jsonl]
+    python bench/topical.py URL --queries bench/topical/queries-heldout.txt --peers bench/topical/runs-peers-heldout.json
 
 The method is ``../shared/eval/topical/``'s: the first page of each topical query
 is judged blind (2 = mainly about the topic, 1 = a substantive part, 0 = absent
 or a passing mention). The peers' first pages (FTS5 + jieba, tantivy + jieba,
 pooled once by ``pool.py``) are kept in ``bench/topical/runs-peers.json``; every
-judgment made so far is in ``bench/topical/judged.jsonl``. This script asks the
+judgment made so far is in ``bench/topical/judged.jsonl`` (dev and held-out queries;
+``queries-heldout.txt`` was never used while tuning). This script asks the
 service at URL for its first pages, scores every system with the judgments, and
 writes the documents nobody has judged yet to ``--sheet`` (shuffled, no system
 named) for the next blind round. Unjudged documents count as not relevant, so a
@@ -92,13 +94,16 @@ def main() -> None:
     ap.add_argument("url", help="the service, e.g. http://127.0.0.1:8000")
     ap.add_argument("--name", default="searchsvc", help="this run's name in the table")
     ap.add_argument("--queries", default=str(SHARED / "eval" / "topical" / "queries-dev.txt"))
+    ap.add_argument("--peers", default=str(HERE / "runs-peers.json"),
+                    help="the peers' first pages for these queries (pool.py's runs.json; held-out: "
+                         "runs-peers-heldout.json with --queries bench/topical/queries-heldout.txt)")
     ap.add_argument("--corpus", default=str(SHARED / "corpus" / "articles.jsonl.gz"))
     ap.add_argument("--sheet", help="write the unjudged documents here (a blind sheet)")
     ap.add_argument("--save-run", help="write this run's first pages here (JSON)")
     args = ap.parse_args()
 
     queries = [ln.strip() for ln in open(args.queries, encoding="utf-8") if ln.strip() and not ln.startswith("#")]
-    runs = json.loads((HERE / "runs-peers.json").read_text(encoding="utf-8"))
+    runs = {k: v for k, v in json.loads(Path(args.peers).read_text(encoding="utf-8")).items() if k != "searchsvc"}
     runs[args.name] = first_pages(args.url, queries)
     if args.save_run:
         Path(args.save_run).write_text(json.dumps(runs[args.name], ensure_ascii=False, indent=1), encoding="utf-8")
