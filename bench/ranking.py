@@ -8,8 +8,9 @@ A quick loop for ranking work: ``evaluate.py`` measures the same MRR over HTTP
 (the figures to quote), ``bench/topical.py`` the topical table beside the peers.
 Here both run through ``Engine.search`` in one process, so a change to
 ``scoring.py`` is measured on every kind of query in a minute. Topical pages are
-scored with ``bench/topical/judged.jsonl``; documents nobody judged count as not
-relevant and are listed (``--sheet`` writes them as a blind sheet).
+scored with ``bench/topical/judged.jsonl``, the dev queries and the held-out ones (never
+tuned on: look at them last); documents nobody judged count as not relevant and
+are listed (``--sheet`` writes them as a blind sheet).
 """
 
 from __future__ import annotations
@@ -68,14 +69,20 @@ def main() -> None:
     engine = Engine.from_config(config)
     for name, path in (("dev", args.queries), ("typo", args.typo)):
         print(name, " ".join(f"{t} {v:.3f}" for t, v in mrr(engine, path).items()))
-    queries = [ln.strip() for ln in open(args.topical, encoding="utf-8") if ln.strip() and not ln.startswith("#")]
-    runs = json.loads((topical.HERE / "runs-peers.json").read_text(encoding="utf-8"))
-    runs["searchsvc"] = {q: [h["id"] for h in engine.search(SearchRequest(q=q)).hits] for q in queries}
+    sets = [("dev", args.topical, topical.HERE / "runs-peers.json"),
+            ("heldout", topical.HERE / "queries-heldout.txt", topical.HERE / "runs-peers-heldout.json")]
     rel = topical.read_judged(topical.HERE / "judged.jsonl")
-    for name, nd, p1, p2, unj in topical.score(runs, rel):
-        print(f"topical {name:<10} nDCG@10 {nd:.3f}  P@10(rel>=1) {p1:.3f}  P@10(rel=2) {p2:.3f}  unjudged {unj}")
+    todo = {}
+    for label, qpath, peers in sets:
+        queries = [ln.strip() for ln in open(qpath, encoding="utf-8") if ln.strip() and not ln.startswith("#")]
+        runs = json.loads(Path(peers).read_text(encoding="utf-8"))
+        runs["searchsvc"] = {q: [h["id"] for h in engine.search(SearchRequest(q=q)).hits] for q in queries}
+        todo |= {q: runs["searchsvc"][q] for q in queries}
+        for name, nd, p1, p2, unj in topical.score(runs, rel):
+            print(f"topical-{label} {name:<10} nDCG@10 {nd:.3f}  P@10(rel>=1) {p1:.3f}  P@10(rel=2) {p2:.3f}"
+                  f"  unjudged {unj}")
     if args.sheet:
-        n = topical.write_sheet(args.sheet, runs["searchsvc"], queries, rel, args.corpus)
+        n = topical.write_sheet(args.sheet, todo, list(todo), rel, args.corpus)
         print(f"{n} unjudged documents -> {args.sheet}")
 
 

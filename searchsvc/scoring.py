@@ -28,9 +28,9 @@ GRAM_WEIGHT = 0.5          # char-gram BM25 standing in for a word jieba never p
 # query typed from a title finds it first, and a title naming the topic is about it.
 TIER = 1000.0
 # The whole query contiguous in the body scores as one more term (BM25 of its count),
-# weighted by (words - 1) ** 2: two adjacent words are often a compound any article on
+# weighted by (words - 1) ** 1.5: two adjacent words are often a compound any article on
 # the topic uses in passing; four or more in a row are a quotation of that article.
-PHRASE_POWER = 2.0
+PHRASE_POWER = 1.5
 # A title that is the query itself (2 in ScoreParts.title) adds EQUAL_TITLE, about one
 # rare word's BM25: it wins among titles holding the query unless another is much more about it.
 EQUAL_TITLE = 10.0
