@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Ranking quality in-process: known-item MRR@10 per query type and topical nDCG@10, in one run.
 
-    python bench/ranking.py --index DIR [--queries ../shared/eval/queries-dev.jsonl]
-                            [--typo ../shared/eval/queries-typo-dev.jsonl] [--sheet new.jsonl]
+    python bench/ranking.py --index DIR [--set NAME=VALUE]... [--queries ../shared/eval/queries-dev.jsonl]
+                            [--typo ../shared/eval/queries-typo-dev.jsonl] [--topical FILE] [--sheet new.jsonl]
 
 A quick loop for ranking work: ``evaluate.py`` measures the same MRR over HTTP
 (the figures to quote), ``bench/topical.py`` the topical table beside the peers.
 Here both run through ``Engine.search`` in one process, so a change to
-``scoring.py`` is measured on every kind of query in a minute. Topical pages are
+``scoring.py`` is measured on every kind of query in about 30 seconds. Topical pages are
 scored with ``bench/topical/judged.jsonl``, the dev queries and the held-out ones (never
 tuned on: look at them last); documents nobody judged count as not relevant and
 are listed (``--sheet`` writes them as a blind sheet).
@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument("--corpus", default=str(topical.SHARED / "corpus" / "articles.jsonl.gz"))
     ap.add_argument("--sheet", help="write the unjudged topical documents here")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="override a constant of searchsvc.scoring for this run (e.g. LEAD_WEIGHT=0.5)")
+                    help="override a constant of searchsvc.scoring for this run (e.g. PHRASE_POWER=2)")
     args = ap.parse_args()
     for item in args.set:
         name, _, value = item.partition("=")
@@ -74,7 +74,7 @@ def main() -> None:
     rel = topical.read_judged(topical.HERE / "judged.jsonl")
     todo = {}
     for label, qpath, peers in sets:
-        queries = [ln.strip() for ln in open(qpath, encoding="utf-8") if ln.strip() and not ln.startswith("#")]
+        queries = topical.read_queries(qpath)
         runs = json.loads(Path(peers).read_text(encoding="utf-8"))
         runs["searchsvc"] = {q: [h["id"] for h in engine.search(SearchRequest(q=q)).hits] for q in queries}
         todo |= {q: runs["searchsvc"][q] for q in queries}

@@ -3,6 +3,7 @@
 
     python bench/topical.py URL [--name searchsvc] [--sheet new-sheet.jsonl]
     python bench/topical.py URL --queries bench/topical/queries-heldout.txt --peers bench/topical/runs-peers-heldout.json
+    python bench/topical.py URL --also before=bench/topical/run-dev-main-8736273.json
 
 The method is ``../shared/eval/topical/``'s: the first page of each topical query
 is judged blind (2 = mainly about the topic, 1 = a substantive part, 0 = absent
@@ -30,6 +31,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 HERE = REPO / "bench" / "topical"
 SHARED = REPO.parent / "shared"
+
+
+def read_queries(path) -> list[str]:
+    """A query file's queries (``#`` lines are comments)."""
+    return [ln.strip() for ln in open(path, encoding="utf-8") if ln.strip() and not ln.startswith("#")]
 
 
 def first_pages(url: str, queries: list[str]) -> dict[str, list[str]]:
@@ -100,18 +106,23 @@ def main() -> None:
     ap.add_argument("--corpus", default=str(SHARED / "corpus" / "articles.jsonl.gz"))
     ap.add_argument("--sheet", help="write the unjudged documents here (a blind sheet)")
     ap.add_argument("--save-run", help="write this run's first pages here (JSON)")
+    ap.add_argument("--also", action="append", default=[], metavar="NAME=RUN.json",
+                    help="another system's saved first pages (--save-run), scored in the same pool")
     args = ap.parse_args()
 
-    queries = [ln.strip() for ln in open(args.queries, encoding="utf-8") if ln.strip() and not ln.startswith("#")]
+    queries = read_queries(args.queries)
     runs = {k: v for k, v in json.loads(Path(args.peers).read_text(encoding="utf-8")).items() if k != "searchsvc"}
+    for item in args.also:
+        name, _, path = item.partition("=")
+        runs[name] = json.loads(Path(path).read_text(encoding="utf-8"))
     runs[args.name] = first_pages(args.url, queries)
     if args.save_run:
         Path(args.save_run).write_text(json.dumps(runs[args.name], ensure_ascii=False, indent=1), encoding="utf-8")
     rel = read_judged(HERE / "judged.jsonl")
-    print(f"{'system':<12} {'nDCG@10':>8} {'P@10 rel>=1':>12} {'P@10 rel=2':>11} {'unjudged':>9}"
+    print(f"{'system':<18} {'nDCG@10':>8} {'P@10 rel>=1':>12} {'P@10 rel=2':>11} {'unjudged':>9}"
           f"  ({len(queries)} queries, {len(rel)} judgments)")
     for name, nd, p1, p2, unj in score(runs, rel):
-        print(f"{name:<12} {nd:>8.3f} {p1:>12.3f} {p2:>11.3f} {unj:>9}")
+        print(f"{name:<18} {nd:>8.3f} {p1:>12.3f} {p2:>11.3f} {unj:>9}")
     if args.sheet:
         todo = write_sheet(args.sheet, runs[args.name], queries, rel, args.corpus)
         print(f"{todo} unjudged documents -> {args.sheet}")

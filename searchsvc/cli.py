@@ -372,7 +372,7 @@ def cmd_search(args, config) -> int:
 
 
 def explain_line(parts: dict) -> str:
-    """A hit's score parts on one line: ``score 1022.3 = title holds it 1000 + 安全 4.10 + 生产 3.20 + phrase 5.00``."""
+    """A hit's score parts on one line: ``score 1022.30 = title holds it 1000 + 安全 4.10 + 生产 3.20 + phrase 5.00``."""
     terms = []
     if parts.get("title", 0) >= 1:
         terms.append(f"title holds it {parts['title_boost']:g}")

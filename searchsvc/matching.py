@@ -20,7 +20,7 @@ import numpy as np
 from .analysis import Analysis, phrase_bigrams
 from .query import Clause, ParsedQuery
 from . import scoring
-from .scoring import ScoreParts, bm25, unit_scores, whole_query
+from .scoring import ScoreParts, bm25, floored_lengths, unit_scores, whole_query
 from .view import SPARSE_MIN_DF, SPARSE_RATIO, IndexView
 
 GRAM_DECODE_RATIO = 30  # decoding a posting ~0.3 µs, confirming a text ~10 µs (Plan._candidates)
@@ -51,11 +51,11 @@ class Plan:
         self.full = "".join(self.full.split())
         self._boost_full = len(plain) == len(parsed.positive_clauses()) and len(self.full) >= 2
         # Each clause of two or more words, scored as a phrase where its words are adjacent
-        # (the user's spaces separate what need not be).
-        self.phrases = {"".join(norm(c.text).split()): len(set(analysis.query_terms(c.text))) for c in plain}
-        self.phrases = {p: k for p, k in self.phrases.items() if k >= 2} if self._boost_full else {}
+        # (the user's spaces separate what need not be); not title: clauses (the title tier's).
+        self.phrases = {"".join(norm(c.text).split()): len(set(analysis.query_terms(c.text)))
+                        for c in plain if c.field is None} if self._boost_full else {}
+        self.phrases = {p: k for p, k in self.phrases.items() if k >= 2}
         self._coverage = None   # (match counts, units) once the query was relaxed
-        self._phrase_df = None  # articles holding the whole query, once scored (explain reuses it)
 
     def _units(self, clause: Clause) -> list["Unit"]:
         norm = self.analysis.normalizer(clause.text)
@@ -73,11 +73,17 @@ class Plan:
             units.append(Unit(w, clause.field, synonyms=alts))
         return units
 
+    def release(self) -> "Plan":
+        """Drop the match masks (scoring needs none of them), so that a cached plan, kept to
+        explain scores later, holds little memory (see :attr:`nbytes`)."""
+        for u in [u for g in self.groups for alt in g for u in alt] + [u for us in self.excluded for u in us]:
+            u.mask = u.grams = None
+        return self
+
     @property
     def nbytes(self) -> int:
-        """Memory held by the cached masks (a cached plan explains scores later)."""
-        units = [u for g in self.groups for alt in g for u in alt] + [u for us in self.excluded for u in us]
-        return sum(a.nbytes for u in units for a in (u.mask, u.grams) if a is not None)
+        """Memory a released plan holds: a relaxed query's match counts."""
+        return self._coverage[0].nbytes if self._coverage else 0
 
     def with_deadline(self, deadline: float) -> "Plan":
         """This plan (sharing its cached masks) under a new time budget."""
@@ -252,8 +258,8 @@ class Plan:
 
     def score_parts(self, docs: np.ndarray) -> ScoreParts:
         """The parts of the scores of ``docs``: BM25F of each word, and for a relaxed query
-        the share of its words each article holds; for a query of plain words, where the
-        whole of it occurs contiguously (title, body)."""
+        the share of its words each article holds; for a query of plain words, whether the
+        title holds all of it and how often each multi-word clause occurs contiguously."""
         view = self.view
         n_live = max(view.doc_count, 1)
         coverage = self._coverage
@@ -269,17 +275,17 @@ class Plan:
             parts.coverage = coverage[0][docs] / max(1, len(coverage[1]))
         if self._boost_full and len(docs):
             s = parts.total(len(docs))
-            full = self._candidates("text_c", phrase_bigrams(self.full))   # its masks cached by matching
+            full = self._candidates("text_c", phrase_bigrams(self.full))
             clauses = [self._candidates("text_c", phrase_bigrams(p)) for p in self.phrases]
             parts.title, counts = whole_query(view, self.full, list(self.phrases), full, clauses, docs, s,
                                               self.check_time)
-            if self._phrase_df is None:
-                self._phrase_df = [max(1, int(np.count_nonzero(c))) for c in counts]
-            lengths = view.lengths["body"][docs]
-            parts.phrase = sum(((k - 1) ** scoring.PHRASE_POWER) * bm25(c, lengths, view.avg["body"], n_live, df)
-                               for k, c, df in zip(self.phrases.values(), counts, self._phrase_df))
-            if not self.phrases:
-                parts.phrase = None
+            if self.phrases:
+                lengths = floored_lengths(view, "body", docs)
+                # df: the articles whose grams can hold the clause, whatever the filters (an upper
+                # bound, as a word's df counts every article, not the matches).
+                parts.phrase = sum((k - 1) ** scoring.PHRASE_POWER
+                                   * bm25(c, lengths, view.avg["body"], n_live, max(1, int(np.count_nonzero(m & view.live))))
+                                   for k, c, m in zip(self.phrases.values(), counts, clauses))
         return parts
 
 

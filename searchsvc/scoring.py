@@ -27,9 +27,10 @@ GRAM_WEIGHT = 0.5          # char-gram BM25 standing in for a word jieba never p
 # any that does not, like a match_phrase on the title that always wins: a known-item
 # query typed from a title finds it first, and a title naming the topic is about it.
 TIER = 1000.0
-# The whole query contiguous in the body scores as one more term (BM25 of its count),
-# weighted by (words - 1) ** 1.5: two adjacent words are often a compound any article on
-# the topic uses in passing; four or more in a row are a quotation of that article.
+# Each clause of the query (what the user separated by spaces) of two or more words scores
+# as one more term where it occurs contiguously (BM25 of its count), weighted by
+# (words - 1) ** PHRASE_POWER: two adjacent words are often a compound any article on the
+# topic uses in passing; many in a row are a quotation of that article.
 PHRASE_POWER = 1.5
 # A title that is the query itself (2 in ScoreParts.title) adds EQUAL_TITLE, about one
 # rare word's BM25: it wins among titles holding the query unless another is much more about it.
@@ -52,11 +53,15 @@ def bm25(tf, length, avg: float, n: int, df: int, k1: float = K1, b: float = B):
     return idf * tf * (k1 + 1) / (tf + norm)
 
 
+def floored_lengths(view, fieldname: str, docs: np.ndarray) -> np.ndarray:
+    """The field's lengths of ``docs`` for BM25, none below LENGTH_FLOOR of the average."""
+    return np.maximum(view.lengths[fieldname][docs], LENGTH_FLOOR * view.avg[fieldname])
+
+
 def field_bm25(view, fieldname: str, term: str, docs: np.ndarray, n_live: int, df: int) -> np.ndarray:
     """BM25 of ``term`` in one field for each of ``docs`` (sorted global docnums)."""
-    avg = view.avg[fieldname]
-    return bm25(view.term_freqs(fieldname, term, docs), np.maximum(view.lengths[fieldname][docs], LENGTH_FLOOR * avg),
-                avg, n_live, df)
+    return bm25(view.term_freqs(fieldname, term, docs), floored_lengths(view, fieldname, docs),
+                view.avg[fieldname], n_live, df)
 
 
 def unit_scores(view, text: str, field: str | None, phrase: bool, n_live: int, docs: np.ndarray) -> np.ndarray:
@@ -98,7 +103,7 @@ def whole_query(view, full: str, phrases: list[str], full_candidates: np.ndarray
             check_time()
         compact = "".join(view.title_bytes(int(docs[i])).decode("utf-8").split())
         in_title[i] = (compact == full) + (full in compact)
-    s = s + TIER * in_title     # the texts worth reading: those that can reach the first pages
+    s = s + TIER * (in_title > 0) + EQUAL_TITLE * (in_title > 1)   # the texts worth reading: first pages'.
     counts = []
     for phrase, candidates in zip(phrases, phrase_candidates):
         needle, count = phrase.encode("utf-8"), np.zeros(len(docs))
@@ -122,8 +127,8 @@ class ScoreParts:
     """
     words: dict[str, np.ndarray]       # BM25F of each query word (the best of its synonyms)
     coverage: np.ndarray | None = None  # relaxed query: share of its words each article holds
-    title: np.ndarray | None = None     # 1: the title holds the whole query, 2: is it
-    phrase: np.ndarray | None = None    # the whole query in the body, as a term (see PHRASE_POWER)
+    title: np.ndarray | None = None     # 1: the title holds the whole query, 2: is it (0 otherwise)
+    phrase: np.ndarray | None = None    # the multi-word clauses, each as a term (see PHRASE_POWER)
 
     def total(self, n: int) -> np.ndarray:
         s = np.zeros(n)
@@ -145,6 +150,6 @@ class ScoreParts:
         for name in ("coverage", "title", "phrase"):
             v = getattr(self, name)
             if v is not None:
-                out[name] = round(float(v[i]), 6)
+                out[name] = int(v[i]) if name == "title" else round(float(v[i]), 6)
         out["title_boost"], out["equal_title_boost"] = TIER, EQUAL_TITLE
         return out

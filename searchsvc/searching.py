@@ -2,7 +2,7 @@
 
 A request passes through the current index version (:mod:`view`), matching
 (:mod:`matching`: grep-like substring matching on normalised text), ranking
-(:mod:`scoring`: BM25F, contiguous-query tiers), filters and facets
+(:mod:`scoring`: BM25F and where the query occurs contiguously), filters and facets
 (:mod:`facets`), then sorting, paging and hit rendering (here). Matches are
 cached per index version, so paging and re-sorting skip matching.
 """
@@ -89,7 +89,7 @@ class Matches:
     needles: list[str]
     expansions: dict = dc_field(default_factory=dict)
     suggestion: str | None = None
-    plan: Plan | None = dc_field(default=None, repr=False)    # to explain scores
+    plan: Plan | None = dc_field(default=None, repr=False)    # released: to explain scores
 
     @property
     def nbytes(self) -> int:
@@ -184,9 +184,13 @@ class Engine:
             # The parts over every match, as they were scored (which texts are read for
             # phrases depends on the others' scores), then this page's.
             plan = matches.plan.with_deadline(time.perf_counter() + self.budget)
-            parts = plan.score_parts(matches.docs)
+            try:
+                parts = plan.score_parts(matches.docs)
+            except SearchTimeout:    # the page stands; only the explanations are left out
+                parts = None
             for hit, d, s in zip(hits, page_docs, scores):
-                hit["explain"] = parts.explain(int(np.searchsorted(matches.docs, d)), float(s))
+                if parts is not None:
+                    hit["explain"] = parts.explain(int(np.searchsorted(matches.docs, d)), float(s))
         return SearchResult(total=int(len(matches.docs)), hits=hits, facets=matches.facets,
                             relaxed=matches.relaxed, took_ms=round((time.perf_counter() - t0) * 1000, 2),
                             version=view.version, expansions=matches.expansions,
@@ -234,7 +238,7 @@ class Engine:
             except SearchTimeout:    # the results stand; only the correction is left out
                 suggestion = None
         return Matches(docs=docs, scores=scores, facets=facet_counts, relaxed=relaxed, needles=plan.needles,
-                       expansions=plan.expansions, suggestion=suggestion, plan=plan)
+                       expansions=plan.expansions, suggestion=suggestion, plan=plan.release())
 
     def _did_you_mean(self, view, req, synonyms, total, filters, deadline: float) -> str | None:
         """A correction that finds many more articles (:mod:`spelling`), or None; within

@@ -5,12 +5,15 @@ The index holds the generated corpus (for realistic word frequencies) plus a few
 articles written for each case; each test names the article that must rank first.
 """
 
+import dataclasses
+import datetime as dt
 import json
 import subprocess
 import sys
 
 import pytest
 from falcon import testing
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from searchsvc import scoring
 from searchsvc.app import create_app
@@ -44,6 +47,10 @@ CASES = [
     {"id": "topic-article", "title": "扎实推进数字乡村建设",
      "body": "数字乡村建设是乡村振兴的战略方向。\n各地加快数字乡村建设，完善乡村信息基础设施。\n"
              "数字技术助力乡村治理，数字乡村建设取得新进展。"},
+    # ... and one that discusses it at length under another title.
+    {"id": "body-only", "title": "信息化助力乡村振兴",
+     "body": "数字乡村建设持续推进。数字乡村建设让农民享受数字红利。\n数字乡村建设试点成效明显，数字乡村建设"
+             "经验正在推广。\n专家认为，数字乡村建设要因地制宜。"},
 ]
 
 
@@ -93,8 +100,9 @@ def test_a_caption_only_clip_does_not_outrank_the_article_about_its_title(engine
 
 
 def test_titles_holding_the_query_come_before_bodies_holding_it(engine):
+    # body-only holds the query five times, more than either title-holder's body.
     got = ids(engine, "数字乡村建设")
-    assert set(got[:2]) == {"topic-article", "caption-clip"}
+    assert set(got[:2]) == {"topic-article", "caption-clip"} and got[2] == "body-only"
 
 
 def parts_total(p: dict) -> float:
@@ -113,9 +121,26 @@ def test_explain_gives_parts_that_add_up_to_each_hits_score(engine, q):
     assert result.hits, q
     for h in result.hits:
         p = h["explain"]
-        assert p["score"] == h["score"]
         assert parts_total(p) == pytest.approx(h["score"], abs=1e-3), (q, h["id"], p)
         assert set(p["words"]) and all(v >= 0 for v in p["words"].values())
+
+
+VOCABULARY = ["乡村", "旅游", "乡村旅游", "数字乡村建设", "春耕", "备耕", "快讯", "绿色", "低碳", "发展", "会议",
+              "火星", "-民宿", "title:春耕", "\"数字乡村\"", "OR"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=4),
+       section=st.sampled_from([(), ("新闻联播 > 国内新闻",), ("新闻联播",), ("工作动态",)]),
+       date_from=st.sampled_from([None, dt.date(2024, 1, 1), dt.date(2024, 3, 2)]),
+       page=st.integers(1, 3), per_page=st.sampled_from([1, 3, 10]))
+def test_explain_adds_up_under_any_filters_and_on_any_page(engine, words, section, date_from, page, per_page):
+    req = SearchRequest(q=" ".join(words), sections=section, date_from=date_from, page=page, per_page=per_page)
+    plain = engine.search(req)
+    explained = engine.search(dataclasses.replace(req, explain=True))
+    assert [h["id"] for h in explained.hits] == [h["id"] for h in plain.hits]
+    for h in explained.hits:
+        assert parts_total(h["explain"]) == pytest.approx(h["score"], abs=1e-3), (req, h["id"], h["explain"])
 
 
 def test_explain_names_the_parts_that_made_the_difference(engine):
