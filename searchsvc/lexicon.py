@@ -140,6 +140,12 @@ class Lexicon:
         """The most frequent word usually spelled ``key`` in pinyin (pinyin typed as a query)."""
         return self.by_usual_pinyin.get(key)
 
+    def homophones_of(self, text: str) -> list[tuple[str, int]]:
+        """Words spelled like ``text`` in pinyin (any reading), other than ``text``, with
+        their frequencies, most frequent first."""
+        found = {w: self.df[w] for k in pinyin.keys(text) for w in self.homophones.get(k, ()) if w != text}
+        return sorted(found.items(), key=lambda wn: -wn[1])
+
     def homophone(self, text: str) -> tuple[str, int] | None:
         """The most frequent word spelled like ``text`` in pinyin, other than ``text``."""
         best = None

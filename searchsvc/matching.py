@@ -18,7 +18,8 @@ import numpy as np
 
 from .analysis import Analysis, phrase_bigrams
 from .query import Clause, ParsedQuery
-from .scoring import TIER, phrase_tiers, unit_scores
+from .scoring import HOMOPHONE_WEIGHT, TIER, phrase_tiers, unit_scores
+from .typos import Fix, apply
 from .view import SPARSE_MIN_DF, SPARSE_RATIO, IndexView
 
 GRAM_DECODE_RATIO = 30  # decoding a posting ~0.3 µs, confirming a text ~10 µs (Plan._candidates)
@@ -32,11 +33,12 @@ class Plan:
     """One parsed query against one index view: match masks and scores."""
 
     def __init__(self, view: IndexView, analysis: Analysis, parsed: ParsedQuery, synonyms=None,
-                 deadline: float = float("inf")):
+                 deadline: float = float("inf"), typos: dict[Clause, list[Fix]] | None = None):
         self.view = view
         self.deadline = deadline
         self.analysis = analysis
         self.synonyms = synonyms or {}
+        self.typos = typos or {}     # plain clauses' probable typos, searched with their homophones
         self.expansions: dict[str, list[str]] = {}
         norm = analysis.normalizer
         # Each positive group: list of alternatives; each alternative: list of units.
@@ -48,22 +50,43 @@ class Plan:
         self.full = norm("".join(c.text for c in parsed.positive_clauses())) if parsed.groups else ""
         self.full = "".join(self.full.split())
         self._boost_full = len(plain) == len(parsed.positive_clauses()) and len(self.full) >= 2
+        # ...and as it was probably meant (its typos replaced; see read_typos), ranked a little below.
+        self._positive = parsed.positive_clauses()
+        self.full_fixed = ""
+        self._texts: dict[tuple[str, str | None], Unit] = {}
         self._coverage = None   # (match counts, units) once the query was relaxed
 
     def _units(self, clause: Clause) -> list["Unit"]:
         norm = self.analysis.normalizer(clause.text)
         if clause.phrase:
             return [Unit(norm, clause.field, phrase=True)] if norm.strip() else []
-        words = list(dict.fromkeys(self.analysis.query_terms(clause.text)))
         whole = "".join(norm.split())
+        fixes = self.typos.get(clause)
+        if fixes:   # each probable typo one unit (its text or a homophone), the rest segmented
+            pieces, pos = [], 0
+            for f in fixes:
+                pieces += [(whole[pos:f.start], None), (f.text, f)]
+                pos = f.end
+            pieces.append((whole[pos:], None))
+            units = []
+            for text, fix in pieces:
+                if fix is not None:
+                    units.append(Unit(fix.text, clause.field, homophones=fix.homophones))
+                elif text:
+                    units += self._word_units(self.analysis.query_terms(text), clause.field)
+            return list({u.text: u for u in units}.values())
+        words = list(dict.fromkeys(self.analysis.query_terms(clause.text)))
         if len(words) > 1 and whole in self.synonyms:    # the clause as a whole has synonyms
             words = [whole]
+        return self._word_units(words, clause.field)
+
+    def _word_units(self, words: list[str], field: str | None) -> list["Unit"]:
         units = []
-        for w in words:
+        for w in dict.fromkeys(words):
             alts = self.synonyms.get(w, ())
             if alts:
                 self.expansions[w] = list(alts)
-            units.append(Unit(w, clause.field, synonyms=alts))
+            units.append(Unit(w, field, synonyms=alts))
         return units
 
     def check_time(self) -> None:
@@ -156,7 +179,7 @@ class Plan:
         with ``scope``, only inside it."""
         if unit.grams is not None:
             return unit.grams
-        if unit.synonyms:
+        if len(unit.texts) > 1:
             mask = np.logical_or.reduce([self.gram_mask(Unit(t, unit.field), scope) for t in unit.texts])
         else:
             gram_field = "title_c" if unit.field == "title" else "text_c"
@@ -194,8 +217,8 @@ class Plan:
         With ``scope``, exact only inside it (texts outside are not read)."""
         if unit.mask is not None:
             return unit.mask
-        if unit.synonyms:
-            mask = np.logical_or.reduce([self.unit_mask(Unit(t, unit.field), scope) for t in unit.texts])
+        if len(unit.texts) > 1:
+            mask = np.logical_or.reduce([self.text_mask(t, unit.field, scope) for t in unit.texts])
             if scope is None:
                 unit.mask = mask
             return mask
@@ -226,6 +249,39 @@ class Plan:
             unit.mask = mask
         return mask
 
+    def text_mask(self, text: str, field: str | None, scope: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`unit_mask` of one of a unit's texts (kept: readings of typos ask again)."""
+        if scope is not None:
+            return self.unit_mask(Unit(text, field), scope)
+        unit = self._texts.get((text, field))
+        if unit is None:
+            unit = self._texts[(text, field)] = Unit(text, field)
+        return self.unit_mask(unit)
+
+    # ------------------------------------------------------------ typos
+    def typed_mask(self) -> np.ndarray:
+        """Articles holding every probable typo as typed (what the literal text finds)."""
+        mask = np.ones(self.view.n, dtype=bool)
+        for units in (alt for g in self.groups for alt in g):
+            for u in units:
+                if u.homophones:
+                    mask &= self.text_mask(u.text, u.field)
+        return mask
+
+    def read_typos(self, found: np.ndarray) -> dict[Clause, str]:
+        """Each typo'd clause as probably meant: every typo replaced by the homophone most
+        of the ``found`` articles hold. The whole query so read is ranked a little below
+        the query as typed (see :meth:`scores`)."""
+        out = {}
+        for c, fixes in self.typos.items():
+            chosen = [max(f.homophones, key=lambda h: int(np.count_nonzero(found & self.text_mask(h, c.field))))
+                      for f in fixes]
+            out[c] = apply("".join(self.analysis.normalizer(c.text).split()),
+                           [Fix(f.start, f.end, f.text, (h,)) for f, h in zip(fixes, chosen)])
+        self.full_fixed = "".join(out.get(c, "".join(self.analysis.normalizer(c.text).split()))
+                                  for c in self._positive)
+        return out
+
     # ------------------------------------------------------------ scoring
     def scores(self, docs: np.ndarray) -> np.ndarray:
         """Scores of ``docs`` (see :mod:`scoring`); relaxed queries favour articles holding more words."""
@@ -235,18 +291,26 @@ class Plan:
         coverage = self._coverage
         units = coverage[1] if coverage else [u for g in self.groups for alt in g for u in alt]
         for u in dict.fromkeys(units):
-            if not u.synonyms:
+            if len(u.texts) == 1:
                 total[docs] += unit_scores(view, u.text, u.field, u.phrase, n_live, docs)
-            else:   # a word or any of its synonyms: the best of them counts
-                total[docs] += np.maximum.reduce([unit_scores(view, t, u.field, u.phrase, n_live, docs)
-                                                  for t in u.texts])
+            else:   # a word or any of its synonyms or homophones: the best of them counts
+                total[docs] += np.maximum.reduce(
+                    [unit_scores(view, t, u.field, u.phrase, n_live, docs) for t in (u.text, *u.synonyms)]
+                    + [HOMOPHONE_WEIGHT * unit_scores(view, t, u.field, u.phrase, n_live, docs)
+                       for t in u.homophones])
         s = total[docs]
         if coverage:   # relaxed: favour articles holding more of the words
             s = s * (coverage[0][docs] / max(1, len(coverage[1]))) ** 2
         if self._boost_full and len(docs):
-            cand = self._candidates("text_c", phrase_bigrams(self.full))
-            s = s + TIER * phrase_tiers(view, self.full, cand, docs, s, self.check_time)
+            tiers = self._tiers(self.full, docs, s)
+            if self.full_fixed and self.full_fixed != self.full:
+                tiers = np.maximum(tiers, HOMOPHONE_WEIGHT * self._tiers(self.full_fixed, docs, s))
+            s = s + TIER * tiers
         return s
+
+    def _tiers(self, full: str, docs: np.ndarray, s: np.ndarray) -> np.ndarray:
+        cand = self._candidates("text_c", phrase_bigrams(full))
+        return phrase_tiers(self.view, full, cand, docs, s, self.check_time)
 
 
 @dataclass(eq=False)
@@ -256,10 +320,11 @@ class Unit:
     field: str | None = None
     phrase: bool = False
     synonyms: tuple[str, ...] = ()
+    homophones: tuple[str, ...] = ()     # what a probable typo may have meant (ranked lower)
     mask: np.ndarray | None = dc_field(default=None, repr=False)     # exact matches
     grams: np.ndarray | None = dc_field(default=None, repr=False)    # candidates by grams
 
     @property
     def texts(self) -> tuple[str, ...]:
-        return (self.text, *self.synonyms)
+        return (self.text, *self.synonyms, *self.homophones)
 

@@ -23,6 +23,7 @@ GRAM_WEIGHT = 0.5          # char-gram BM25 standing in for a word jieba never p
 # words (like a match_phrase boost that always wins): tier 3 = the title is the
 # query, 2 = the title contains it, 1 = the body does. Scores are tier * TIER + BM25F.
 TIER = 1000.0
+HOMOPHONE_WEIGHT = 0.8     # a homophone searched for a probable typo counts less than the text typed
 TIER_SCAN_BYTES = 60_000   # text searched for the query across line breaks (tier 1), per article
 TIER_MAX_DOCS = 2000       # a very common query: only the best-scored can reach a page
 
