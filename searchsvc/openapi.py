@@ -61,14 +61,18 @@ def openapi_document(config) -> dict:
     }
     search_result = {
         "type": "object",
-        "required": ["query", "total", "page", "per_page", "took_ms", "relaxed", "suggestion", "expansions", "hits",
-                     "facets"],
+        "required": ["query", "total", "page", "per_page", "took_ms", "relaxed", "suggestion", "corrected",
+                     "expansions", "hits", "facets"],
         "properties": {
             "query": {"type": "string"}, "total": {"type": "integer"},
             "page": {"type": "integer"}, "per_page": {"type": "integer"},
             "took_ms": {"type": "number"}, "relaxed": {"type": "boolean"},
             "suggestion": {"type": ["string", "null"], "description": "did you mean: a correction that finds "
                                                                       "many more articles, never applied by itself"},
+            "corrected": {"type": ["string", "null"],
+                          "description": "the query as probably meant, when words of it looked like pinyin typos "
+                                         "and their homophones were searched too (ranked below the text typed); "
+                                         "typos=off searches the text as typed only"},
             "expansions": {"type": "object", "description": "synonyms the query was expanded with",
                            "additionalProperties": {"type": "array", "items": {"type": "string"}}},
             "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
@@ -110,8 +114,11 @@ def openapi_document(config) -> dict:
                 "summary": "Ranked, highlighted, filtered search",
                 "description": ("Words typed with or without spaces must all occur (AND); when nothing "
                                 "matches, most words must (relaxed=true). \"phrase\" matches exactly like "
-                                "grep on normalised text; -word excludes; a OR b; title:word. Without q, "
-                                "lists the filtered articles newest first."),
+                                "grep on normalised text; -word excludes; a OR b; title:word. Plain words that "
+                                "look like pinyin typos are also searched as the homophones the index holds, "
+                                "ranked below the text typed (corrected; never for phrases, title: or with "
+                                "filters; typos=off turns it off). Without q, lists the filtered articles "
+                                "newest first."),
                 "parameters": _params(SEARCH, config),
                 "responses": {"200": {"description": "results (JSON, or CSV with format=csv)", "content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/SearchResult"}},

@@ -143,4 +143,5 @@ def to_search_request(values: dict, config: Config) -> SearchRequest:
     sections = tuple(normalize_section(s) or "" for s in sections)
     # from after to selects nothing (no error: each value is valid, as the contract declares).
     return SearchRequest(q=values["q"] or "", sections=sections, date_from=values["from"], date_to=values["to"],
-                         sort=values["sort"], page=values["page"], per_page=values["per_page"])
+                         sort=values["sort"], page=values["page"], per_page=values["per_page"],
+                         typos=values["typos"] == "on")

@@ -44,7 +44,7 @@ def _html(resp, body: str, status=falcon.HTTP_200) -> None:
 def _search_params(req) -> dict:
     """The search's own parameters, to keep across facet links, pages and the article page."""
     out = {}
-    for name in ("q", "from", "to", "sort", "page"):
+    for name in ("q", "from", "to", "sort", "page", "typos"):
         value = req.get_param(name)
         if value:
             out[name] = value
