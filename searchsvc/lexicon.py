@@ -141,9 +141,10 @@ class Lexicon:
         return self.by_usual_pinyin.get(key)
 
     def homophones_of(self, text: str) -> list[tuple[str, int]]:
-        """Words spelled like ``text`` in pinyin (any reading), other than ``text``, with
-        their frequencies, most frequent first."""
-        found = {w: self.df[w] for k in pinyin.keys(text) for w in self.homophones.get(k, ()) if w != text}
+        """Words (under any of their readings) spelled like ``text`` read the usual way,
+        other than ``text``, with their frequencies, most frequent first. A wrong character
+        picked from the input method's list is mostly one offered for its usual reading."""
+        found = {w: self.df[w] for w in self.homophones.get(pinyin.keys(text)[0], ()) if w != text}
         return sorted(found.items(), key=lambda wn: -wn[1])
 
     def homophone(self, text: str) -> tuple[str, int] | None:

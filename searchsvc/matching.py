@@ -269,12 +269,13 @@ class Plan:
         return mask
 
     def read_typos(self, found: np.ndarray) -> dict[Clause, str]:
-        """Each typo'd clause as probably meant: every typo replaced by the homophone most
-        of the ``found`` articles hold. The whole query so read is ranked a little below
-        the query as typed (see :meth:`scores`)."""
+        """Each typo'd clause as probably meant: every typo read as the text typed or the
+        homophone most of the ``found`` articles hold. The whole query so read is ranked
+        a little below the query as typed (see :meth:`scores`)."""
         out = {}
         for c, fixes in self.typos.items():
-            chosen = [max(f.homophones, key=lambda h: int(np.count_nonzero(found & self.text_mask(h, c.field))))
+            chosen = [max((f.text, *f.homophones),
+                          key=lambda h: int(np.count_nonzero(found & self.text_mask(h, c.field))))
                       for f in fixes]
             out[c] = apply("".join(self.analysis.normalizer(c.text).split()),
                            [Fix(f.start, f.end, f.text, (h,)) for f, h in zip(fixes, chosen)])

@@ -199,6 +199,8 @@ class Engine:
 
     def _match(self, view: "IndexView", req: SearchRequest, synonyms) -> "Matches":
         parsed = parse(req.q)
+        if req.typos and not parsed.is_empty:
+            self.lexicon()      # built once per process (by the server before it forks): not the query's time
         deadline = time.perf_counter() + self.budget
         plan = Plan(view, self.analysis, parsed, synonyms, deadline=deadline)
         section_mask = facets.section_mask(view, req.sections)
@@ -258,7 +260,8 @@ class Engine:
             return None
         if not relaxed:
             found = found | matched     # the text as typed still finds what it found
-        return fixed, found, False, render(parsed, fixed.read_typos(found))
+        corrected = render(parsed, fixed.read_typos(found))
+        return fixed, found, False, corrected if corrected != render(parsed) else None
 
     def _typos(self, view, parsed: ParsedQuery) -> dict[Clause, list[typos.Fix]]:
         """Probable pinyin typos of the query's plain words (never phrases, ``title:`` or

@@ -30,6 +30,7 @@ class Fix:
     end: int
     text: str
     homophones: tuple[str, ...]
+    evidence: float = 0.0     # how much more frequent the best homophone is than the stretch
 
 
 def find(text: str, tokens: list[tuple[str, int, int]], lexicon: Lexicon, known, df) -> list[Fix]:
@@ -54,9 +55,9 @@ def find(text: str, tokens: list[tuple[str, int, int]], lexicon: Lexicon, known,
             fix = _homophones(piece, start, end, lexicon, df)
             if fix:
                 found.append(fix)
-    # The longest stretches first (以旧换新 over 电视以 in 电视以酒换新), then left to right.
+    # The longest stretches first (以旧换新 over 电视以 in 电视以酒换新), then the best evidenced.
     out: list[Fix] = []
-    for fix in sorted(found, key=lambda f: (f.start - f.end, f.start)):
+    for fix in sorted(found, key=lambda f: (f.start - f.end, -f.evidence, f.start)):
         if all(fix.end <= o.start or fix.start >= o.end for o in out):
             out.append(fix)
     return sorted(out, key=lambda f: f.start)
@@ -69,7 +70,7 @@ def _homophones(piece: str, start: int, end: int, lexicon: Lexicon, df) -> Fix |
     typed = df(piece)
     floor = DOMINANCE * typed if typed else 1     # found nowhere: any word the vocabulary holds
     words = [w for w, n in found if n >= floor][:MAX_HOMOPHONES]
-    return Fix(start, end, piece, tuple(words)) if words else None
+    return Fix(start, end, piece, tuple(words), found[0][1] / (typed + 1)) if words else None
 
 
 def apply(text: str, fixes: list[Fix]) -> str:
