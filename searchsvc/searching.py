@@ -38,7 +38,6 @@ RESULT_CACHE_BYTES = 16 << 20   # cached matches per worker (RSS budget)
 FEW_HITS = 2                    # at most this many hits for a short query: look for a did-you-mean
 SHORT_QUERY = 8                 # (long queries are pasted titles and sentences, rarely typos)
 SUGGEST_FACTOR = 5              # ...offered when it finds this many times more
-TYPO_FACTOR = 5                 # homophones searched when they find this many times more (or all words)
 LEXICON_MAX_AGE = 600.0         # seconds before the vocabulary is refreshed for new writes
 
 
@@ -240,9 +239,10 @@ class Engine:
     def _homophone_search(self, view, parsed: ParsedQuery, plan: Plan, matched, relaxed: bool, synonyms,
                           deadline: float):
         """The query searched with the homophones of its probable typos too (:mod:`typos`),
-        as ``(plan, matched, relaxed, corrected query)``, when that finds what the text as
-        typed does not: articles holding every word where the literal query was relaxed,
-        or TYPO_FACTOR times as many. None leaves the literal results untouched."""
+        as ``(plan, matched, relaxed, corrected query)``, when that finds articles holding
+        every word and none of them holds the typos as typed. None leaves the literal
+        results untouched: a query whose words, as typed, all occur in an article is
+        answered as typed (a rare name is not "corrected" into a common word)."""
         fixes = self._typos(view, parsed)
         if not fixes:
             return None
@@ -256,16 +256,18 @@ class Engine:
         found &= view.live
         n_found = int(np.count_nonzero(found))
         n_typed = int(np.count_nonzero(found & fixed.typed_mask()))
-        if n_found < max(1, TYPO_FACTOR * n_typed):
+        if n_found == 0 or n_typed > 0:
+            return None
+        corrected = render(parsed, fixed.read_typos(found))
+        if corrected == render(parsed):
             return None
         if not relaxed:
             found = found | matched     # the text as typed still finds what it found
-        corrected = render(parsed, fixed.read_typos(found))
-        return fixed, found, False, corrected if corrected != render(parsed) else None
+        return fixed, found, False, corrected
 
     def _typos(self, view, parsed: ParsedQuery) -> dict[Clause, list[typos.Fix]]:
-        """Probable pinyin typos of the query's plain words (never phrases, ``title:`` or
-        negated words), by clause."""
+        """Probable pinyin typos of the query's plain words (never phrases, ``title:``, OR
+        or negated words), by clause."""
         lexicon = self.lexicon()
         if lexicon is None:
             return {}
@@ -276,14 +278,13 @@ class Engine:
             return min(view.doc_frequency("text_c", piece[i:i + 2]) for i in range(len(piece) - 1))
 
         out = {}
-        for group in parsed.groups:
-            for c in group:
-                if c.phrase or c.field:
-                    continue
-                text = "".join(norm(c.text).split())
-                fixes = typos.find(text, list(segmenter.tokenize(text)), lexicon, lambda w: freq.get(w, 0) > 0, df)
-                if fixes:
-                    out[c] = fixes
+        for (c, *alternatives) in parsed.groups:
+            if alternatives or c.phrase or c.field:
+                continue
+            text = "".join(norm(c.text).split())
+            fixes = typos.find(text, list(segmenter.tokenize(text)), lexicon, lambda w: freq.get(w, 0) > 0, df)
+            if fixes:
+                out[c] = fixes
         return out
 
     def _did_you_mean(self, view, req, synonyms, total, filters, deadline: float) -> str | None:

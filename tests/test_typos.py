@@ -64,6 +64,7 @@ def test_queries_whose_words_all_occur_are_unchanged(client, corpus, data):
     ("过际联播快讯", {"section": "新闻联播"}),                  # filters: exactly what was typed
     ("过际联播快讯", {"from": "2000-01-01"}),
     ("中国 -过际", {}),                                       # a negated word
+    ("过际联播快讯 OR 党建", {}),                             # OR
 ])
 def test_phrases_fields_filters_and_negations_are_never_expanded(client, q, params):
     on, off = search(client, q, **params), search(client, q, typos="off", **params)
@@ -103,6 +104,14 @@ def test_page_says_what_was_searched_and_links_to_the_literal_query(client):
     literal = client.simulate_get("/", query_string=urlsplit(hrefs[0].replace("&amp;", "&")).query).text
     assert "已显示" not in literal                  # the literal query is not corrected again
     assert "typos=off" in literal                   # and pages/facets keep it literal
+
+
+def test_article_links_of_a_corrected_query_mark_what_was_found(client):
+    page = client.simulate_get("/", params={"q": "过际联播快讯"}).text
+    link = re.search(r'href="(/a/[^"]+)"', page).group(1).replace("&amp;", "&")
+    assert parse_qs(urlsplit(link).query)["q"] == ["国际联播快讯"]
+    article = client.simulate_get(urlsplit(link).path, query_string=urlsplit(link).query).text
+    assert "<mark>国际联播快讯</mark>" in article
 
 
 def test_apply_replaces_stretches():
