@@ -87,7 +87,8 @@ class SearchResource(_Cached):
         result = self.engine.search(sreq)
         metrics.count_search(result)
         if sreq.page == 1 and result.total and not result.relaxed:
-            offered = public_form(parse(sreq.q))      # never the negated text (planting)
+            # Never the negated text (planting), nor a typo: what it was read as (every word occurs).
+            offered = public_form(parse(result.corrected or sreq.q))
             if offered:
                 self.query_log.record(offered)
         resp.media = result.to_json(sreq)

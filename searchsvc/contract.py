@@ -21,6 +21,7 @@ MAX_QUERY_CHARS = 1000
 MAX_SUGGEST_CHARS = 100
 SORTS = ("relevance", "newest", "oldest")
 FORMATS = ("json", "csv")
+TYPOS = ("on", "off")
 NOT_BLANK = r"\S"                       # at least one non-space character
 INTEGER = r"^[+-]?[0-9]+$"              # int() alone also takes '1_000' and other scripts' digits
 DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -79,6 +80,9 @@ SEARCH = (
     Param("per_page", "integer", "hits per page", 10, 1, lambda c: c.max_per_page),
     Param("format", "string", "json, or csv: every hit (up to max_export_rows) as id,title,date,section,"
           "source,url, UTF-8 with BOM, as an attachment", "json", enum=FORMATS),
+    Param("typos", "string", "on: plain words that look like pinyin-typos (a stretch found in few articles, a "
+          "word that sounds the same in many) are searched with those homophones too, ranked below the text "
+          "typed (see corrected); off: only the text as typed", "on", enum=TYPOS),
     Param("explain", "boolean", "add each hit's score parts (`explain`): why it ranks where it does", False),
 )
 ARTICLE = (Param("q", "string", "mark this query's matches in title_html and body_html",

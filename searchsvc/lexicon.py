@@ -140,6 +140,13 @@ class Lexicon:
         """The most frequent word usually spelled ``key`` in pinyin (pinyin typed as a query)."""
         return self.by_usual_pinyin.get(key)
 
+    def homophones_of(self, text: str) -> list[tuple[str, int]]:
+        """Words (under any of their readings) spelled like ``text`` read the usual way,
+        other than ``text``, with their frequencies, most frequent first. A wrong character
+        picked from the input method's list is mostly one offered for its usual reading."""
+        found = {w: self.df[w] for w in self.homophones.get(pinyin.keys(text)[0], ()) if w != text}
+        return sorted(found.items(), key=lambda wn: -wn[1])
+
     def homophone(self, text: str) -> tuple[str, int] | None:
         """The most frequent word spelled like ``text`` in pinyin, other than ``text``."""
         best = None

@@ -20,7 +20,8 @@ import numpy as np
 from .analysis import Analysis, phrase_bigrams
 from .query import Clause, ParsedQuery
 from . import scoring
-from .scoring import ScoreParts, bm25, floored_lengths, unit_scores, whole_query
+from .scoring import HOMOPHONE_WEIGHT, ScoreParts, bm25, floored_lengths, unit_scores, whole_query
+from .typos import Fix, apply
 from .view import SPARSE_MIN_DF, SPARSE_RATIO, IndexView
 
 GRAM_DECODE_RATIO = 30  # decoding a posting ~0.3 µs, confirming a text ~10 µs (Plan._candidates)
@@ -34,11 +35,12 @@ class Plan:
     """One parsed query against one index view: match masks and scores."""
 
     def __init__(self, view: IndexView, analysis: Analysis, parsed: ParsedQuery, synonyms=None,
-                 deadline: float = float("inf")):
+                 deadline: float = float("inf"), typos: dict[Clause, list[Fix]] | None = None):
         self.view = view
         self.deadline = deadline
         self.analysis = analysis
         self.synonyms = synonyms or {}
+        self.typos = typos or {}     # plain clauses' probable typos, searched with their homophones
         self.expansions: dict[str, list[str]] = {}
         norm = analysis.normalizer
         # Each positive group: list of alternatives; each alternative: list of units.
@@ -50,27 +52,47 @@ class Plan:
         self.full = norm("".join(c.text for c in parsed.positive_clauses())) if parsed.groups else ""
         self.full = "".join(self.full.split())
         self._boost_full = len(plain) == len(parsed.positive_clauses()) and len(self.full) >= 2
+        # ...and as it was probably meant (its typos replaced; see read_typos), ranked a little below.
+        self._positive = parsed.positive_clauses()
+        self.full_fixed = ""
+        self._fixed: dict[Clause, str] = {}
+        self._texts: dict[tuple[str, str | None], Unit] = {}
         # Each clause of two or more words, scored as a phrase where its words are adjacent
         # (the user's spaces separate what need not be); not title: clauses (the title tier's).
-        self.phrases = {"".join(norm(c.text).split()): len(set(analysis.query_terms(c.text)))
-                        for c in plain if c.field is None} if self._boost_full else {}
-        self.phrases = {p: k for p, k in self.phrases.items() if k >= 2}
+        self._plain = [c for c in plain if c.field is None] if self._boost_full else []
         self._coverage = None   # (match counts, units) once the query was relaxed
 
     def _units(self, clause: Clause) -> list["Unit"]:
         norm = self.analysis.normalizer(clause.text)
         if clause.phrase:
             return [Unit(norm, clause.field, phrase=True)] if norm.strip() else []
-        words = list(dict.fromkeys(self.analysis.query_terms(clause.text)))
         whole = "".join(norm.split())
+        fixes = self.typos.get(clause)
+        if fixes:   # each probable typo one unit (its text or a homophone), the rest segmented
+            pieces, pos = [], 0
+            for f in fixes:
+                pieces += [(whole[pos:f.start], None), (f.text, f)]
+                pos = f.end
+            pieces.append((whole[pos:], None))
+            units = []
+            for text, fix in pieces:
+                if fix is not None:
+                    units.append(Unit(fix.text, clause.field, homophones=fix.homophones))
+                elif text:
+                    units += self._word_units(self.analysis.query_terms(text), clause.field)
+            return list({u.text: u for u in units}.values())
+        words = list(dict.fromkeys(self.analysis.query_terms(clause.text)))
         if len(words) > 1 and whole in self.synonyms:    # the clause as a whole has synonyms
             words = [whole]
+        return self._word_units(words, clause.field)
+
+    def _word_units(self, words: list[str], field: str | None) -> list["Unit"]:
         units = []
-        for w in words:
+        for w in dict.fromkeys(words):
             alts = self.synonyms.get(w, ())
             if alts:
                 self.expansions[w] = list(alts)
-            units.append(Unit(w, clause.field, synonyms=alts))
+            units.append(Unit(w, field, synonyms=alts))
         return units
 
     def release(self) -> "Plan":
@@ -78,6 +100,7 @@ class Plan:
         explain scores later, holds little memory (see :attr:`nbytes`)."""
         for u in [u for g in self.groups for alt in g for u in alt] + [u for us in self.excluded for u in us]:
             u.mask = u.grams = None
+        self._texts.clear()
         return self
 
     @property
@@ -181,7 +204,7 @@ class Plan:
         with ``scope``, only inside it."""
         if unit.grams is not None:
             return unit.grams
-        if unit.synonyms:
+        if len(unit.texts) > 1:
             mask = np.logical_or.reduce([self.gram_mask(Unit(t, unit.field), scope) for t in unit.texts])
         else:
             gram_field = "title_c" if unit.field == "title" else "text_c"
@@ -219,8 +242,8 @@ class Plan:
         With ``scope``, exact only inside it (texts outside are not read)."""
         if unit.mask is not None:
             return unit.mask
-        if unit.synonyms:
-            mask = np.logical_or.reduce([self.unit_mask(Unit(t, unit.field), scope) for t in unit.texts])
+        if len(unit.texts) > 1:
+            mask = np.logical_or.reduce([self.text_mask(t, unit.field, scope) for t in unit.texts])
             if scope is None:
                 unit.mask = mask
             return mask
@@ -251,6 +274,41 @@ class Plan:
             unit.mask = mask
         return mask
 
+    def text_mask(self, text: str, field: str | None, scope: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`unit_mask` of one of a unit's texts (kept: readings of typos ask again)."""
+        if scope is not None:
+            return self.unit_mask(Unit(text, field), scope)
+        unit = self._texts.get((text, field))
+        if unit is None:
+            unit = self._texts[(text, field)] = Unit(text, field)
+        return self.unit_mask(unit)
+
+    # ------------------------------------------------------------ typos
+    def typed_mask(self) -> np.ndarray:
+        """Articles holding every probable typo as typed (what the literal text finds)."""
+        mask = np.ones(self.view.n, dtype=bool)
+        for units in (alt for g in self.groups for alt in g):
+            for u in units:
+                if u.homophones:
+                    mask &= self.text_mask(u.text, u.field)
+        return mask
+
+    def read_typos(self, found: np.ndarray) -> dict[Clause, str]:
+        """Each typo'd clause as probably meant: every typo read as the text typed or the
+        homophone most of the ``found`` articles hold. The whole query so read is ranked
+        a little below the query as typed (see :meth:`scores`)."""
+        out = {}
+        for c, fixes in self.typos.items():
+            chosen = [max((f.text, *f.homophones),
+                          key=lambda h: int(np.count_nonzero(found & self.text_mask(h, c.field))))
+                      for f in fixes]
+            out[c] = apply("".join(self.analysis.normalizer(c.text).split()),
+                           [Fix(f.start, f.end, f.text, (h,)) for f, h in zip(fixes, chosen)])
+        self.full_fixed = "".join(out.get(c, "".join(self.analysis.normalizer(c.text).split()))
+                                  for c in self._positive)
+        self._fixed = out
+        return out
+
     # ------------------------------------------------------------ scoring
     def scores(self, docs: np.ndarray) -> np.ndarray:
         """Scores of ``docs`` (see :class:`scoring.ScoreParts`)."""
@@ -266,27 +324,48 @@ class Plan:
         units = list(dict.fromkeys(coverage[1] if coverage else [u for g in self.groups for alt in g for u in alt]))
         words = {}
         for u in units:
-            # a word or any of its synonyms: the best of them counts
-            parts = [unit_scores(view, t, u.field, u.phrase, n_live, docs) for t in u.texts]
+            # a word or any of its synonyms (or, a little lower, its homophones): the best counts
+            parts = ([unit_scores(view, t, u.field, u.phrase, n_live, docs) for t in (u.text, *u.synonyms)]
+                     + [HOMOPHONE_WEIGHT * unit_scores(view, t, u.field, u.phrase, n_live, docs)
+                        for t in u.homophones])
             key = ("title:" if u.field == "title" else "") + (f'"{u.text}"' if u.phrase else u.text)
             words[key] = words.get(key, 0) + np.maximum.reduce(parts)
         parts = ScoreParts(words)
         if coverage:
             parts.coverage = coverage[0][docs] / max(1, len(coverage[1]))
         if self._boost_full and len(docs):
+            # The query as typed, and as probably meant (typos replaced), weighted HOMOPHONE_WEIGHT.
+            readings = [(self.full, 1.0)] + ([(self.full_fixed, HOMOPHONE_WEIGHT)]
+                                             if self.full_fixed and self.full_fixed != self.full else [])
+            phrases = self._phrases()
             s = parts.total(len(docs))
-            full = self._candidates("text_c", phrase_bigrams(self.full))
-            clauses = [self._candidates("text_c", phrase_bigrams(p)) for p in self.phrases]
-            parts.title, counts = whole_query(view, self.full, list(self.phrases), full, clauses, docs, s,
-                                              self.check_time)
-            if self.phrases:
+            titles = [self._candidates("text_c", phrase_bigrams(f)) for f, _ in readings]
+            clauses = [self._candidates("text_c", phrase_bigrams(p)) for p, _, _ in phrases]
+            in_title, counts = whole_query(view, [f for f, _ in readings], titles, [p for p, _, _ in phrases],
+                                           clauses, docs, s, self.check_time)
+            parts.title = np.maximum.reduce([w * (t >= 1) for t, (_, w) in zip(in_title, readings)])
+            parts.equal_title = np.maximum.reduce([w * (t == 2) for t, (_, w) in zip(in_title, readings)])
+            if phrases:
                 lengths = floored_lengths(view, "body", docs)
                 # df: the articles whose grams can hold the clause, whatever the filters (an upper
                 # bound, as a word's df counts every article, not the matches).
-                parts.phrase = sum((k - 1) ** scoring.PHRASE_POWER
+                parts.phrase = sum(w * (k - 1) ** scoring.PHRASE_POWER
                                    * bm25(c, lengths, view.avg["body"], n_live, max(1, int(np.count_nonzero(m & view.live))))
-                                   for k, c, m in zip(self.phrases.values(), counts, clauses))
+                                   for (_, k, w), c, m in zip(phrases, counts, clauses))
         return parts
+
+    def _phrases(self) -> list[tuple[str, int, float]]:
+        """(text, words, weight) of each clause of two or more words, as typed and, weighted
+        HOMOPHONE_WEIGHT, as probably meant."""
+        out = {}
+        norm = self.analysis.normalizer
+        for c in self._plain:
+            for text, weight in (("".join(norm(c.text).split()), 1.0), (self._fixed.get(c), HOMOPHONE_WEIGHT)):
+                if text and text not in out:
+                    k = len(set(self.analysis.query_terms(text)))
+                    if k >= 2:
+                        out[text] = (text, k, weight)
+        return list(out.values())
 
 
 @dataclass(eq=False)
@@ -296,10 +375,11 @@ class Unit:
     field: str | None = None
     phrase: bool = False
     synonyms: tuple[str, ...] = ()
+    homophones: tuple[str, ...] = ()     # what a probable typo may have meant (ranked lower)
     mask: np.ndarray | None = dc_field(default=None, repr=False)     # exact matches
     grams: np.ndarray | None = dc_field(default=None, repr=False)    # candidates by grams
 
     @property
     def texts(self) -> tuple[str, ...]:
-        return (self.text, *self.synonyms)
+        return (self.text, *self.synonyms, *self.homophones)
 

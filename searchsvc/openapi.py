@@ -63,22 +63,28 @@ def openapi_document(config) -> dict:
                                        "words": {"type": "object", "additionalProperties": {"type": "number"},
                                                  "description": "BM25F of each query word"},
                                        "coverage": {"type": "number", "description": "relaxed: share of words held"},
-                                       "title": {"type": "integer", "enum": [0, 1, 2],
-                                                 "description": "1: the title holds the query, 2: is it"},
+                                       "title": {"type": "number", "description": "1: the title holds the "
+                                                 "query; 0.8: holds it as read with typos fixed"},
+                                       "equal_title": {"type": "number", "description": "1: the title is the "
+                                                       "query; 0.8: is it as read with typos fixed"},
                                        "phrase": {"type": "number", "description": "multi-word clauses, contiguous"},
                                        "title_boost": {"type": "number"}, "equal_title_boost": {"type": "number"}}},
         },
     }
     search_result = {
         "type": "object",
-        "required": ["query", "total", "page", "per_page", "took_ms", "relaxed", "suggestion", "expansions", "hits",
-                     "facets"],
+        "required": ["query", "total", "page", "per_page", "took_ms", "relaxed", "suggestion", "corrected",
+                     "expansions", "hits", "facets"],
         "properties": {
             "query": {"type": "string"}, "total": {"type": "integer"},
             "page": {"type": "integer"}, "per_page": {"type": "integer"},
             "took_ms": {"type": "number"}, "relaxed": {"type": "boolean"},
             "suggestion": {"type": ["string", "null"], "description": "did you mean: a correction that finds "
                                                                       "many more articles, never applied by itself"},
+            "corrected": {"type": ["string", "null"],
+                          "description": "the query as probably meant, when words of it looked like pinyin typos "
+                                         "and their homophones were searched too (ranked below the text typed); "
+                                         "typos=off searches the text as typed only"},
             "expansions": {"type": "object", "description": "synonyms the query was expanded with",
                            "additionalProperties": {"type": "array", "items": {"type": "string"}}},
             "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
@@ -120,8 +126,11 @@ def openapi_document(config) -> dict:
                 "summary": "Ranked, highlighted, filtered search",
                 "description": ("Words typed with or without spaces must all occur (AND); when nothing "
                                 "matches, most words must (relaxed=true). \"phrase\" matches exactly like "
-                                "grep on normalised text; -word excludes; a OR b; title:word. Without q, "
-                                "lists the filtered articles newest first."),
+                                "grep on normalised text; -word excludes; a OR b; title:word. Plain words that "
+                                "look like pinyin typos are also searched as the homophones the index holds, "
+                                "ranked below the text typed (corrected; never for phrases, title: or with "
+                                "filters; typos=off turns it off). Without q, lists the filtered articles "
+                                "newest first."),
                 "parameters": _params(SEARCH, config),
                 "responses": {"200": {"description": "results (JSON, or CSV with format=csv)", "content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/SearchResult"}},

@@ -151,4 +151,4 @@ def to_search_request(values: dict, config: Config) -> SearchRequest:
     # from after to selects nothing (no error: each value is valid, as the contract declares).
     return SearchRequest(q=values["q"] or "", sections=sections, date_from=values["from"], date_to=values["to"],
                          sort=values["sort"], page=values["page"], per_page=values["per_page"],
-                         explain=values["explain"])
+                         typos=values["typos"] == "on", explain=values["explain"])

@@ -102,3 +102,16 @@ def public_form(parsed: ParsedQuery) -> str | None:
     if parsed.is_empty or any(len(g) > 1 or g[0].field for g in parsed.groups):
         return None
     return " ".join(f'"{c.text}"' if c.phrase else c.text for c in parsed.positive_clauses())
+
+
+def render(parsed: ParsedQuery, replace: dict[Clause, str] | None = None) -> str:
+    """The query written back in its own language, clauses in ``replace`` by their new text
+    (the query as the engine corrected it)."""
+    replace = replace or {}
+
+    def clause(c: Clause) -> str:
+        text = replace.get(c, c.text)
+        text = f'"{text}"' if c.phrase else text
+        return ("-" if c.negated else "") + (f"{c.field}:" if c.field else "") + text
+    return " ".join([" OR ".join(clause(c) for c in g) for g in parsed.groups]
+                    + [clause(c) for c in parsed.excluded])

@@ -32,16 +32,17 @@ TIER = 1000.0
 # (words - 1) ** PHRASE_POWER: two adjacent words are often a compound any article on the
 # topic uses in passing; many in a row are a quotation of that article.
 PHRASE_POWER = 1.5
-# A title that is the query itself (2 in ScoreParts.title) adds EQUAL_TITLE, about one
-# rare word's BM25: it wins among titles holding the query unless another is much more about it.
+# A title that is the query itself adds EQUAL_TITLE, about one rare word's BM25: it wins
+# among titles holding the query unless another is much more about it.
 EQUAL_TITLE = 10.0
 # Field lengths below this share of the average count as this share: BM25 must not
 # favour a caption-only clip for being short.
 LENGTH_FLOOR = 0.5
-TIER_SCAN_BYTES = 60_000   # text searched for a phrase across line breaks, per article
+HOMOPHONE_WEIGHT = 0.8     # a homophone searched for a probable typo counts less than the text typed
+PHRASE_SCAN_BYTES = 60_000  # text searched for a phrase across line breaks, per article
 # A very common query: only the best-scored are looked at (titles are cheap to read from
 # the head column; a text is decompressed, ~10 µs, or read cold from disk).
-TIER_MAX_DOCS = 2000
+TITLE_MAX_DOCS = 2000
 PHRASE_MAX_DOCS = 300
 
 
@@ -89,21 +90,26 @@ def _best(idx: np.ndarray, s: np.ndarray, limit: int) -> np.ndarray:
     return idx[np.argsort(-s[idx])[:limit]] if len(idx) > limit else idx
 
 
-def whole_query(view, full: str, phrases: list[str], full_candidates: np.ndarray, phrase_candidates: list,
-                docs: np.ndarray, s: np.ndarray, check_time) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Where the query occurs contiguously in each of ``docs`` (scored ``s``): whether the
-    title holds the whole query ``full`` (normalised, without whitespace; 2 if it is the
-    title), and how often each of ``phrases`` occurs (title occurrences weighted like the
-    title). The ``*_candidates`` masks say which articles can hold them (their grams);
-    only the best-scored of many are read (TIER_MAX_DOCS titles from the uncompressed
-    head column, PHRASE_MAX_DOCS texts). ``check_time`` is called now and then."""
-    in_title = np.zeros(len(docs))
-    for n, i in enumerate(_best(np.flatnonzero(full_candidates[docs]), s, TIER_MAX_DOCS)):
-        if n % 256 == 255:
-            check_time()
-        compact = "".join(view.title_bytes(int(docs[i])).decode("utf-8").split())
-        in_title[i] = (compact == full) + (full in compact)
-    s = s + TIER * (in_title > 0) + EQUAL_TITLE * (in_title > 1)   # the texts worth reading: first pages'.
+def whole_query(view, fulls: list[str], full_candidates: list, phrases: list[str], phrase_candidates: list,
+                docs: np.ndarray, s: np.ndarray, check_time) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Where the query occurs contiguously in each of ``docs`` (scored ``s``): for each of
+    ``fulls`` (the whole query, normalised, without whitespace, as typed or as read), 1 if
+    the title holds it and 2 if it is the title; for each of ``phrases``, how often it
+    occurs (title occurrences weighted like the title). The ``*_candidates`` masks say
+    which articles can hold them (their grams); only the best-scored of many are read
+    (TITLE_MAX_DOCS titles from the uncompressed head column, PHRASE_MAX_DOCS texts).
+    ``check_time`` is called now and then."""
+    in_titles = []
+    for full, candidates in zip(fulls, full_candidates):
+        in_title = np.zeros(len(docs))
+        for n, i in enumerate(_best(np.flatnonzero(candidates[docs]), s, TITLE_MAX_DOCS)):
+            if n % 256 == 255:
+                check_time()
+            compact = "".join(view.title_bytes(int(docs[i])).decode("utf-8").split())
+            in_title[i] = (compact == full) + (full in compact)
+        in_titles.append(in_title)
+    # The texts worth reading: those that can reach the first pages.
+    s = s + sum(TIER * (t > 0) + EQUAL_TITLE * (t > 1) for t in in_titles)
     counts = []
     for phrase, candidates in zip(phrases, phrase_candidates):
         needle, count = phrase.encode("utf-8"), np.zeros(len(docs))
@@ -114,21 +120,22 @@ def whole_query(view, full: str, phrases: list[str], full_candidates: np.ndarray
             compact_title = "".join(title.decode("utf-8").split())
             count[i] = body.count(needle) + TITLE_BOOST * compact_title.count(phrase)
             if not count[i]:   # the phrase broken by a line or space; looked for near the start only (cost)
-                count[i] = phrase in "".join(body[:TIER_SCAN_BYTES].decode("utf-8", "ignore").split())
+                count[i] = phrase in "".join(body[:PHRASE_SCAN_BYTES].decode("utf-8", "ignore").split())
         counts.append(count)
-    return in_title, counts
+    return in_titles, counts
 
 
 @dataclass
 class ScoreParts:
     """The parts of each article's score, as arrays over the scored articles:
 
-    ``score = TIER * (title >= 1) + EQUAL_TITLE * (title == 2) + sum(words) * coverage ** 2 + phrase``
+    ``score = TIER * title + EQUAL_TITLE * equal_title + sum(words) * coverage ** 2 + phrase``
     """
-    words: dict[str, np.ndarray]       # BM25F of each query word (the best of its synonyms)
-    coverage: np.ndarray | None = None  # relaxed query: share of its words each article holds
-    title: np.ndarray | None = None     # 1: the title holds the whole query, 2: is it (0 otherwise)
-    phrase: np.ndarray | None = None    # the multi-word clauses, each as a term (see PHRASE_POWER)
+    words: dict[str, np.ndarray]          # BM25F of each query word (the best of its synonyms)
+    coverage: np.ndarray | None = None     # relaxed query: share of its words each article holds
+    title: np.ndarray | None = None        # 1: the title holds the whole query (HOMOPHONE_WEIGHT: as read)
+    equal_title: np.ndarray | None = None  # 1: the title is the query (HOMOPHONE_WEIGHT: as read)
+    phrase: np.ndarray | None = None       # the multi-word clauses, each as a term (see PHRASE_POWER)
 
     def total(self, n: int) -> np.ndarray:
         s = np.zeros(n)
@@ -139,17 +146,17 @@ class ScoreParts:
         if self.phrase is not None:
             s += self.phrase
         if self.title is not None:
-            s += TIER * (self.title > 0) + EQUAL_TITLE * (self.title > 1)
+            s += TIER * self.title + EQUAL_TITLE * self.equal_title
         return s
 
     def explain(self, i: int, total: float) -> dict:
-        """One article's parts, for ``/search?explain=1``."""
+        """One article's parts, for ``/search?explain=true``."""
         out = {"score": round(total, 4),
-               "formula": "title_boost × (title ≥ 1) + equal_title_boost × (title = 2) + Σ words × coverage² + phrase",
+               "formula": "title_boost × title + equal_title_boost × equal_title + Σ words × coverage² + phrase",
                "words": {w: round(float(v[i]), 6) for w, v in self.words.items()}}
-        for name in ("coverage", "title", "phrase"):
+        for name in ("coverage", "title", "equal_title", "phrase"):
             v = getattr(self, name)
             if v is not None:
-                out[name] = int(v[i]) if name == "title" else round(float(v[i]), 6)
+                out[name] = round(float(v[i]), 6)
         out["title_boost"], out["equal_title_boost"] = TIER, EQUAL_TITLE
         return out

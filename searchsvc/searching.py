@@ -16,14 +16,14 @@ from dataclasses import dataclass, field as dc_field
 
 import numpy as np
 
-from . import facets, spelling
+from . import facets, spelling, typos
 from .analysis import Analysis, OffsetMap
 from .cache import SizedLRU
 from .contract import SORTS
 from .highlight import SNIPPET_SCAN_CHARS, highlight, snippet
 from .lexicon import Lexicon
 from .matching import Plan, SearchTimeout
-from .query import parse
+from .query import Clause, ParsedQuery, parse, render
 from .related import key_terms, related_docs
 from .schema import UNDATED, stored_article
 from .store import IndexMissing, IndexStore
@@ -58,7 +58,8 @@ class SearchRequest:
     sort: str = "relevance"
     page: int = 1
     per_page: int = 10
-    explain: bool = False       # each hit's score parts
+    typos: bool = True     # search homophones of probable pinyin typos (off: the text as typed only)
+    explain: bool = False  # each hit's score parts
 
 
 @dataclass
@@ -71,12 +72,13 @@ class SearchResult:
     version: str = ""
     expansions: dict = dc_field(default_factory=dict)
     suggestion: str | None = None
+    corrected: str | None = None
 
     def to_json(self, req: SearchRequest) -> dict:
         """The response body of ``GET /search`` (and of ``searchsvc search --json``)."""
         return {"query": req.q, "total": self.total, "page": req.page, "per_page": req.per_page,
                 "took_ms": self.took_ms, "relaxed": self.relaxed, "suggestion": self.suggestion,
-                "expansions": self.expansions, "hits": self.hits, "facets": self.facets}
+                "corrected": self.corrected, "expansions": self.expansions, "hits": self.hits, "facets": self.facets}
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Matches:
     needles: list[str]
     expansions: dict = dc_field(default_factory=dict)
     suggestion: str | None = None
+    corrected: str | None = None
     plan: Plan | None = dc_field(default=None, repr=False)    # released: to explain scores
 
     @property
@@ -194,13 +197,13 @@ class Engine:
         return SearchResult(total=int(len(matches.docs)), hits=hits, facets=matches.facets,
                             relaxed=matches.relaxed, took_ms=round((time.perf_counter() - t0) * 1000, 2),
                             version=view.version, expansions=matches.expansions,
-                            suggestion=matches.suggestion)
+                            suggestion=matches.suggestion, corrected=matches.corrected)
 
     def matches(self, view: "IndexView", req: SearchRequest) -> "Matches":
         """Every article the query and filters select, scored; cached per index version
         (and synonyms table) so paging, re-sorting and repeated queries skip matching."""
         synonyms = self.synonyms.table()
-        key = (view.version, id(synonyms), req.q, req.sections, req.date_from, req.date_to)
+        key = (view.version, id(synonyms), req.q, req.sections, req.date_from, req.date_to, req.typos)
         found = self._results.get(key)
         if found is None:
             found = self._match(view, req, synonyms)
@@ -209,6 +212,8 @@ class Engine:
 
     def _match(self, view: "IndexView", req: SearchRequest, synonyms) -> "Matches":
         parsed = parse(req.q)
+        if req.typos and not parsed.is_empty:
+            self.lexicon()      # built once per process (by the server before it forks): not the query's time
         deadline = time.perf_counter() + self.budget
         plan = Plan(view, self.analysis, parsed, synonyms, deadline=deadline)
         section_mask = facets.section_mask(view, req.sections)
@@ -217,6 +222,11 @@ class Engine:
         # both filters, matches outside either are never looked at.
         scope = section_mask | date_mask if section_mask is not None and date_mask is not None else None
         matched, relaxed = plan.match(scope)
+        corrected = None
+        if req.typos and section_mask is None and date_mask is None:    # filters: exactly what was typed
+            found = self._homophone_search(view, parsed, plan, matched, relaxed, synonyms, deadline)
+            if found is not None:
+                plan, matched, relaxed, corrected = found
         base = matched & view.live
         facet_counts = {
             "section": facets.section_facet(view, base & date_mask if date_mask is not None else base),
@@ -230,7 +240,7 @@ class Engine:
         scores = None if parsed.is_empty else plan.scores(docs)
         suggestion = None
         few = len(docs) == 0 or (len(docs) <= FEW_HITS and len(req.q) <= SHORT_QUERY)
-        if (relaxed or few) and parsed.is_plain:
+        if (relaxed or few) and parsed.is_plain and corrected is None:
             try:
                 suggestion = self._did_you_mean(view, req, synonyms, 0 if relaxed else len(docs),
                                                 [m for m in (section_mask, date_mask) if m is not None],
@@ -238,7 +248,59 @@ class Engine:
             except SearchTimeout:    # the results stand; only the correction is left out
                 suggestion = None
         return Matches(docs=docs, scores=scores, facets=facet_counts, relaxed=relaxed, needles=plan.needles,
-                       expansions=plan.expansions, suggestion=suggestion, plan=plan.release())
+                       expansions=plan.expansions, suggestion=suggestion, corrected=corrected,
+                       plan=plan.release())
+
+    def _homophone_search(self, view, parsed: ParsedQuery, plan: Plan, matched, relaxed: bool, synonyms,
+                          deadline: float):
+        """The query searched with the homophones of its probable typos too (:mod:`typos`),
+        as ``(plan, matched, relaxed, corrected query)``, when that finds articles holding
+        every word and none of them holds the typos as typed. None leaves the literal
+        results untouched: a query whose words, as typed, all occur in an article is
+        answered as typed (a rare name is not "corrected" into a common word)."""
+        fixes = self._typos(view, parsed)
+        if not fixes:
+            return None
+        fixed = Plan(view, self.analysis, parsed, synonyms, deadline=deadline, typos=fixes)
+        try:
+            found, fixed_relaxed = fixed.match()
+        except SearchTimeout:      # within the query's budget, or not at all
+            return None
+        if fixed_relaxed:
+            return None
+        found &= view.live
+        n_found = int(np.count_nonzero(found))
+        n_typed = int(np.count_nonzero(found & fixed.typed_mask()))
+        if n_found == 0 or n_typed > 0:
+            return None
+        corrected = render(parsed, fixed.read_typos(found))
+        if corrected == render(parsed):
+            return None
+        if not relaxed:
+            found = found | matched     # the text as typed still finds what it found
+        return fixed, found, False, corrected
+
+    def _typos(self, view, parsed: ParsedQuery) -> dict[Clause, list[typos.Fix]]:
+        """Probable pinyin typos of the query's plain words (never phrases, ``title:``, OR
+        or negated words), by clause."""
+        lexicon = self.lexicon()
+        if lexicon is None:
+            return {}
+        segmenter, norm = self.analysis.segmenter, self.analysis.normalizer
+        freq = segmenter.freq
+
+        def df(piece: str) -> int:     # articles holding the stretch's bigrams: at least its own
+            return min(view.doc_frequency("text_c", piece[i:i + 2]) for i in range(len(piece) - 1))
+
+        out = {}
+        for (c, *alternatives) in parsed.groups:
+            if alternatives or c.phrase or c.field:
+                continue
+            text = "".join(norm(c.text).split())
+            fixes = typos.find(text, list(segmenter.tokenize(text)), lexicon, lambda w: freq.get(w, 0) > 0, df)
+            if fixes:
+                out[c] = fixes
+        return out
 
     def _did_you_mean(self, view, req, synonyms, total, filters, deadline: float) -> str | None:
         """A correction that finds many more articles (:mod:`spelling`), or None; within

@@ -44,7 +44,7 @@ def _html(resp, body: str, status=falcon.HTTP_200) -> None:
 def _search_params(req) -> dict:
     """The search's own parameters, to keep across facet links, pages and the article page."""
     out = {}
-    for name in ("q", "from", "to", "sort", "page"):
+    for name in ("q", "from", "to", "sort", "page", "typos"):
         value = req.get_param(name)
         if value:
             out[name] = value
@@ -115,7 +115,9 @@ class SearchPage:
             context.update(result=result, page=sreq.page, last_page=last, pages=_pages(sreq.page, last),
                            first=(sreq.page - 1) * sreq.per_page + 1,
                            facets=_facets(result.facets["section"]))
-        context["article_url"] = lambda doc_id: _url(params, _article_path(doc_id))
+        # A corrected typo: the article page marks what was found (the homophones), not the typo.
+        marked = {**params, "q": result.corrected} if context["result"] and result.corrected else params
+        context["article_url"] = lambda doc_id: _url(marked, _article_path(doc_id))
         _html(resp, self.env.get_template("search.html").render(**context), status)
 
 

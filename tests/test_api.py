@@ -11,9 +11,9 @@ def test_search_response_contract(client):
     r = client.simulate_get("/search", params={"q": Q, "per_page": 5})
     assert r.status_code == 200
     body = r.json
-    assert set(body) == {"query", "total", "page", "per_page", "took_ms", "relaxed", "suggestion", "expansions",
-                         "hits", "facets"}
-    assert body["suggestion"] is None and body["per_page"] == 5 and len(body["hits"]) == 5
+    assert set(body) == {"query", "total", "page", "per_page", "took_ms", "relaxed", "suggestion", "corrected",
+                         "expansions", "hits", "facets"}
+    assert body["suggestion"] is None and body["corrected"] is None and body["per_page"] == 5 and len(body["hits"]) == 5
     hit = body["hits"][0]
     assert set(hit) == {"id", "title", "title_html", "snippet_html", "section", "date", "source", "author",
                         "url", "score"}

@@ -122,6 +122,12 @@ def test_autocomplete_is_keyboard_navigable(site, page_at):
 def test_did_you_mean_and_relaxed_notice(site, page_at):
     page = page_at()
     page.goto(site + "/?q=" + "残急人")
+    notice = page.locator(".corrected")      # the typo is searched as 残疾人 at once...
+    assert "已显示" in notice.inner_text() and "仍然搜索" in notice.inner_text()
+    assert notice.locator("a").first.inner_text() == "残疾人"
+    notice.locator("a").nth(1).click()      # ...and the query as typed is one click away
+    page.wait_for_url(re.compile(r"typos=off"))
+    assert page.locator(".corrected").count() == 0
     link = page.locator(".didyoumean a")
     assert link.inner_text() == "残疾人"
     link.click()

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""A/B latency of two running services over HTTP, query by query, alternately.
+
+    python bench/ab_http.py --a http://127.0.0.1:8716 --b http://127.0.0.1:8717 \
+        --queries ../shared/eval/queries-dev.jsonl [--b-params typos=off] [--repeat 1]
+
+Each query of the file is asked of A and of B in turn (who goes first alternates), as
+``evaluate.py`` asks it (page 1; per_page 10, or 100 for phrase/filtered; its section and
+dates), over one keep-alive connection per service, so that the load of a shared machine
+falls on both alike. With ``--repeat N`` the file is run N times (later runs meet the
+services' result caches: use 1 for cold figures). Prints p50/p95/p99 per query type and
+over all, for A and B, and the ratio B/A of the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import time
+from urllib.parse import urlencode, urlsplit
+
+
+def params(q: dict) -> dict:
+    out = {"q": q["q"], "page": 1, "per_page": 100 if q["type"] in ("phrase", "filtered") else 10}
+    if q.get("section"):
+        out["section"] = q["section"]
+    if q.get("from"):
+        out["from"] = q["from"]
+    if q.get("to"):
+        out["to"] = q["to"]
+    return out
+
+
+class Client:
+    def __init__(self, url: str, extra: dict):
+        parts = urlsplit(url)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        self.extra = extra
+
+    def time(self, q: dict) -> float:
+        path = "/search?" + urlencode({**params(q), **self.extra})
+        t0 = time.perf_counter()
+        self.conn.request("GET", path)
+        resp = self.conn.getresponse()
+        body = resp.read()
+        took = (time.perf_counter() - t0) * 1000
+        if resp.status != 200:
+            raise SystemExit(f"{resp.status} for {path}: {body[:200]!r}")
+        return took
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--a", required=True, help="base URL of service A (the baseline)")
+    ap.add_argument("--b", required=True, help="base URL of service B")
+    ap.add_argument("--queries", required=True)
+    ap.add_argument("--a-params", default="", help="extra query parameters for A, e.g. typos=off")
+    ap.add_argument("--b-params", default="", help="extra query parameters for B")
+    ap.add_argument("--repeat", type=int, default=1)
+    a = ap.parse_args()
+    extra = lambda s: dict(kv.split("=", 1) for kv in s.split("&") if kv)   # noqa: E731
+    clients = {"A": Client(a.a, extra(a.a_params)), "B": Client(a.b, extra(a.b_params))}
+    queries = [json.loads(line) for line in open(a.queries, encoding="utf-8") if line.strip()]
+    times: dict[str, dict[str, list[float]]] = {"A": {}, "B": {}}
+    n = 0
+    for _ in range(a.repeat):
+        for q in queries:
+            order = ("A", "B") if n % 2 == 0 else ("B", "A")
+            n += 1
+            for name in order:
+                took = clients[name].time(q)
+                times[name].setdefault(q["type"], []).append(took)
+                times[name].setdefault("all", []).append(took)
+    print(f"{len(queries)} queries x {a.repeat}, A={a.a} {a.a_params}  B={a.b} {a.b_params}")
+    print(f"{'type':10} {'A p50/95/99 ms':>20} {'B p50/95/99 ms':>20} {'B/A p50':>8}")
+    for t in times["A"]:
+        ta, tb = times["A"][t], times["B"][t]
+        fa = "/".join(f"{pct(ta, p):.1f}" for p in (50, 95, 99))
+        fb = "/".join(f"{pct(tb, p):.1f}" for p in (50, 95, 99))
+        print(f"{t:10} {fa:>20} {fb:>20} {statistics.median(tb) / statistics.median(ta):8.2f}")
+
+
+if __name__ == "__main__":
+    main()
