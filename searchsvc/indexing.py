@@ -25,8 +25,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from array import array
-
 from whoosh.codec.whoosh3 import W3Codec, W3Segment
 from whoosh.index import TOC
 from whoosh.writing import MERGE_SMALL, NO_MERGE, SegmentWriter
@@ -38,6 +36,7 @@ from .parsing import Article, Skip, read_inputs
 from .schema import PreCounted, document
 from .searching import verify
 from .store import IndexBusy, IndexStore
+from .whoosh_adapter import PostingListWriter
 
 BLOCK_LIMIT = 128            # W3Codec's postings per block
 MIN_COMPRESSED_POSTINGS = 8  # smaller blocks are written uncompressed
@@ -90,10 +89,11 @@ class FastSegmentWriter(SegmentWriter):
     Whoosh's writer sorts every posting tuple, reads each posting's field
     length back from disk and feeds the codec one posting at a time (about
     6 µs a posting, most of the indexing time). This writer keeps postings
-    grouped per term and field lengths in memory, and hands the W3 codec whole
-    blocks; the files it writes are ordinary Whoosh 2.7 segments (the tests
-    compare them with the stock writer's). (Whoosh 2.7.4's inline postings,
-    ``inlinelimit`` > 1, are broken: ``W3TermInfo.set_inline`` does not exist.)
+    grouped per term and field lengths in memory, and writes whole posting
+    lists (``whoosh_adapter.PostingListWriter``); the files it writes are
+    ordinary Whoosh 2.7 segments (the tests compare them with the stock
+    writer's). (Whoosh 2.7.4's inline postings, ``inlinelimit`` > 1, are
+    broken: ``W3TermInfo.set_inline`` does not exist.)
     """
 
     def __init__(self, ix, **kwargs):
@@ -141,34 +141,18 @@ class FastSegmentWriter(SegmentWriter):
 
     def _flush_segment(self):
         self.perdocwriter.close()
-        level = self.codec._compression
-        fw = self.fieldwriter
+        out = PostingListWriter(self.fieldwriter, self.codec._compression, BLOCK_LIMIT, MIN_COMPRESSED_POSTINGS)
         groups = self.pool.groups
-        lastfield = None
-        lengths = None
+        lastfield = lengths = None
         for fieldname, tbytes in sorted(groups):
             if fieldname != lastfield:
-                if lastfield is not None:
-                    fw.finish_field()
-                fw.start_field(fieldname, self.schema[fieldname])
+                out.start_field(fieldname, self.schema[fieldname])
                 lastfield = fieldname
                 lengths = self._field_lengths(fieldname)
             postings = groups[fieldname, tbytes]
             postings.sort()
-            fw.start_term(tbytes)
-            pw = fw._postwriter
-            for i in range(0, len(postings), BLOCK_LIMIT):
-                if i:
-                    pw._write_block()
-                chunk = postings[i:i + BLOCK_LIMIT]
-                # zlib gains nothing on a block of a few postings and costs ~20 µs a term (a
-                # long article has 100k terms); readers take the level from each block's header.
-                pw._compression = level if len(chunk) >= MIN_COMPRESSED_POSTINGS else 0
-                _fill_block(pw, chunk, lengths)
-            fw.finish_term()
-        if lastfield is not None:
-            fw.finish_field()
-        fw.close()
+            out.add(tbytes, postings, lengths)
+        out.close()
 
     def _field_lengths(self, fieldname):
         known = self._lengths.get(fieldname)
@@ -184,18 +168,6 @@ class FastSegmentWriter(SegmentWriter):
         # index and the committing parent removes it.
         self.is_closed = True
         return segment
-
-
-def _fill_block(pw, chunk, lengths):
-    """Load one block of (docnum, weight, vbytes) into a W3PostingsWriter's buffer,
-    with the statistics its add_posting() would have gathered."""
-    pw._ids = array("I", [p[0] for p in chunk])
-    pw._weights = weights = array("f", [p[1] for p in chunk])
-    pw._values = [p[2] for p in chunk if p[2]]
-    pw._maxweight = max(weights)
-    lens = [n for n in map(lengths, pw._ids) if n]
-    pw._minlength = min(lens) if lens else None
-    pw._maxlength = max(lens) if lens else 0
 
 
 @dataclass
