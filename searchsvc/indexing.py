@@ -50,27 +50,65 @@ class GroupingPool:
     """Whoosh's posting-pool interface, grouping postings per (field, term).
 
     Whoosh's ``PostingPool`` sorts every ``(field, term, docnum, ...)`` tuple;
-    grouping needs one sort of the distinct terms instead.
+    grouping needs one sort of the distinct terms instead. A writer's first
+    document is kept as it came (its terms are distinct) and grouped only when a
+    second one arrives: writing one article (a PUT) groups nothing.
     """
 
     def __init__(self):
         self.groups = defaultdict(list)
-        self.fieldnames = set()
         self.count = 0
+        self._docnum = None     # the only document so far (None: none yet, or grouped)
+        self._first = []        # ...its (fieldname, [(term, freq, weight, value), ...])
 
     def add(self, item):
         fieldname, tbytes, docnum, weight, vbytes = item
-        self.groups[fieldname, tbytes].append((docnum, weight, vbytes))
-        self.count += 1
+        self.add_counted(fieldname, docnum, [(tbytes, None, weight, vbytes)])
+
+    def add_counted(self, fieldname, docnum, items):
+        """A document's terms in one field, each once: ``(term, freq, weight, value)``."""
+        self.count += len(items)
+        if not self.groups and self._docnum in (None, docnum):
+            self._docnum = docnum
+            self._first.append((fieldname, items))
+            return
+        self._group_first()
+        groups = self.groups
+        for tbytes, _freq, weight, vbytes in items:
+            groups[fieldname, tbytes].append((docnum, weight, vbytes))
+
+    def _group_first(self):
+        first, self._first = self._first, []
+        for fieldname, items in first:
+            for tbytes, _freq, weight, vbytes in items:
+                self.groups[fieldname, tbytes].append((self._docnum, weight, vbytes))
+        self._docnum = None
+
+    def terms(self):
+        """``(fieldname, term, postings)`` in field and term order; postings sorted."""
+        if self._first and not self.groups:
+            fields = defaultdict(list)
+            for fieldname, items in self._first:
+                fields[fieldname] += items
+            for fieldname in sorted(fields):
+                for tbytes, _freq, weight, vbytes in sorted(fields[fieldname], key=lambda item: item[0]):
+                    yield fieldname, tbytes, [(self._docnum, weight, vbytes)]
+            return
+        self._group_first()
+        for key in sorted(self.groups):
+            postings = self.groups[key]
+            postings.sort()
+            yield key[0], key[1], postings
 
     def iter_postings(self):
-        for key in sorted(self.groups):
-            fieldname, tbytes = key
-            for docnum, weight, vbytes in sorted(self.groups[key]):
+        for fieldname, tbytes, postings in self.terms():
+            for docnum, weight, vbytes in postings:
                 yield fieldname, tbytes, docnum, weight, vbytes
 
     def cleanup(self):
         self.groups.clear()
+        self._first = []
+        self._docnum = None
 
 
 class _Codec(W3Codec):
@@ -105,12 +143,11 @@ class FastSegmentWriter(SegmentWriter):
 
     def add_document(self, **fields):
         """Whoosh's add_document (no spelling, no vectors, no field boosts), with
-        pre-counted term lists grouped per term as they arrive."""
+        pre-counted term lists handed to the pool whole."""
         self._check_state()
         pdw = self.perdocwriter
         schema = self.schema
         docnum = self.docnum
-        groups = self.pool.groups
         names = sorted(name for name in fields if not name.startswith("_"))
         self._check_fields(schema, names)
         pdw.start_doc(docnum)
@@ -123,10 +160,8 @@ class FastSegmentWriter(SegmentWriter):
             if field.indexed:
                 items = field.index(value)
                 if name in self._precounted:
-                    for tbytes, freq, weight, vbytes in items:
-                        groups[name, tbytes].append((docnum, weight, vbytes))
-                        length += freq
-                    self.pool.count += len(items)
+                    self.pool.add_counted(name, docnum, items)
+                    length = sum(item[1] for item in items)
                     self._lengths[name][docnum] = length
                 else:
                     for tbytes, freq, weight, vbytes in items:
@@ -142,15 +177,12 @@ class FastSegmentWriter(SegmentWriter):
     def _flush_segment(self):
         self.perdocwriter.close()
         out = PostingListWriter(self.fieldwriter, self.codec._compression, BLOCK_LIMIT, MIN_COMPRESSED_POSTINGS)
-        groups = self.pool.groups
         lastfield = lengths = None
-        for fieldname, tbytes in sorted(groups):
+        for fieldname, tbytes, postings in self.pool.terms():
             if fieldname != lastfield:
                 out.start_field(fieldname, self.schema[fieldname])
                 lastfield = fieldname
                 lengths = self._field_lengths(fieldname)
-            postings = groups[fieldname, tbytes]
-            postings.sort()
             out.add(tbytes, postings, lengths)
         out.close()
 

@@ -83,9 +83,11 @@ def test_killed_rebuild_leaves_the_live_index(tmp_path, big_corpus):
     assert run_cli("index", "--index", ix, "--rebuild", EXAMPLE_CORPUS) == 0   # and the next run completes
 
 
-def test_fast_writer_writes_what_the_stock_writer_writes(tmp_path, analysis):
-    """FastSegmentWriter's block-level flush produces the same postings as Whoosh's own writer."""
-    articles = [a for a in read_inputs([EXAMPLE_CORPUS]) if isinstance(a, Article)]
+@pytest.mark.parametrize("count", [1, None], ids=["one article", "all"])
+def test_fast_writer_writes_what_the_stock_writer_writes(tmp_path, analysis, count):
+    """FastSegmentWriter's block-level flush produces the same postings as Whoosh's own writer
+    (one article: the pool's ungrouped path, as for a PUT)."""
+    articles = [a for a in read_inputs([EXAMPLE_CORPUS]) if isinstance(a, Article)][:count]
     readers = []
     for name, cls in (("fast", FastSegmentWriter), ("stock", SegmentWriter)):
         path = tmp_path / name
