@@ -74,14 +74,15 @@ def phrase_tiers(view, full: str, candidates: np.ndarray, docs: np.ndarray, s: n
     for n, i in enumerate(idx):
         if n % 256 == 255:
             check_time()
-        text = view.norm_bytes(int(docs[i]))
-        title, _, body = text.partition(b"\n")
-        compact_title = "".join(title.decode("utf-8").split())
+        d = int(docs[i])
+        text = view.norm_bytes(d)
+        newline = text.find(b"\n")     # not partition(): it would copy a long body
+        compact_title = "".join(text[:newline if newline >= 0 else len(text)].decode("utf-8").split())
         if full in compact_title:
             tier[i] = 3 if compact_title == full else 2
-        elif full_bytes in body:
+        elif view.holds(d, full, full_bytes, body_only=True, text=text):
             tier[i] = 1
         else:   # the query broken by a line or space; looked for near the start only (cost)
-            start = body[:TIER_SCAN_BYTES].decode("utf-8", "ignore")
-            tier[i] = 1 if full in "".join(start.split()) else 0
+            start = text[newline + 1:newline + 1 + TIER_SCAN_BYTES] if newline >= 0 else b""
+            tier[i] = 1 if full in "".join(start.decode("utf-8", "ignore").split()) else 0
     return tier

@@ -354,13 +354,10 @@ class Engine:
 
 def _first_match(view, docnum: int, doc: dict, needles) -> int:
     """Where (original body index) the first needle occurs in a long body, found in the
-    stored normalised text (a C-speed search, no normalising per request); 0 if none."""
-    text = view.norm_bytes(docnum)
-    body_start = text.find(b"\n") + 1         # the normalised title never holds a newline
-    found = [p for p in (text.find(n.encode("utf-8"), body_start) for n in needles if n) if p >= 0]
-    if not found:
+    stored normalised text (no normalising per request); 0 if none."""
+    index = view.first_in_body(docnum, needles)
+    if index is None:
         return 0
-    index = len(text[body_start:min(found)].decode("utf-8", "ignore"))
     offsets = OffsetMap.stored(doc.get("_offsets"))
     if isinstance(offsets, tuple):              # (title, body) maps of older indexes
         offsets = offsets[1]
