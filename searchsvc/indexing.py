@@ -12,6 +12,7 @@ posting tuple). So:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
@@ -84,26 +85,27 @@ class GroupingPool:
                 self.groups[fieldname, tbytes].append((self._docnum, weight, vbytes))
         self._docnum = None
 
-    def terms(self):
-        """``(fieldname, term, postings)`` in field and term order; postings sorted."""
+    def fields(self):
+        """``(fieldname, terms)`` in field order; ``terms``: ``(term, sorted postings)`` in term order."""
         if self._first and not self.groups:
             fields = defaultdict(list)
             for fieldname, items in self._first:
                 fields[fieldname] += items
+            docnum = self._docnum
             for fieldname in sorted(fields):
-                for tbytes, _freq, weight, vbytes in sorted(fields[fieldname], key=lambda item: item[0]):
-                    yield fieldname, tbytes, [(self._docnum, weight, vbytes)]
+                items = sorted(fields[fieldname], key=lambda item: item[0])
+                yield fieldname, ((tbytes, [(docnum, weight, vbytes)]) for tbytes, _freq, weight, vbytes in items)
             return
         self._group_first()
-        for key in sorted(self.groups):
-            postings = self.groups[key]
-            postings.sort()
-            yield key[0], key[1], postings
+        keys = sorted(self.groups)
+        for fieldname, field_keys in itertools.groupby(keys, key=lambda key: key[0]):
+            yield fieldname, ((key[1], sorted(self.groups[key])) for key in field_keys)
 
     def iter_postings(self):
-        for fieldname, tbytes, postings in self.terms():
-            for docnum, weight, vbytes in postings:
-                yield fieldname, tbytes, docnum, weight, vbytes
+        for fieldname, terms in self.fields():
+            for tbytes, postings in terms:
+                for docnum, weight, vbytes in postings:
+                    yield fieldname, tbytes, docnum, weight, vbytes
 
     def cleanup(self):
         self.groups.clear()
@@ -177,13 +179,9 @@ class FastSegmentWriter(SegmentWriter):
     def _flush_segment(self):
         self.perdocwriter.close()
         out = PostingListWriter(self.fieldwriter, self.codec._compression, BLOCK_LIMIT, MIN_COMPRESSED_POSTINGS)
-        lastfield = lengths = None
-        for fieldname, tbytes, postings in self.pool.terms():
-            if fieldname != lastfield:
-                out.start_field(fieldname, self.schema[fieldname])
-                lastfield = fieldname
-                lengths = self._field_lengths(fieldname)
-            out.add(tbytes, postings, lengths)
+        for fieldname, terms in self.pool.fields():
+            out.start_field(fieldname, self.schema[fieldname])
+            out.add_many(terms, self._field_lengths(fieldname))
         out.close()
 
     def _field_lengths(self, fieldname):

@@ -78,6 +78,9 @@ class PairPositions:
     def first(self, needle: str, start: int = 0) -> int | None:
         """The first position at or after ``start`` where ``needle`` occurs, or None."""
         found = self.starts_of(needle)
+        if len(needle) >= 2:    # ascending
+            i = int(np.searchsorted(found, start))
+            return int(found[i]) if i < len(found) else None
         found = found[found >= start]
         return int(found.min()) if len(found) else None
 

@@ -39,7 +39,7 @@ import pickle
 import struct
 import zlib
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from hashlib import md5
 
 import numpy as np
@@ -138,30 +138,38 @@ class PostingListWriter:
     def add(self, tbytes: bytes, postings: list, lengths: Callable[[int], int | None]) -> None:
         """One term's postings: sorted ``(docnum, weight, value bytes)``; ``lengths(docnum)``
         is the document's field length. Terms come in increasing order."""
-        if len(postings) == 1:
-            docnum, weight, value = postings[0]
-            key = (docnum, weight, value, lengths(docnum))
-            encoded = self._memo.get(key)
-            if encoded is None:
-                if len(self._memo) >= _MEMO_LIMIT:
-                    self._memo.clear()
-                encoded = self._memo[key] = self._encode(postings, lengths)
-        else:
-            encoded = self._encode(postings, lengths)
-        block, info = encoded
-        posts, rows = self._posts, self._rows
-        offset = self._posts_at + len(posts)
-        posts += block
-        row_key = self._prefix + tbytes
-        value = info + pack_long(offset) + pack_int(len(block))
-        row_at = self._rows_at + len(rows)
-        rows += _ROW_LENGTHS.pack(len(row_key), len(value)) + row_key + value
-        self._row_starts.append(row_at)
-        h = int.from_bytes(md5(row_key).digest()[-4:], "big")
-        self._tindex.buckets[h & 255].append((h, row_at))
-        self._lastkey = row_key
-        if len(posts) > _FLUSH_BYTES or len(rows) > _FLUSH_BYTES:
-            self._flush()
+        self.add_many([(tbytes, postings)], lengths)
+
+    def add_many(self, terms: Iterable[tuple[bytes, list]], lengths: Callable[[int], int | None]) -> None:
+        """:meth:`add` for each ``(term, postings)`` of ``terms`` (one loop: a long article's
+        field has 100,000 terms)."""
+        memo, encode = self._memo, self._encode
+        posts, rows, row_starts = self._posts, self._rows, self._row_starts    # cleared in place by _flush
+        buckets, prefix, pack_lengths = self._tindex.buckets, self._prefix, _ROW_LENGTHS.pack
+        for tbytes, postings in terms:
+            if len(postings) == 1:
+                docnum, weight, value = postings[0]
+                key = (docnum, weight, value, lengths(docnum))
+                encoded = memo.get(key)
+                if encoded is None:
+                    if len(memo) >= _MEMO_LIMIT:
+                        memo.clear()
+                    encoded = memo[key] = encode(postings, lengths)
+            else:
+                encoded = encode(postings, lengths)
+            block, info = encoded
+            offset = self._posts_at + len(posts)
+            posts += block
+            row_key = prefix + tbytes
+            value = info + pack_long(offset) + pack_int(len(block))
+            row_at = self._rows_at + len(rows)
+            rows += pack_lengths(len(row_key), len(value)) + row_key + value
+            row_starts.append(row_at)
+            h = int.from_bytes(md5(row_key).digest()[-4:], "big")
+            buckets[h & 255].append((h, row_at))
+            self._lastkey = row_key
+            if len(posts) > _FLUSH_BYTES or len(rows) > _FLUSH_BYTES:
+                self._flush()
 
     def close(self) -> None:
         """Finish the last field, write what is buffered and close ``fw``."""
