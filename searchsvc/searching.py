@@ -305,8 +305,15 @@ class Engine:
         hit.pop("editor", None)
         normalizer = self.analysis.normalizer
         hit["title_html"] = highlight(doc["title"], needles, normalizer)
-        near = _first_match(view, docnum, doc, needles) if len(body) > SNIPPET_SCAN_CHARS else 0
-        hit["snippet_html"] = snippet(body, needles, normalizer, near=near)
+        if len(body) > SNIPPET_SCAN_CHARS:  # its window search reads 4,000 characters: kept per version
+            key = (docnum, tuple(needles))
+            html = view.snippets.get(key)
+            if html is None:
+                html = snippet(body, needles, normalizer, near=_first_match(view, docnum, doc, needles))
+                view.snippets.put(key, html)
+            hit["snippet_html"] = html
+        else:
+            hit["snippet_html"] = snippet(body, needles, normalizer)
         hit["score"] = round(score, 4)
         return hit
 

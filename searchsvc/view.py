@@ -85,6 +85,8 @@ class IndexView:
         self._pairs = SizedLRU(cache_bytes, lambda table: table.nbytes, name="long text pairs")
         self._pairs_budget = cache_bytes
         self._long_docs: set[int] = set()       # docnums seen to hold a long text
+        # Snippets of long bodies by (docnum, query words): a repeated query lists them again.
+        self.snippets = SizedLRU(cache_bytes // 32, lambda html: 2 * len(html) + 200, name="snippets")
         self._untabled: set[int] = set()        # ...whose pair table would not fit in the cache
         self._df: dict = {}
 

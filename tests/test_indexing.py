@@ -106,3 +106,26 @@ def test_fast_writer_writes_what_the_stock_writer_writes(tmp_path, analysis, cou
     for docnum in range(stock.doc_count_all()):
         for f in ("title", "body", "text_c"):
             assert fast.doc_field_length(docnum, f) == stock.doc_field_length(docnum, f)
+
+
+@pytest.mark.parametrize("limit", [None, 64 << 10], ids=["merged", "left alone"])
+def test_upserts_leave_large_segments_out_of_their_merges(tmp_path, analysis, config, monkeypatch, limit):
+    """Whoosh merges small segments by document count: without a size limit, the fifth
+    upsert after a long article rewrites that article's one-document segment too."""
+    from searchsvc import indexing
+    if limit:
+        monkeypatch.setattr(indexing, "MERGE_MAX_BYTES", limit)
+    cfg = config.with_(index_dir=tmp_path / "ix")
+    indexer = indexing.Indexer(cfg, analysis)
+    indexer.index_articles([Article(id=f"base{i}", title=f"基础{i}", body="党建工作" * 50) for i in range(40)],
+                           rebuild=True, workers=1)
+    before = {s.segment_id() for s in IndexStore(cfg.index_dir).open()._segments()}
+    body = "".join(chr(0x4E00 + (i * 7919) % 20_000) for i in range(6_000))    # ~2 MB of terms
+    indexer.index_articles([Article(id="long", title="长文", body=body)], workers=1)
+    (large,) = {s.segment_id() for s in IndexStore(cfg.index_dir).open()._segments()} - before
+    for i in range(6):
+        indexer.index_articles([Article(id=f"p{i}", title=f"短文{i}", body="会议")], workers=1)
+    segments = {s.segment_id() for s in IndexStore(cfg.index_dir).open()._segments()}
+    assert (large in segments) == bool(limit)
+    assert len(segments) <= 4                 # the small ones were merged either way
+    assert IndexStore(cfg.index_dir).open().doc_count() == 47

@@ -96,3 +96,13 @@ def test_a_long_text_is_searched_through_its_pair_table(long_index):
     short = view.docnum_for_id("short")
     view.norm_bytes(short)
     assert view.pair_table(short) is None
+
+
+def test_a_long_articles_snippet_shows_its_first_match_and_is_kept(long_index):
+    engine, _ = long_index
+    first, again = (engine.search(SearchRequest(q="末尾独有词语 Zebra")) for _ in range(2))
+    hit = next(h for h in first.hits if h["id"] == "long")
+    assert "<mark>末尾独有词语</mark>" in hit["snippet_html"] and "<mark>Zebra</mark>" in hit["snippet_html"]
+    assert hit["snippet_html"].startswith("…")     # a window at the end of the body
+    assert next(h for h in again.hits if h["id"] == "long") == hit
+    assert len(engine.view().snippets) >= 1
