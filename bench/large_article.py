@@ -8,7 +8,8 @@ Builds an index of the bundled examples plus the first ``--articles`` articles o
 ``../shared/corpus`` (generated articles without it), then measures two probes: one
 search repeated 100 times as a visitor's would be answered (default configuration),
 and a mix of dev queries answered as ``/search`` does with the result cache off (every
-query matched, scored and rendered anew). It PUTs one ``--mb`` MB article (real corpus
+query matched and scored anew; the index version's caches of postings, long texts and
+snippets stay on, as they are in service). It PUTs one ``--mb`` MB article (real corpus
 text repeated, so it holds most of the vocabulary) and times each endpoint on it (median
 of 3). The probes then run alternately on a copy of the index taken before the PUT and
 on the index after it (each query before, then after), so that the machine's shared
