@@ -166,7 +166,8 @@ class Indexer:
                 new_segments = []
             else:
                 new_segments = self._parallel(ix, articles, workers, progress)
-            # Upserts merge small segments (Whoosh's policy), or every write would add one.
+            # Upserts merge small segments (Whoosh's policy, big ones left alone), or every
+            # write would add one.
             segments = writer.segments_to_commit(merge_small=replace) + new_segments
             old = {s.segment_id() for s in writer.segments}
             fresh = [s for s in segments if s.segment_id() not in old]

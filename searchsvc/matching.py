@@ -267,8 +267,7 @@ class Plan:
             for n, d in enumerate(candidates):
                 if n % 256 == 255:
                     self.check_time()
-                haystack = view.title_bytes(int(d)) if title_only else view.norm_bytes(int(d))
-                if text not in haystack:
+                if not (text in view.title_bytes(int(d)) if title_only else view.holds(int(d), unit.text, text)):
                     mask[d] = False
         if scope is None:
             unit.mask = mask

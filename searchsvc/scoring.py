@@ -116,11 +116,14 @@ def whole_query(view, fulls: list[str], full_candidates: list, phrases: list[str
         for n, i in enumerate(_best(np.flatnonzero(candidates[docs]), s, PHRASE_MAX_DOCS)):
             if n % 64 == 63:
                 check_time()
-            title, _, body = view.norm_bytes(int(docs[i])).partition(b"\n")
-            compact_title = "".join(title.decode("utf-8").split())
-            count[i] = body.count(needle) + TITLE_BOOST * compact_title.count(phrase)
-            if not count[i]:   # the phrase broken by a line or space; looked for near the start only (cost)
-                count[i] = phrase in "".join(body[:PHRASE_SCAN_BYTES].decode("utf-8", "ignore").split())
+            d = int(docs[i])
+            text = view.norm_bytes(d)
+            newline = text.find(b"\n")     # not partition(): it would copy a long body
+            compact_title = "".join(text[:newline if newline >= 0 else len(text)].decode("utf-8").split())
+            count[i] = view.count_in_body(d, phrase, needle, text) + TITLE_BOOST * compact_title.count(phrase)
+            if not count[i] and newline >= 0:   # broken by a line or space; looked for near the start only (cost)
+                start = text[newline + 1:newline + 1 + PHRASE_SCAN_BYTES].decode("utf-8", "ignore")
+                count[i] = phrase in "".join(start.split())
         counts.append(count)
     return in_titles, counts
 

@@ -9,6 +9,7 @@ cached per index version, so paging and re-sorting skip matching.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -381,8 +382,15 @@ class Engine:
         hit.pop("editor", None)
         normalizer = self.analysis.normalizer
         hit["title_html"] = highlight(doc["title"], needles, normalizer)
-        near = _first_match(view, docnum, doc, needles) if len(body) > SNIPPET_SCAN_CHARS else 0
-        hit["snippet_html"] = snippet(body, needles, normalizer, near=near)
+        if len(body) > SNIPPET_SCAN_CHARS:  # its window search reads 4,000 characters: kept per version
+            key = (docnum, tuple(needles))
+            html = view.snippets.get(key)
+            if html is None:
+                html = snippet(body, needles, normalizer, near=_first_match(view, docnum, doc, needles))
+                view.snippets.put(key, html)
+            hit["snippet_html"] = html
+        else:
+            hit["snippet_html"] = snippet(body, needles, normalizer)
         hit["score"] = round(score, 4)
         return hit
 
@@ -430,13 +438,10 @@ class Engine:
 
 def _first_match(view, docnum: int, doc: dict, needles) -> int:
     """Where (original body index) the first needle occurs in a long body, found in the
-    stored normalised text (a C-speed search, no normalising per request); 0 if none."""
-    text = view.norm_bytes(docnum)
-    body_start = text.find(b"\n") + 1         # the normalised title never holds a newline
-    found = [p for p in (text.find(n.encode("utf-8"), body_start) for n in needles if n) if p >= 0]
-    if not found:
+    stored normalised text (no normalising per request); 0 if none."""
+    index = view.first_in_body(docnum, needles)
+    if index is None:
         return 0
-    index = len(text[body_start:min(found)].decode("utf-8", "ignore"))
     offsets = OffsetMap.stored(doc.get("_offsets"))
     if isinstance(offsets, tuple):              # (title, body) maps of older indexes
         offsets = offsets[1]

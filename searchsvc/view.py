@@ -17,6 +17,7 @@ from whoosh.reading import MultiReader, SegmentReader
 from whoosh.searching import Searcher
 
 from .cache import SizedLRU
+from .longtext import PairPositions
 from .postings import TermBlocks, term_blocks
 from .schema import HEAD_BYTES, UNDATED
 from .whoosh_adapter import column_bytes, field_lengths
@@ -24,7 +25,8 @@ from .whoosh_adapter import column_bytes, field_lengths
 SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about: skip, don't decode,
 SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and stay cached)
 HEAD_SCAN_MIN = 2_000   # candidates from which heads are searched by numpy, not one by one
-LONG_TEXT_BYTES = 256 << 10  # texts at least this long are kept decompressed (IndexView._long)
+LONG_TEXT_BYTES = 256 << 10  # texts at least this long are kept decompressed (IndexView._long), and
+                             # searched through their pair tables (longtext.py)
 MINUTES_PER_DAY = 24 * 60
 
 
@@ -79,6 +81,13 @@ class IndexView:
         # The texts of very long articles, which would otherwise be inflated on every
         # query they are a candidate for or a hit of.
         self._long = SizedLRU(cache_bytes // 2, _text_size, name="long texts")
+        # Their pair tables (~9 MB for 5 MB of text), which substring tests on them read.
+        self._pairs = SizedLRU(cache_bytes, lambda table: table.nbytes, name="long text pairs")
+        self._pairs_budget = cache_bytes
+        self._long_docs: set[int] = set()       # docnums seen to hold a long text
+        # Snippets of long bodies by (docnum, query words): a repeated query lists them again.
+        self.snippets = SizedLRU(cache_bytes // 32, lambda html: 2 * len(html) + 200, name="snippets")
+        self._untabled: set[int] = set()        # ...whose pair table would not fit in the cache
         self._df: dict = {}
 
     def close(self):
@@ -171,8 +180,60 @@ class IndexView:
                 text = col[docnum - base]
                 if len(text) >= LONG_TEXT_BYTES:    # decompressing it again would cost milliseconds
                     self._long.put(("norm", docnum), text)
+                    self._long_docs.add(docnum)
                 return text
         raise IndexError(docnum)
+
+    def holds(self, docnum: int, needle: str, encoded: bytes, body_only: bool = False,
+              text: bytes | None = None) -> bool:
+        """Whether the normalised text (its body, with ``body_only``) contains ``needle``
+        (UTF-8: ``encoded``; ``text``: the normalised text, when the caller has it). A
+        long text's pair table answers without reading the text."""
+        table = self.pair_table(docnum)
+        if table is not None:
+            return table.contains(needle, table.body_start if body_only else 0)
+        if text is None:
+            text = self.norm_bytes(docnum)
+        if not body_only:
+            return encoded in text
+        newline = text.find(b"\n")
+        return newline >= 0 and text.find(encoded, newline + 1) >= 0
+
+    def count_in_body(self, docnum: int, needle: str, encoded: bytes, text: bytes | None = None) -> int:
+        """How often the normalised body holds ``needle`` (UTF-8: ``encoded``; ``text``: the
+        normalised text, when the caller has it). A long text's pair table counts without
+        reading the text (overlapping occurrences too; ``bytes.count`` skips those)."""
+        table = self.pair_table(docnum)
+        if table is not None:
+            return int(np.count_nonzero(table.starts_of(needle) >= table.body_start))
+        if text is None:
+            text = self.norm_bytes(docnum)
+        newline = text.find(b"\n")
+        return text.count(encoded, newline + 1) if newline >= 0 else 0
+
+    def first_in_body(self, docnum: int, needles) -> int | None:
+        """Where (characters into the normalised body) the first of ``needles`` occurs, or None."""
+        table = self.pair_table(docnum)
+        if table is not None:
+            found = [p for p in (table.first(n, table.body_start) for n in needles if n) if p is not None]
+            return min(found) - table.body_start if found else None
+        text = self.norm_bytes(docnum)
+        body_start = text.find(b"\n") + 1         # the normalised title never holds a newline
+        found = [p for p in (text.find(n.encode("utf-8"), body_start) for n in needles if n) if p >= 0]
+        return len(text[body_start:min(found)].decode("utf-8", "ignore")) if found else None
+
+    def pair_table(self, docnum: int) -> PairPositions | None:
+        """The pair table of a text known to be long (built on first use), else None."""
+        if docnum not in self._long_docs or docnum in self._untabled:
+            return None
+        table = self._pairs.get(docnum)
+        if table is None:
+            table = PairPositions(self.norm_bytes(docnum))
+            if table.nbytes > self._pairs_budget:   # rebuilt on every use otherwise: scan instead
+                self._untabled.add(docnum)
+                return None
+            self._pairs.put(docnum, table)
+        return table
 
     def head(self, docnum: int) -> bytes:
         """The first HEAD_BYTES of the normalised text (NUL-padded), decompressing nothing."""

@@ -2,7 +2,6 @@
 
 import unicodedata
 from collections import Counter
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

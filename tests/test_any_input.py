@@ -24,7 +24,7 @@ from searchsvc.cli import EXAMPLE_CORPUS, main
 from searchsvc.config import Config
 from searchsvc.highlight import MAX_MARKS
 from searchsvc.indexing import Indexer
-from searchsvc.searching import Engine
+
 
 TOKEN = "any-input"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}

@@ -6,7 +6,8 @@ script, Latin, full-width and digits mixed, long, repeated ids, updates and
 deletes) through the write API or the command line, reopens the index after
 every batch, and checks that the full result set of queries built from the
 articles' own text (all pages) is the oracle's, through the API and the CLI.
-The longer run is ``bench/differential.py``.
+Articles over ``view.LONG_TEXT_BYTES`` (searched through their pair tables) get a test
+of their own. The longer run is ``bench/differential.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from searchsvc import cli
 from searchsvc.app import create_app
 from searchsvc.config import Config
 from searchsvc.searching import Engine
+from searchsvc.view import LONG_TEXT_BYTES
 
 TOKEN = "t"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
@@ -179,6 +181,25 @@ def test_the_engine_agrees_with_grep(tmp_path_factory, batches, data):
         service.write(path, batch)
         service.check_reopens()
         check_queries(service, data.draw)
+
+
+# Articles over view.LONG_TEXT_BYTES, whose texts are searched through pair tables (longtext.py):
+# a line repeated, then text found only at the end.
+long_article = st.fixed_dictionaries({
+    "id": st.sampled_from(IDS), "title": title,
+    "body": st.builds(lambda line, tail: (line + "\n") * (LONG_TEXT_BYTES // len((line + "\n").encode()) + 1) + tail,
+                      st.text(chars, min_size=1, max_size=40), text),
+})
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(path=st.sampled_from(WRITE_PATHS), batch=st.lists(st.one_of(long_article, article), min_size=1, max_size=3),
+       data=st.data())
+def test_long_articles_agree_with_grep(tmp_path_factory, path, batch, data):
+    service = Service(str(tmp_path_factory.mktemp("diff-long")))
+    service.write(path, [data.draw(long_article)] + batch)
+    service.check_reopens()
+    check_queries(service, data.draw, n_api=6)
 
 
 def _day(value):

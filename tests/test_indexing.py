@@ -9,6 +9,7 @@ import pytest
 from whoosh import index as whoosh_index
 
 from searchsvc.cli import EXAMPLE_CORPUS, main
+from searchsvc.parsing import Article
 from searchsvc.store import IndexStore
 
 
@@ -77,3 +78,27 @@ def test_killed_rebuild_leaves_the_live_index(tmp_path, big_corpus):
     assert IndexStore(ix).current_path() == live
     assert whoosh_index.open_dir(str(live)).doc_count() == 12
     assert run_cli("index", "--index", ix, "--rebuild", EXAMPLE_CORPUS) == 0   # and the next run completes
+
+
+@pytest.mark.parametrize("limit", [None, 64 << 10], ids=["merged", "left alone"])
+def test_upserts_leave_large_segments_out_of_their_merges(tmp_path, analysis, config, monkeypatch, limit):
+    """Whoosh merges small segments by document count: without a size limit, the fifth
+    upsert after a long article rewrites that article's one-document segment too."""
+    from searchsvc import indexing
+    from searchsvc.whoosh_adapter import write
+    if limit:
+        monkeypatch.setattr(write, "MERGE_MAX_BYTES", limit)
+    cfg = config.with_(index_dir=tmp_path / "ix")
+    indexer = indexing.Indexer(cfg, analysis)
+    indexer.index_articles([Article(id=f"base{i}", title=f"基础{i}", body="党建工作" * 50) for i in range(40)],
+                           rebuild=True, workers=1)
+    before = {s.segment_id() for s in IndexStore(cfg.index_dir).open()._segments()}
+    body = "".join(chr(0x4E00 + (i * 7919) % 20_000) for i in range(6_000))    # ~2 MB of terms
+    indexer.index_articles([Article(id="long", title="长文", body=body)], workers=1)
+    (large,) = {s.segment_id() for s in IndexStore(cfg.index_dir).open()._segments()} - before
+    for i in range(6):
+        indexer.index_articles([Article(id=f"p{i}", title=f"短文{i}", body="会议")], workers=1)
+    segments = {s.segment_id() for s in IndexStore(cfg.index_dir).open()._segments()}
+    assert (large in segments) == bool(limit)
+    assert len(segments) <= 4                 # the small ones were merged either way
+    assert IndexStore(cfg.index_dir).open().doc_count() == 47

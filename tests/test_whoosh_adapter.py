@@ -6,7 +6,12 @@ writes, on real indexes."""
 import lz4.block
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from whoosh import index as whoosh_index
+from whoosh.codec.whoosh3 import W3Codec
+from whoosh.filedb.filestore import RamStorage
+from whoosh.system import pack_uint
 from whoosh.writing import SegmentWriter
 
 import corpus_gen
@@ -97,19 +102,21 @@ def _contents(reader):
     }
 
 
-def test_fast_writer_writes_what_the_stock_writer_writes(tmp_path, analysis, articles):
-    """The block-at-a-time flush: the same terms, postings, lengths, stored fields and
-    columns as Whoosh's own writer."""
+@pytest.mark.parametrize("count", [1, None], ids=["one article", "all"])
+def test_fast_writer_writes_what_the_stock_writer_writes(tmp_path, analysis, articles, count):
+    """The whole-list flush: the same terms, postings, lengths, stored fields and columns
+    as Whoosh's own writer (one article: the pool's ungrouped path, as for a PUT)."""
     readers = []
     for name, cls in (("fast", FastSegmentWriter), ("stock", SegmentWriter)):
         ix = _new_index(tmp_path / name)
         writer = cls(ix)
-        for a in articles:
+        for a in articles[:count]:
             writer.add_document(**document(a, analysis))
         writer.commit()
         readers.append(ix.reader())
     fast, stock = map(_contents, readers)
-    assert max(len(p) for p in stock["postings"].values()) > 128    # more than one block
+    if count is None:
+        assert max(len(p) for p in stock["postings"].values()) > 128    # more than one block
     assert fast == stock
 
 
@@ -218,3 +225,48 @@ def test_no_other_module_touches_the_private_names_it_lists():
         text = module.read_text("utf-8")
         used = {n for n in names if re.search(rf"\.{n}\b|import .*\b{n}\b", text)}
         assert not used, f"{module.name} uses Whoosh's {sorted(used)} outside whoosh_adapter"
+
+
+# The posting-list encoder, byte for byte.
+_terms = st.lists(st.binary(min_size=1, max_size=6), min_size=1, max_size=12, unique=True).map(sorted)
+_postings = st.lists(st.tuples(st.integers(0, 5000), st.sampled_from([1.0, 2.0, 3.0, 7.0, 250.0])),
+                     min_size=1, max_size=300, unique_by=lambda p: p[0]).map(sorted)
+
+
+@settings(max_examples=60, deadline=None)
+@given(fields=st.lists(st.tuples(st.sampled_from(["body", "id", "text_c"]), _terms), min_size=1, max_size=3,
+                       unique_by=lambda f: f[0]).map(sorted),
+       lists=st.lists(_postings, min_size=12, max_size=12),
+       level=st.sampled_from([1, 3]), every_block=st.booleans())
+def test_posting_list_writer_writes_whooshs_bytes(fields, lists, level, every_block):
+    """PostingListWriter's .trm and .pst files equal W3FieldWriter's fed one posting at a
+    time, with the same compression for every block (Whoosh's writer has one level)."""
+    schema = build_schema()
+    storage = RamStorage()
+    lengths = {d: (d * 7919) % 120_000 for d in range(5001)}    # zero for some, past 255's range for some
+    files = []
+    for ours in (True, False):
+        codec = W3Codec(compression=level if every_block else 0)
+        segment = codec.new_segment(storage, "ours" if ours else "whoosh")
+        fw = codec.field_writer(storage, segment)
+        out = whoosh_adapter.PostingListWriter(fw, level, 128, 1 if every_block else 10_000)
+        for fieldname, terms in fields:
+            fieldobj = schema[fieldname]
+            fixed = fieldobj.format.fixed_value_size()
+            rows = [(t, [(d, w, pack_uint(int(w)) if fixed else b"") for d, w in postings])
+                    for t, postings in zip(terms, lists)]
+            if ours:
+                out.start_field(fieldname, fieldobj)
+                for t, postings in rows:
+                    out.add(t, postings, lengths.get)
+                continue
+            fw.start_field(fieldname, fieldobj)
+            for t, postings in rows:
+                fw.start_term(t)
+                for d, w, v in postings:
+                    fw.add(d, w, v, lengths[d])
+                fw.finish_term()
+            fw.finish_field()
+        out.close() if ours else fw.close()
+        files.append([storage.open_file(segment.make_filename(ext)).read() for ext in (".trm", ".pst")])
+    assert files[0] == files[1]

@@ -32,6 +32,12 @@ Write side (``write.py``):
 - ``W3Codec._compression``; ``W3FieldWriter._postwriter``; ``W3PostingsWriter._write_block``,
   ``_compression``, ``_ids``, ``_weights``, ``_values``, ``_maxweight``, ``_minlength``,
   ``_maxlength``: one block of postings loaded at once
+- ``W3FieldWriter._tindex`` (an ``OrderedHashWriter``: ``dbfile``, ``index``, ``buckets``,
+  ``hashtype``, ``lastkey``), ``_postfile``, ``_fieldid``: where ``PostingListWriter`` puts
+  term rows and postings; the W3 block layout of ``W3PostingsWriter._write_block`` and
+  ``W3TermInfo.to_bytes``, the row layout of ``HashWriter.add`` (``filetables._lengths``,
+  ``md5_hash``) and ``filetables._pointer``'s slot layout
+- ``Segment.list_files``, ``Storage.file_length``: a segment's size (upserts leave big ones unmerged)
 - ``CompressedBytesColumn.Writer._compress``: replaced by LZ4's
 - ``whoosh.index.TOC._filename``, ``TOC._latest_generation``, ``_DEF_INDEX_NAME``:
   a commit's TOC file and the newest generation, without opening the index
@@ -41,9 +47,9 @@ Also relied on, though not private names: the W3 posting block layout that
 """
 
 from .read import column_bytes, compressed_bytes_reader, field_lengths, posting_extent, term_doc_frequencies
-from .write import FastSegmentWriter, GroupingPool, compressed_bytes_writer, latest_generation
+from .write import FastSegmentWriter, GroupingPool, PostingListWriter, compressed_bytes_writer, latest_generation
 
 __all__ = [
     "column_bytes", "compressed_bytes_reader", "field_lengths", "posting_extent", "term_doc_frequencies",
-    "FastSegmentWriter", "GroupingPool", "compressed_bytes_writer", "latest_generation",
+    "FastSegmentWriter", "GroupingPool", "PostingListWriter", "compressed_bytes_writer", "latest_generation",
 ]

@@ -1,55 +1,105 @@
-"""The write side: a segment writer that hands the W3 codec whole posting blocks, the
-commit in two steps, and the TOC generation (see the package docstring for the
-private names this relies on).
+"""The write side: a segment writer that writes whole posting lists, the commit in two
+steps, the merge policy of upserts, and the TOC generation (see the package docstring
+for the private names this relies on).
 
 Whoosh's writer, not jieba, is the slow part of indexing (about 6 µs per posting,
 most of it reading field lengths back from disk and sorting every posting tuple).
 ``FastSegmentWriter`` groups postings per term in memory (``GroupingPool``) instead
 of one global sort and keeps field lengths in memory for the postings writer; the
-files it writes are ordinary Whoosh 2.7 segments.
+files it writes are ordinary Whoosh 2.7 segments. ``PostingListWriter`` encodes a
+term's whole posting list at once, byte for byte what ``W3FieldWriter`` writes.
 """
 
 from __future__ import annotations
 
+import itertools
+import pickle
 import uuid
+import zlib
 from array import array
 from collections import defaultdict
+from collections.abc import Callable, Iterable
+from hashlib import md5
 
-from whoosh.codec.whoosh3 import W3Codec, W3Segment
+import numpy as np
+from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3Segment, W3TermInfo
 from whoosh.columns import CompressedBytesColumn
+from whoosh.filedb import filetables
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import _DEF_INDEX_NAME, TOC
+from whoosh.system import pack_int, pack_long, pack_ushort
+from whoosh.util.numeric import length_to_byte
 from whoosh.writing import MERGE_SMALL, NO_MERGE, SegmentWriter
 
 BLOCK_LIMIT = 128            # W3Codec's postings per block
 MIN_COMPRESSED_POSTINGS = 8  # smaller blocks are written uncompressed
+MERGE_MAX_BYTES = 4 << 20    # larger segments are left out of upserts' merges (~0.5 s a MB to rewrite)
 
 
 class GroupingPool:
     """Whoosh's posting-pool interface, grouping postings per (field, term).
 
     Whoosh's ``PostingPool`` sorts every ``(field, term, docnum, ...)`` tuple;
-    grouping needs one sort of the distinct terms instead.
+    grouping needs one sort of the distinct terms instead. A writer's first
+    document is kept as it came (its terms are distinct) and grouped only when a
+    second one arrives: writing one article (a PUT) groups nothing.
     """
 
     def __init__(self):
         self.groups = defaultdict(list)
-        self.fieldnames = set()
         self.count = 0
+        self._docnum = None     # the only document so far (None: none yet, or grouped)
+        self._first = []        # ...its (fieldname, [(term, freq, weight, value), ...])
 
     def add(self, item):
         fieldname, tbytes, docnum, weight, vbytes = item
-        self.groups[fieldname, tbytes].append((docnum, weight, vbytes))
-        self.count += 1
+        self.add_counted(fieldname, docnum, [(tbytes, None, weight, vbytes)])
+
+    def add_counted(self, fieldname, docnum, items):
+        """A document's terms in one field, each once: ``(term, freq, weight, value)``."""
+        self.count += len(items)
+        if not self.groups and self._docnum in (None, docnum):
+            self._docnum = docnum
+            self._first.append((fieldname, items))
+            return
+        self._group_first()
+        groups = self.groups
+        for tbytes, _freq, weight, vbytes in items:
+            groups[fieldname, tbytes].append((docnum, weight, vbytes))
+
+    def _group_first(self):
+        first, self._first = self._first, []
+        for fieldname, items in first:
+            for tbytes, _freq, weight, vbytes in items:
+                self.groups[fieldname, tbytes].append((self._docnum, weight, vbytes))
+        self._docnum = None
+
+    def fields(self):
+        """``(fieldname, terms)`` in field order; ``terms``: ``(term, sorted postings)`` in term order."""
+        if self._first and not self.groups:
+            fields = defaultdict(list)
+            for fieldname, items in self._first:
+                fields[fieldname] += items
+            docnum = self._docnum
+            for fieldname in sorted(fields):
+                items = sorted(fields[fieldname], key=lambda item: item[0])
+                yield fieldname, ((tbytes, [(docnum, weight, vbytes)]) for tbytes, _freq, weight, vbytes in items)
+            return
+        self._group_first()
+        keys = sorted(self.groups)
+        for fieldname, field_keys in itertools.groupby(keys, key=lambda key: key[0]):
+            yield fieldname, ((key[1], sorted(self.groups[key])) for key in field_keys)
 
     def iter_postings(self):
-        for key in sorted(self.groups):
-            fieldname, tbytes = key
-            for docnum, weight, vbytes in sorted(self.groups[key]):
-                yield fieldname, tbytes, docnum, weight, vbytes
+        for fieldname, terms in self.fields():
+            for tbytes, postings in terms:
+                for docnum, weight, vbytes in postings:
+                    yield fieldname, tbytes, docnum, weight, vbytes
 
     def cleanup(self):
         self.groups.clear()
+        self._first = []
+        self._docnum = None
 
 
 class _Codec(W3Codec):
@@ -89,12 +139,11 @@ class FastSegmentWriter(SegmentWriter):
 
     def add_document(self, **fields):
         """Whoosh's add_document (no spelling, no vectors, no field boosts), with
-        pre-counted term lists grouped per term as they arrive."""
+        pre-counted term lists handed to the pool whole."""
         self._check_state()
         pdw = self.perdocwriter
         schema = self.schema
         docnum = self.docnum
-        groups = self.pool.groups
         names = sorted(name for name in fields if not name.startswith("_"))
         self._check_fields(schema, names)
         pdw.start_doc(docnum)
@@ -107,10 +156,8 @@ class FastSegmentWriter(SegmentWriter):
             if field.indexed:
                 items = field.index(value)
                 if name in self._precounted:
-                    for tbytes, freq, weight, vbytes in items:
-                        groups[name, tbytes].append((docnum, weight, vbytes))
-                        length += freq
-                    self.pool.count += len(items)
+                    self.pool.add_counted(name, docnum, items)
+                    length = sum(item[1] for item in items)
                     self._lengths[name][docnum] = length
                 else:
                     for tbytes, freq, weight, vbytes in items:
@@ -130,34 +177,11 @@ class FastSegmentWriter(SegmentWriter):
 
     def _flush_segment(self):
         self.perdocwriter.close()
-        level = self.codec._compression
-        fw = self.fieldwriter
-        groups = self.pool.groups
-        lastfield = None
-        lengths = None
-        for fieldname, tbytes in sorted(groups):
-            if fieldname != lastfield:
-                if lastfield is not None:
-                    fw.finish_field()
-                fw.start_field(fieldname, self.schema[fieldname])
-                lastfield = fieldname
-                lengths = self._field_lengths(fieldname)
-            postings = groups[fieldname, tbytes]
-            postings.sort()
-            fw.start_term(tbytes)
-            pw = fw._postwriter
-            for i in range(0, len(postings), BLOCK_LIMIT):
-                if i:
-                    pw._write_block()
-                chunk = postings[i:i + BLOCK_LIMIT]
-                # zlib gains nothing on a block of a few postings and costs ~20 µs a term (a
-                # long article has 100k terms); readers take the level from each block's header.
-                pw._compression = level if len(chunk) >= MIN_COMPRESSED_POSTINGS else 0
-                _fill_block(pw, chunk, lengths)
-            fw.finish_term()
-        if lastfield is not None:
-            fw.finish_field()
-        fw.close()
+        out = PostingListWriter(self.fieldwriter, self.codec._compression, BLOCK_LIMIT, MIN_COMPRESSED_POSTINGS)
+        for fieldname, terms in self.pool.fields():
+            out.start_field(fieldname, self.schema[fieldname])
+            out.add_many(terms, self._field_lengths(fieldname))
+        out.close()
 
     def _field_lengths(self, fieldname):
         known = self._lengths.get(fieldname)
@@ -179,7 +203,7 @@ class FastSegmentWriter(SegmentWriter):
         Whoosh's merge policy (small ones merged, or none), plus this writer's own
         when it added documents. Nothing is visible to readers until ``commit_segments``."""
         self._check_state()
-        segments = self._merge_segments(MERGE_SMALL if merge_small else NO_MERGE, False, False)
+        segments = self._merge_segments(_merge_small if merge_small else NO_MERGE, False, False)
         if self._added:
             segments.append(self._finalize_segment())
         else:
@@ -197,16 +221,17 @@ class FastSegmentWriter(SegmentWriter):
         return self.storage.file_exists(TOC._filename(self.indexname, self.generation))
 
 
-def _fill_block(pw, chunk, lengths):
-    """Load one block of (docnum, weight, vbytes) into a W3PostingsWriter's buffer,
-    with the statistics its add_posting() would have gathered."""
-    pw._ids = array("I", [p[0] for p in chunk])
-    pw._weights = weights = array("f", [p[1] for p in chunk])
-    pw._values = [p[2] for p in chunk if p[2]]
-    pw._maxweight = max(weights)
-    lens = [n for n in map(lengths, pw._ids) if n]
-    pw._minlength = min(lens) if lens else None
-    pw._maxlength = max(lens) if lens else 0
+def _merge_small(writer, segments) -> list:
+    """Whoosh's MERGE_SMALL among the segments of at most MERGE_MAX_BYTES. Whoosh picks by
+    document count, so the one-article segment of a very long article would be rewritten,
+    posting by posting, by the fifth upsert after it (17 s for a 5 MB article)."""
+    large = {s.segment_id() for s in segments if _segment_bytes(writer.storage, s) > MERGE_MAX_BYTES}
+    kept = {s.segment_id() for s in MERGE_SMALL(writer, [s for s in segments if s.segment_id() not in large])}
+    return [s for s in segments if s.segment_id() in kept | large]
+
+
+def _segment_bytes(storage, segment) -> int:
+    return sum(storage.file_length(name) for name in segment.list_files(storage))
 
 
 def compressed_bytes_writer(dbfile, compress):
@@ -220,3 +245,160 @@ def latest_generation(path) -> int:
     """The generation of the newest TOC in the index directory ``path`` (-1: none),
     from the file names alone: cheap enough to poll every second."""
     return TOC._latest_generation(FileStorage(str(path)), _DEF_INDEX_NAME)
+
+
+_ROW_LENGTHS = filetables._lengths           # (key length, value length) before each term row
+_MEMO_LIMIT = 100_000                        # single-posting encodings remembered per writer
+_FLUSH_BYTES = 1 << 20
+
+
+class PostingListWriter:
+    """Writes a segment's posting lists and term dictionary through a Whoosh
+    ``W3FieldWriter`` ``fw``, a whole posting list at a time; the bytes are those of
+    ``fw.start_term``/``add``/``finish_term`` (each block zlib-compressed at ``level``
+    when it holds at least ``min_compressed`` postings: a few postings gain nothing).
+
+    Whoosh spends ~60 µs of Python on every term (a postings writer, a term-info
+    object, two pickles, four file writes); a 5 MB article has 180,000 terms, each
+    with one posting. Here a single posting's encoding is remembered (a long article's
+    terms differ mostly in their frequency) and rows are written in large chunks.
+    """
+
+    def __init__(self, fw, level: int, blocklimit: int = 128, min_compressed: int = 8):
+        self._fw = fw
+        self._tindex = fw._tindex
+        assert self._tindex.hashtype == 0, "md5 rows expected"   # filetables.md5_hash, inlined in add()
+        self._level, self._blocklimit, self._min_compressed = level, blocklimit, min_compressed
+        self._posts, self._rows = bytearray(), bytearray()
+        self._posts_at = fw._postfile.tell()
+        self._rows_at = self._tindex.dbfile.tell()
+        self._row_starts: list[int] = []
+        self._memo: dict = {}
+        self._prefix = self._lastkey = b""
+        self._fixed = None
+        self._infield = False
+
+    def start_field(self, fieldname: str, fieldobj) -> None:
+        if self._infield:
+            self._fw.finish_field()
+        self._fw.start_field(fieldname, fieldobj)     # assigns the field's number
+        self._infield = True
+        self._prefix = pack_ushort(self._fw._fieldid)
+        self._fixed = fieldobj.format.fixed_value_size()
+        self._memo.clear()
+
+    def add(self, tbytes: bytes, postings: list, lengths: Callable[[int], int | None]) -> None:
+        """One term's postings: sorted ``(docnum, weight, value bytes)``; ``lengths(docnum)``
+        is the document's field length. Terms come in increasing order."""
+        self.add_many([(tbytes, postings)], lengths)
+
+    def add_many(self, terms: Iterable[tuple[bytes, list]], lengths: Callable[[int], int | None]) -> None:
+        """:meth:`add` for each ``(term, postings)`` of ``terms`` (one loop: a long article's
+        field has 100,000 terms)."""
+        memo, encode = self._memo, self._encode
+        posts, rows, row_starts = self._posts, self._rows, self._row_starts    # cleared in place by _flush
+        buckets, prefix, pack_lengths = self._tindex.buckets, self._prefix, _ROW_LENGTHS.pack
+        for tbytes, postings in terms:
+            if len(postings) == 1:
+                docnum, weight, value = postings[0]
+                key = (docnum, weight, value, lengths(docnum))
+                encoded = memo.get(key)
+                if encoded is None:
+                    if len(memo) >= _MEMO_LIMIT:
+                        memo.clear()
+                    encoded = memo[key] = encode(postings, lengths)
+            else:
+                encoded = encode(postings, lengths)
+            block, info = encoded
+            offset = self._posts_at + len(posts)
+            posts += block
+            row_key = prefix + tbytes
+            value = info + pack_long(offset) + pack_int(len(block))
+            row_at = self._rows_at + len(rows)
+            rows += pack_lengths(len(row_key), len(value)) + row_key + value
+            row_starts.append(row_at)
+            h = int.from_bytes(md5(row_key).digest()[-4:], "big")
+            buckets[h & 255].append((h, row_at))
+            self._lastkey = row_key
+            if len(posts) > _FLUSH_BYTES or len(rows) > _FLUSH_BYTES:
+                self._flush()
+
+    def close(self) -> None:
+        """Finish the last field, write what is buffered and close ``fw``."""
+        if self._infield:
+            self._fw.finish_field()
+        self._flush()
+        tindex = self._tindex
+        tindex.lastkey = self._lastkey
+        tindex.index.extend(self._row_starts)
+        tindex._write_hashes = lambda: _write_hash_tables(tindex)
+        self._fw.close()
+
+    def _flush(self) -> None:
+        self._fw._postfile.write(bytes(self._posts))
+        self._tindex.dbfile.write(bytes(self._rows))
+        self._posts_at += len(self._posts)
+        self._rows_at += len(self._rows)
+        self._posts.clear()
+        self._rows.clear()
+
+    def _encode(self, postings: list, lengths) -> tuple[bytes, bytes]:
+        """(posting list bytes, term info without its extent), as W3PostingsWriter and
+        W3TermInfo write them."""
+        parts = [WHOOSH3_HEADER_MAGIC]
+        total, minlength, maxlength, maxweight = 0.0, None, 0, 0
+        n, step = len(postings), self._blocklimit
+        for start in range(0, n, step):
+            chunk = postings[start:start + step]
+            ids = [p[0] for p in chunk]
+            weights = array("f", [p[1] for p in chunk])    # rounded to float32 as Whoosh stores them
+            lens = [x for x in map(lengths, ids) if x]
+            bmin, bmax = (min(lens), max(lens)) if lens else (None, 0)
+            bmaxweight = max(weights)
+            deltas = tuple(b - a for a, b in zip([0] + ids, ids))
+            if all(w == 1.0 for w in weights):
+                mini_weights = None
+            elif all(w == weights[0] for w in weights):
+                mini_weights = weights[0]
+            else:
+                mini_weights = tuple(weights)
+            values = [p[2] for p in chunk if p[2]]
+            fixed = self._fixed
+            mini_values = tuple(values) if fixed is None or fixed < 0 else None if fixed == 0 else b"".join(values)
+            data = pickle.dumps((deltas, mini_weights, mini_values), 2)
+            comp = self._level if len(chunk) >= self._min_compressed else 0
+            if comp:
+                data = zlib.compress(data, comp)
+            info = pickle.dumps((len(ids), ids[-1], bmaxweight, comp, length_to_byte(bmin),
+                                 length_to_byte(bmax)), 2)
+            size = len(info) + len(data)
+            parts += [pack_int(-size if start + step >= n else size), info, data]
+            total += sum(weights)
+            if minlength is None or (bmin is not None and bmin < minlength):
+                minlength = bmin
+            maxlength = max(maxlength, bmax)
+            maxweight = max(maxweight, bmaxweight)
+        info = W3TermInfo._struct.pack(False, total, n, length_to_byte(minlength), length_to_byte(maxlength),
+                                       maxweight, postings[0][0], postings[-1][0])
+        return b"".join(parts), info
+
+
+_SLOT = np.dtype([("hash", ">u4"), ("pos", ">i8")])     # filetables._pointer
+
+
+def _write_hash_tables(tindex) -> None:
+    """``HashWriter._write_hashes`` with one write per table instead of one per slot
+    (the same linear probing, so the same bytes)."""
+    dbfile = tindex.dbfile
+    for entries in tindex.buckets:
+        numslots = 2 * len(entries)
+        tindex.directory.append((dbfile.tell(), numslots))
+        hashes, positions = [0] * numslots, [0] * numslots
+        for h, pos in entries:
+            slot = (h >> 8) % numslots
+            while positions[slot]:          # an empty slot is (0, 0); no row starts at 0
+                slot = (slot + 1) % numslots
+            hashes[slot], positions[slot] = h, pos
+        table = np.empty(numslots, dtype=_SLOT)
+        table["hash"], table["pos"] = hashes, positions
+        dbfile.write(table.tobytes())
