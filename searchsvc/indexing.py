@@ -3,7 +3,7 @@
 Whoosh's writer, not jieba, is the slow part of indexing (about 6 µs per
 posting). So each worker process analyses its share of the articles *and*
 writes its own segment with ``whoosh_adapter.FastSegmentWriter`` (postings
-grouped per term, a block at a time); the parent only commits the new segments.
+grouped per term, whole posting lists at once); the parent only commits the new segments.
 """
 
 from __future__ import annotations

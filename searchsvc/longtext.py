@@ -75,6 +75,20 @@ class PairPositions:
             found = found[positions[i] == at] if len(positions) else found[:0]
         return found
 
+    def count(self, needle: str, start: int = 0) -> int:
+        """How often ``needle`` occurs at or after ``start``, without overlaps (as
+        ``bytes.count`` counts: each match starts after the previous one ends)."""
+        found = self.starts_of(needle)
+        found = np.sort(found[found >= start]) if len(needle) < 2 else found[found >= start]
+        n = len(needle)
+        if n < 2 or not any(needle[i:] == needle[:n - i] for i in range(1, n)):
+            return len(found)          # a needle that cannot overlap itself
+        count, end = 0, -1
+        for p in found.tolist():
+            if p >= end:
+                count, end = count + 1, p + n
+        return count
+
     def first(self, needle: str, start: int = 0) -> int | None:
         """The first position at or after ``start`` where ``needle`` occurs, or None."""
         found = self.starts_of(needle)

@@ -58,7 +58,7 @@ class Plan:
         self._fixed: dict[Clause, str] = {}
         self._texts: dict[tuple[str, str | None], Unit] = {}
         # Each clause of two or more words, scored as a phrase where its words are adjacent
-        # (the user's spaces separate what need not be); not title: clauses (the title tier's).
+        # (the user's spaces separate what need not be); not title: clauses (the title part scores those).
         self._plain = [c for c in plain if c.field is None] if self._boost_full else []
         self._coverage = None   # (match counts, units) once the query was relaxed
 
@@ -98,7 +98,8 @@ class Plan:
     def release(self) -> "Plan":
         """Drop the match masks (scoring needs none of them), so that a cached plan, kept to
         explain scores later, holds little memory (see :attr:`nbytes`)."""
-        for u in [u for g in self.groups for alt in g for u in alt] + [u for us in self.excluded for u in us]:
+        units = [u for g in self.groups for alt in g for u in alt] + [u for us in self.excluded for u in us]
+        for u in units + (self._coverage[1] if self._coverage else []):     # relaxing splits words anew
             u.mask = u.grams = None
         self._texts.clear()
         return self
@@ -339,31 +340,34 @@ class Plan:
             phrases = self._phrases()
             s = parts.total(len(docs))
             titles = [self._candidates("text_c", phrase_bigrams(f)) for f, _ in readings]
-            clauses = [self._candidates("text_c", phrase_bigrams(p)) for p, _, _ in phrases]
-            in_title, counts = whole_query(view, [f for f, _ in readings], titles, [p for p, _, _ in phrases],
+            clauses = [self._candidates("text_c", phrase_bigrams(p)) for p, _, _, _ in phrases]
+            in_title, counts = whole_query(view, [f for f, _ in readings], titles, [p for p, _, _, _ in phrases],
                                            clauses, docs, s, self.check_time)
             parts.title = np.maximum.reduce([w * (t >= 1) for t, (_, w) in zip(in_title, readings)])
             parts.equal_title = np.maximum.reduce([w * (t == 2) for t, (_, w) in zip(in_title, readings)])
             if phrases:
                 lengths = floored_lengths(view, "body", docs)
-                # df: the articles whose grams can hold the clause, whatever the filters (an upper
-                # bound, as a word's df counts every article, not the matches).
-                parts.phrase = sum(w * (k - 1) ** scoring.PHRASE_POWER
-                                   * bm25(c, lengths, view.avg["body"], n_live, max(1, int(np.count_nonzero(m & view.live))))
-                                   for (_, k, w), c, m in zip(phrases, counts, clauses))
+                best: dict[int, np.ndarray] = {}    # per clause: the better of its readings
+                for (_, k, w, clause), c, m in zip(phrases, counts, clauses):
+                    # df: the articles whose grams can hold the clause, whatever the filters (an
+                    # upper bound, as a word's df counts every article, not the matches).
+                    df = max(1, int(np.count_nonzero(m & view.live)))
+                    score = w * (k - 1) ** scoring.PHRASE_POWER * bm25(c, lengths, view.avg["body"], n_live, df)
+                    best[clause] = np.maximum(best[clause], score) if clause in best else score
+                parts.phrase = sum(best.values())
         return parts
 
-    def _phrases(self) -> list[tuple[str, int, float]]:
-        """(text, words, weight) of each clause of two or more words, as typed and, weighted
-        HOMOPHONE_WEIGHT, as probably meant."""
+    def _phrases(self) -> list[tuple[str, int, float, int]]:
+        """(text, words, weight, clause number) of each clause of two or more words, as typed
+        and, weighted HOMOPHONE_WEIGHT, as probably meant."""
         out = {}
         norm = self.analysis.normalizer
-        for c in self._plain:
+        for n, c in enumerate(self._plain):
             for text, weight in (("".join(norm(c.text).split()), 1.0), (self._fixed.get(c), HOMOPHONE_WEIGHT)):
                 if text and text not in out:
                     k = len(set(self.analysis.query_terms(text)))
                     if k >= 2:
-                        out[text] = (text, k, weight)
+                        out[text] = (text, k, weight, n)
         return list(out.values())
 
 

@@ -84,7 +84,7 @@ class PreCounted(fields.FieldType):
     worker processes so that segmentation uses every core.
     """
 
-    precounted = True   # FastSegmentWriter groups these terms as they arrive
+    precounted = True   # FastSegmentWriter hands these to its pool whole (grouped once a second document arrives)
 
     def __init__(self, analyzer=None, field_boost=1.0):
         self.format = formats.Frequency(field_boost=field_boost)

@@ -200,12 +200,12 @@ class IndexView:
         return newline >= 0 and text.find(encoded, newline + 1) >= 0
 
     def count_in_body(self, docnum: int, needle: str, encoded: bytes, text: bytes | None = None) -> int:
-        """How often the normalised body holds ``needle`` (UTF-8: ``encoded``; ``text``: the
-        normalised text, when the caller has it). A long text's pair table counts without
-        reading the text (overlapping occurrences too; ``bytes.count`` skips those)."""
+        """How often the normalised body holds ``needle``, without overlaps (UTF-8:
+        ``encoded``; ``text``: the normalised text, when the caller has it). A long text's
+        pair table counts without reading the text."""
         table = self.pair_table(docnum)
         if table is not None:
-            return int(np.count_nonzero(table.starts_of(needle) >= table.body_start))
+            return table.count(needle, table.body_start)
         if text is None:
             text = self.norm_bytes(docnum)
         newline = text.find(b"\n")

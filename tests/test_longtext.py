@@ -38,6 +38,17 @@ def test_pair_table_finds_what_str_find_finds(title, body, needle, cut, start):
                                                         if text.startswith(needle, i)]
 
 
+@settings(max_examples=300, deadline=None)
+@given(body=texts, needle=st.one_of(texts.map(lambda t: t[:6]), st.sampled_from(["aa", "aba", "的的", "😀😀😀"])),
+       start=st.integers(0, 40))
+def test_pair_table_counts_what_str_count_counts(body, needle, start):
+    """Non-overlapping, as bytes.count (the short texts' path of IndexView.count_in_body)."""
+    text = "标题\n" + body
+    if len(needle) < 2:
+        return
+    assert PairPositions(text.encode("utf-8")).count(needle, start) == text.count(needle, start)
+
+
 HAN = "党建工作学习中国人民会议发展经济乡村振兴基层组织纪律作风群众服务改革创新"
 
 

@@ -193,3 +193,14 @@ def test_the_cli_explains_each_hit_on_one_line_and_its_json_is_the_apis(ranking_
     body = json.loads(run("--explain", "--json", "乡村旅游").stdout)
     api = engine.search(SearchRequest(q="乡村旅游", explain=True))
     assert [h["explain"] for h in body["hits"]] == [h["explain"] for h in api.hits]
+
+
+def test_a_released_plan_keeps_no_match_masks(engine, analysis):
+    """A cached plan (kept to explain scores) holds only a relaxed query's counts."""
+    for q in ("乡村旅游", "20240301 乡村 火星", "乡村 OR 旅游 -民宿", "绿色 低碳 火星"):
+        matches = engine.matches(engine.view(), SearchRequest(q=q))
+        plan = matches.plan
+        units = [u for g in plan.groups for alt in g for u in alt] + [u for us in plan.excluded for u in us]
+        units += plan._coverage[1] if plan._coverage else []
+        assert all(u.mask is None and u.grams is None for u in units), q
+        assert plan.nbytes == (plan._coverage[0].nbytes if plan._coverage else 0)

@@ -1,8 +1,8 @@
 """The one door to Whoosh 2.7.4's private internals: nothing else in searchsvc touches them.
 
 ``read`` hands search arrays and bytes a segment at a time (like the narrow
-interface of ``whoosh/codec/base.py``); ``write`` holds the block-at-a-time segment
-writer, the two-step commit and the TOC generation. ``tests/test_whoosh_adapter.py``
+interface of ``whoosh/codec/base.py``); ``write`` holds the segment writer that writes
+whole posting lists, the two-step commit, the upserts' merge policy and the TOC generation. ``tests/test_whoosh_adapter.py``
 is the contract: each function's output equals what Whoosh's public API gives
 (readers, ``SegmentWriter``, ``commit()``, ``FileIndex.latest_generation()``).
 
@@ -29,14 +29,15 @@ Write side (``write.py``):
 - ``SegmentWriter._flush_segment`` (overridden), ``_finalize_segment``,
   ``_close_segment``, ``_merge_segments``, ``_commit_toc``, ``_finish``: the steps of
   ``commit()``, taken separately
-- ``W3Codec._compression``; ``W3FieldWriter._postwriter``; ``W3PostingsWriter._write_block``,
-  ``_compression``, ``_ids``, ``_weights``, ``_values``, ``_maxweight``, ``_minlength``,
-  ``_maxlength``: one block of postings loaded at once
+- ``W3Codec._compression``: the codec's zlib level
+- ``W3Segment(..., segid=)``: a new segment's name (``_Codec.new_segment``)
 - ``W3FieldWriter._tindex`` (an ``OrderedHashWriter``: ``dbfile``, ``index``, ``buckets``,
-  ``hashtype``, ``lastkey``), ``_postfile``, ``_fieldid``: where ``PostingListWriter`` puts
-  term rows and postings; the W3 block layout of ``W3PostingsWriter._write_block`` and
-  ``W3TermInfo.to_bytes``, the row layout of ``HashWriter.add`` (``filetables._lengths``,
-  ``md5_hash``) and ``filetables._pointer``'s slot layout
+  ``hashtype``, ``lastkey``, ``directory``, ``_write_hashes``, replaced on the instance),
+  ``_postfile``, ``_fieldid``: where ``PostingListWriter`` puts term rows and postings
+- ``W3TermInfo._struct``: a term row's packed layout; the W3 block layout of
+  ``W3PostingsWriter._write_block`` and ``W3TermInfo.to_bytes``, the row layout of
+  ``HashWriter.add`` (``filetables._lengths``, ``md5_hash``) and ``filetables._pointer``'s
+  slot layout, all reproduced byte for byte
 - ``Segment.list_files``, ``Storage.file_length``: a segment's size (upserts leave big ones unmerged)
 - ``CompressedBytesColumn.Writer._compress``: replaced by LZ4's
 - ``whoosh.index.TOC._filename``, ``TOC._latest_generation``, ``_DEF_INDEX_NAME``:

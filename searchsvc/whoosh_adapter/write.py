@@ -113,13 +113,13 @@ class _Codec(W3Codec):
 
 
 class FastSegmentWriter(SegmentWriter):
-    """A Whoosh ``SegmentWriter`` that writes postings a block at a time.
+    """A Whoosh ``SegmentWriter`` that writes whole posting lists.
 
     Whoosh's writer sorts every posting tuple, reads each posting's field
     length back from disk and feeds the codec one posting at a time (about
     6 µs a posting, most of the indexing time). This writer keeps postings
-    grouped per term and field lengths in memory, and hands the W3 codec whole
-    blocks; the files it writes are ordinary Whoosh 2.7 segments (the contract
+    grouped per term and field lengths in memory, and writes whole posting lists
+    (``PostingListWriter``); the files it writes are ordinary Whoosh 2.7 segments (the contract
     tests compare them with the stock writer's). (Whoosh 2.7.4's inline postings,
     ``inlinelimit`` > 1, are broken: ``W3TermInfo.set_inline`` does not exist.)
 
