@@ -10,7 +10,6 @@ in bodies; :class:`ScoreParts` combines them in one formula, which
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import numpy as np
