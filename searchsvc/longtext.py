@@ -79,7 +79,7 @@ class PairPositions:
         """How often ``needle`` occurs at or after ``start``, without overlaps (as
         ``bytes.count`` counts: each match starts after the previous one ends)."""
         found = self.starts_of(needle)
-        found = np.sort(found[found >= start]) if len(needle) < 2 else found[found >= start]
+        found = found[found >= start]      # ascending for needles of two or more characters
         n = len(needle)
         if n < 2 or not any(needle[i:] == needle[:n - i] for i in range(1, n)):
             return len(found)          # a needle that cannot overlap itself

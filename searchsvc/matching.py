@@ -54,6 +54,8 @@ class Plan:
         self._boost_full = len(plain) == len(parsed.positive_clauses()) and len(self.full) >= 2
         # ...and as it was probably meant (its typos replaced; see read_typos), ranked a little below.
         self._positive = parsed.positive_clauses()
+        self._compact = {c: "".join(norm(c.text).split()) for c in self._positive}   # normalised, no spaces
+        self._phrase_list: list[tuple[str, int, float, int]] | None = None   # see _phrases
         self.full_fixed = ""
         self._fixed: dict[Clause, str] = {}
         self._texts: dict[tuple[str, str | None], Unit] = {}
@@ -302,11 +304,10 @@ class Plan:
             chosen = [max((f.text, *f.homophones),
                           key=lambda h: int(np.count_nonzero(found & self.text_mask(h, c.field))))
                       for f in fixes]
-            out[c] = apply("".join(self.analysis.normalizer(c.text).split()),
-                           [Fix(f.start, f.end, f.text, (h,)) for f, h in zip(fixes, chosen)])
-        self.full_fixed = "".join(out.get(c, "".join(self.analysis.normalizer(c.text).split()))
-                                  for c in self._positive)
+            out[c] = apply(self._compact[c], [Fix(f.start, f.end, f.text, (h,)) for f, h in zip(fixes, chosen)])
+        self.full_fixed = "".join(out.get(c, self._compact[c]) for c in self._positive)
         self._fixed = out
+        self._phrase_list = None     # its clauses as read change
         return out
 
     # ------------------------------------------------------------ scoring
@@ -325,11 +326,11 @@ class Plan:
         words = {}
         for u in units:
             # a word or any of its synonyms (or, a little lower, its homophones): the best counts
-            parts = ([unit_scores(view, t, u.field, u.phrase, n_live, docs) for t in (u.text, *u.synonyms)]
-                     + [HOMOPHONE_WEIGHT * unit_scores(view, t, u.field, u.phrase, n_live, docs)
-                        for t in u.homophones])
+            each = ([unit_scores(view, t, u.field, u.phrase, n_live, docs) for t in (u.text, *u.synonyms)]
+                    + [HOMOPHONE_WEIGHT * unit_scores(view, t, u.field, u.phrase, n_live, docs)
+                       for t in u.homophones])
             key = ("title:" if u.field == "title" else "") + (f'"{u.text}"' if u.phrase else u.text)
-            words[key] = words.get(key, 0) + np.maximum.reduce(parts)
+            words[key] = words.get(key, 0) + np.maximum.reduce(each)
         parts = ScoreParts(words)
         if coverage:
             parts.coverage = coverage[0][docs] / max(1, len(coverage[1]))
@@ -359,16 +360,18 @@ class Plan:
 
     def _phrases(self) -> list[tuple[str, int, float, int]]:
         """(text, words, weight, clause number) of each clause of two or more words, as typed
-        and, weighted HOMOPHONE_WEIGHT, as probably meant."""
-        out = {}
-        norm = self.analysis.normalizer
-        for n, c in enumerate(self._plain):
-            for text, weight in (("".join(norm(c.text).split()), 1.0), (self._fixed.get(c), HOMOPHONE_WEIGHT)):
-                if text and text not in out:
-                    k = len(set(self.analysis.query_terms(text)))
-                    if k >= 2:
-                        out[text] = (text, k, weight, n)
-        return list(out.values())
+        and, weighted HOMOPHONE_WEIGHT, as probably meant. Segmented once per reading of the
+        typos (explaining scores again reuses it)."""
+        if self._phrase_list is None:
+            out = {}
+            for n, c in enumerate(self._plain):
+                for text, weight in ((self._compact[c], 1.0), (self._fixed.get(c), HOMOPHONE_WEIGHT)):
+                    if text and text not in out:
+                        k = len(set(self.analysis.query_terms(text)))
+                        if k >= 2:
+                            out[text] = (text, k, weight, n)
+            self._phrase_list = list(out.values())
+        return self._phrase_list
 
 
 @dataclass(eq=False)

@@ -190,11 +190,10 @@ class Engine:
             plan = matches.plan.with_deadline(time.perf_counter() + self.budget)
             try:
                 parts = plan.score_parts(matches.docs)
-            except SearchTimeout:    # the page stands; only the explanations are left out
-                parts = None
-            for hit, d, s in zip(hits, page_docs, scores):
-                if parts is not None:
+                for hit, d, s in zip(hits, page_docs, scores):
                     hit["explain"] = parts.explain(int(np.searchsorted(matches.docs, d)), float(s))
+            except SearchTimeout:    # the page stands; only the explanations are left out
+                pass
         return SearchResult(total=int(len(matches.docs)), hits=hits, facets=matches.facets,
                             relaxed=matches.relaxed, took_ms=round((time.perf_counter() - t0) * 1000, 2),
                             version=view.version, expansions=matches.expansions,
