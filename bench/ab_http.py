@@ -21,6 +21,8 @@ import statistics
 import time
 from urllib.parse import urlencode, urlsplit
 
+from query_bench import percentile   # bench/ is the script's own directory on sys.path
+
 
 def params(q: dict) -> dict:
     out = {"q": q["q"], "page": 1, "per_page": 100 if q["type"] in ("phrase", "filtered") else 10}
@@ -51,11 +53,6 @@ class Client:
         return took
 
 
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--a", required=True, help="base URL of service A (the baseline)")
@@ -82,8 +79,8 @@ def main() -> None:
     print(f"{'type':10} {'A p50/95/99 ms':>20} {'B p50/95/99 ms':>20} {'B/A p50':>8}")
     for t in times["A"]:
         ta, tb = times["A"][t], times["B"][t]
-        fa = "/".join(f"{pct(ta, p):.1f}" for p in (50, 95, 99))
-        fb = "/".join(f"{pct(tb, p):.1f}" for p in (50, 95, 99))
+        fa = "/".join(f"{percentile(ta, p):.1f}" for p in (50, 95, 99))
+        fb = "/".join(f"{percentile(tb, p):.1f}" for p in (50, 95, 99))
         print(f"{t:10} {fa:>20} {fb:>20} {statistics.median(tb) / statistics.median(ta):8.2f}")
 
 

@@ -16,7 +16,6 @@ are listed (``--sheet`` writes them as a blind sheet).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -64,8 +63,7 @@ def main() -> None:
         if not hasattr(scoring, name):
             ap.error(f"--set: searchsvc.scoring has no {name}")
         setattr(scoring, name, type(getattr(scoring, name))(value))
-    config = dataclasses.replace(Config.from_env(index_dir=Path(args.index)), result_cache_size=0,
-                                 search_budget=float("inf"))
+    config = Config.from_env(index_dir=Path(args.index), result_cache_size=0, search_budget=float("inf"))
     engine = Engine.from_config(config)
     for name, path in (("dev", args.queries), ("typo", args.typo)):
         print(name, " ".join(f"{t} {v:.3f}" for t, v in mrr(engine, path).items()))

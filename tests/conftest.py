@@ -47,7 +47,9 @@ def need(path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def analysis(config):
-    return Analysis(config.userdict, config.cache_dir).initialize()
+    """The process's one analysis (jieba's dictionary loaded once): the one the CLI, the
+    app and the indexer get from the same settings."""
+    return Analysis.shared(config.userdict, config.cache_dir)
 
 
 @pytest.fixture(scope="session")
@@ -141,6 +143,12 @@ def serving(index_dir: Path, workers: int = 2, env: dict | None = None):
     out = b"".join(output).decode(errors="replace")
     proc.output = out
     assert "Traceback" not in out, out
+
+
+def search(client, q, **params):
+    r = client.simulate_get("/search", params={"q": q, **params})
+    assert r.status_code == 200, r.text
+    return r.json
 
 
 def grep(articles, text, norm):

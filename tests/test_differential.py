@@ -72,7 +72,7 @@ class Service:
     """The real service on a fresh index, a dict model of its articles beside it."""
 
     def __init__(self, root: str):
-        self.config = Config.from_env(environ={}, index_dir=f"{root}/ix", reload_interval=0.0, synonyms=None,
+        self.config = Config.from_env(environ={}, index_dir=f"{root}/ix", reload_interval=0.0,
                                       write_token=TOKEN, query_log_enabled=False).with_(synonyms=None)
         self.client = testing.TestClient(create_app(self.config))
         self.root = root

@@ -13,7 +13,7 @@ from searchsvc.searching import Engine, SearchRequest
 from searchsvc.store import IndexStore
 from searchsvc.synonyms import Synonyms, parse_synonyms
 
-from conftest import grep
+from conftest import grep, search
 
 
 def suggestions(client, q, **params):
@@ -44,12 +44,6 @@ def test_suggest_respects_limit_and_requires_q(client):
 
 
 # ------------------------------------------------------------------ did you mean
-
-def search(client, q, **params):
-    r = client.simulate_get("/search", params={"q": q, **params})
-    assert r.status_code == 200, r.text
-    return r.json
-
 
 def all_ids(client, q) -> set[str]:
     """Every hit's id, page by page."""

@@ -13,11 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from searchsvc.searching import SearchRequest
 from searchsvc.typos import Fix, apply
 
-
-def search(client, q, **params):
-    r = client.simulate_get("/search", params={"q": q, **params})
-    assert r.status_code == 200, r.text
-    return r.json
+from conftest import search
 
 
 def ranked(body) -> tuple:

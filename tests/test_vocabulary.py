@@ -14,7 +14,7 @@ from searchsvc.searching import Engine
 from searchsvc.spelling import candidates
 from searchsvc.suggest import suggest
 
-CITIES = ("北京", "上海", "杭州", "成都", "西安", "武汉", "广州", "长沙", "济南", "昆明", "兰州", "天津")
+CITIES = corpus_gen.CITIES + ("兰州", "天津")
 SERVICE, PARTY, NEWS = "工作动态 > 社会服务", "工作动态 > 机关党建", "新闻联播 > 国内新闻"
 
 

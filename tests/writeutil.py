@@ -8,6 +8,8 @@ from pathlib import Path
 
 from falcon import testing
 
+import corpus_gen
+
 from searchsvc.app import create_app
 from searchsvc.indexing import Indexer
 from searchsvc.searching import Engine
@@ -27,9 +29,7 @@ def gen_article(doc_id: str, n: int = 0, date: str | None = "2026-11-20T09:30") 
 
 def write_corpus(path: Path, n: int = 20) -> Path:
     """A generated JSONL corpus of ``n`` articles (ids base-0 … base-n-1)."""
-    path.write_text("".join(json.dumps(gen_article(f"base-{i}", i), ensure_ascii=False) + "\n"
-                            for i in range(n)), "utf-8")
-    return path
+    return corpus_gen.write_jsonl([gen_article(f"base-{i}", i) for i in range(n)], path)
 
 
 def make_config(config, tmp_path: Path, **kw):
