@@ -247,7 +247,8 @@ def cmd_delete(args, config) -> int:
     from .writes import Writer
 
     try:
-        results = Writer(config, Analysis.shared(config.userdict, config.cache_dir)).delete(args.ids)
+        # Deletes segment nothing: jieba's dictionary is not loaded (Writer loads it for puts).
+        results = Writer(config, Analysis(config.userdict, config.cache_dir)).delete(args.ids)
     except (IndexMissing, IndexBusy, JournalCorrupt) as e:
         raise _Failure(str(e)) from None
     except OSError as e:

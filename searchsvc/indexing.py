@@ -24,7 +24,7 @@ from .config import Config
 from .journal import Journal, final_state
 from .parsing import Article, Skip, read_inputs
 from .schema import document
-from .searching import verify
+from .view import verify
 from .store import IndexBusy, IndexStore
 from .whoosh_adapter import FastSegmentWriter
 
@@ -93,14 +93,14 @@ class Indexer:
                     journal = Journal(self.store.root)
                     with journal.locked(timeout=REBUILD_GATE_WAIT):
                         pass                                # migrates a legacy journal, cuts a torn tail
-                    _, seen = self._replay_journal(ix, journal)
+                    state, seen = self._replay_journal(ix, journal)
                     with self.store.write_gate(exclusive=True, timeout=REBUILD_GATE_WAIT), \
                             journal.locked(timeout=REBUILD_GATE_WAIT) as log:
                         self.roll_forward(log)
-                        self._replay_journal(ix, journal, start=seen)
+                        state.update(self._replay_journal(ix, journal, start=seen)[0])   # = replay() of it all
                         self.store.swap(path)
                         try:
-                            log.checkpoint(journal.replay()[0])
+                            log.checkpoint(state)
                         except OSError as e:   # the journal stays as it was: still complete
                             print(f"warning: journal not checkpointed: {e}", file=sys.stderr)
                 except BaseException:   # e.g. disk full: the live index stays as it was

@@ -57,7 +57,6 @@ class Record:
     kind: str            # head | w | ok | cp | abort
     seq: int | None = None
     ops: list | None = None
-    id: str | None = None
 
 
 def frame(payload: dict) -> bytes:
@@ -101,8 +100,7 @@ def parse(data: bytes, base: int = 0, name: str = JOURNAL) -> tuple[list[Record]
                                      f"journal from a snapshot (searchsvc restore) or cut it there by hand")
             break
         payload, end = found
-        records.append(Record(base + pos, base + end, payload["t"], payload.get("seq"), payload.get("ops"),
-                              payload.get("id")))
+        records.append(Record(base + pos, base + end, payload["t"], payload.get("seq"), payload.get("ops")))
         pos = end
     return records, base + pos
 
@@ -147,12 +145,16 @@ class Journal:
         return parse(self._read(start), start)[0]
 
     def stats(self) -> tuple[int, int]:
-        """(size in bytes, last sequence number; 0 when empty)."""
+        """(size in bytes, last sequence number; 0 when empty). Decoded again only when the
+        file changed (a metrics scrape asks every few seconds)."""
         try:
-            size = self.path.stat().st_size
+            st = self.path.stat()
         except FileNotFoundError:
             return 0, 0
-        return size, max((r.seq for r in self.records() if r.seq is not None), default=0)
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if getattr(self, "_stats", (None,))[0] != key:
+            self._stats = key, (st.st_size, max((r.seq for r in self.records() if r.seq is not None), default=0))
+        return self._stats[1]
 
     def replay(self, start: int = 0) -> tuple[dict[str, Article | None], int]:
         """(final state of the committed writes and checkpoints from byte ``start``, where to

@@ -54,6 +54,7 @@ class StateCollector:
 
     def __init__(self, engine, index_dir: Path, counts):
         self.engine, self.index_dir, self.counts = engine, Path(index_dir), counts
+        self.journal = Journal(self.index_dir)
 
     def collect(self):
         docs = GaugeMetricFamily("searchsvc_index_documents", "Live documents in the index")
@@ -69,7 +70,7 @@ class StateCollector:
             seconds = index_age(self.engine.store.current_path())
             if seconds is not None:
                 age.add_metric([], seconds)
-        size, seq = journal_length(self.index_dir)
+        size, seq = self.journal.stats()
         jbytes = GaugeMetricFamily("searchsvc_journal_bytes", "Size of the write journal", value=size)
         jlines = GaugeMetricFamily("searchsvc_journal_last_sequence",
                                    "Sequence number of the last write in the journal", value=seq)

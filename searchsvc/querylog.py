@@ -20,7 +20,7 @@ import threading
 import time
 from array import array
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -81,11 +81,14 @@ class QueryLog:
         if snap is None or time.monotonic() - snap.loaded > cache_seconds:
             snap = self._snapshot = self._load()
         since = dt.date.today().toordinal() - (days - 1)
-        keep = snap.days >= since
-        totals = np.bincount(snap.query[keep], weights=snap.count[keep], minlength=len(snap.queries))
-        top = np.flatnonzero(totals)
-        top = top[np.lexsort((top, -totals[top]))][:limit]
-        return [(snap.queries[i], int(totals[i])) for i in top]
+        found = snap.answers.get((since, limit))    # autocomplete asks the same on every keystroke
+        if found is None:
+            keep = snap.days >= since
+            totals = np.bincount(snap.query[keep], weights=snap.count[keep], minlength=len(snap.queries))
+            top = np.flatnonzero(totals)
+            top = top[np.lexsort((top, -totals[top]))][:limit]
+            found = snap.answers[(since, limit)] = [(snap.queries[i], int(totals[i])) for i in top]
+        return list(found)
 
     def _load(self) -> "_Snapshot":
         index: dict[str, int] = {}
@@ -123,3 +126,4 @@ class _Snapshot:
     days: np.ndarray        # date ordinal of each record
     query: np.ndarray       # index into ``queries``
     count: np.ndarray
+    answers: dict = field(default_factory=dict)     # (first day, limit) -> popular()
