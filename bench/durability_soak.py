@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from durability_machine import DurableWrites, Figures  # noqa: E402
 from searchsvc.analysis import Analysis  # noqa: E402
 from searchsvc.config import Config  # noqa: E402
 from searchsvc.store import IndexStore  # noqa: E402
-from writeutil import TOKEN, app_client, gen_article, put, rebuild, served, write_corpus  # noqa: E402
+from writeutil import app_client, gen_article, make_config, open_fds, put, rebuild, served, write_corpus  # noqa: E402
 
 
 def soak(minutes: float, steps: int, config: Config, analysis: Analysis) -> int:
@@ -54,13 +53,9 @@ def soak(minutes: float, steps: int, config: Config, analysis: Analysis) -> int:
     return lost
 
 
-def fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 def many_puts(n: int, config: Config, analysis: Analysis) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = config.with_(index_dir=Path(tmp) / "ix", write_token=TOKEN, query_log=Path(tmp) / "q.jsonl")
+        cfg = make_config(config, Path(tmp))
         rebuild(cfg, analysis, write_corpus(Path(tmp) / "corpus.jsonl", 20))
         client = app_client(cfg, analysis)
         t0, seen = time.perf_counter(), []
@@ -70,8 +65,8 @@ def many_puts(n: int, config: Config, analysis: Analysis) -> bool:
             if i in (100, n // 10, n // 2, n) or i % 2000 == 0:
                 with IndexStore(cfg.index_dir).open().reader() as reader:
                     segments = len(reader.leaf_readers())
-                seen.append((i, fds(), segments))
-                print(f"after {i:>6} PUTs: {fds()} descriptors, {segments} segments, "
+                seen.append((i, open_fds(), segments))
+                print(f"after {i:>6} PUTs: {open_fds()} descriptors, {segments} segments, "
                       f"{(time.perf_counter() - t0) / i * 1000:.1f} ms per PUT+GET", flush=True)
         first, last = seen[0], seen[-1]
         return last[1] <= first[1] + 8 and max(s for _, _, s in seen) <= 20

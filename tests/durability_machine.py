@@ -25,7 +25,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from searchsvc import cli
 from searchsvc.config import Config
-from writeutil import AUTH, TOKEN, app_client, bulk, gen_article, put, rebuild, served, write_corpus
+from writeutil import AUTH, app_client, bulk, gen_article, make_config, put, rebuild, served, write_corpus
 
 BASE = 4                                          # articles in the generated corpus
 IDS = ["a", "b", "c/d", "base-0", "base-1", "x y"]
@@ -57,8 +57,7 @@ class DurableWrites(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="durable-"))
-        self.cfg = self.base_config.with_(index_dir=self.dir / "ix", write_token=TOKEN, write_lock_wait=5.0,
-                                          query_log=self.dir / "q.jsonl")
+        self.cfg = make_config(self.base_config, self.dir, lock_wait=5.0)
         self.corpus = write_corpus(self.dir / "corpus.jsonl", BASE)
         self.model: dict[str, tuple] = {}
 

@@ -21,8 +21,8 @@ from searchsvc.journal import JOURNAL, Journal, JournalCorrupt
 from searchsvc.parsing import article_from_dict
 from searchsvc.store import IndexStore
 from searchsvc.writes import Writer
-from writeutil import (AUTH, TOKEN, app_client, bulk, gen_article, make_config, put, rebuild, served,
-                       stored_ids, write_corpus)
+from writeutil import (AUTH, TOKEN, app_client, bulk, cli, gen_article, make_config, open_fds, put, rebuild,
+                       served, stored_ids, write_corpus)
 
 
 @pytest.fixture()
@@ -32,11 +32,6 @@ def env(tmp_path, config, analysis):
     corpus = write_corpus(tmp_path / "corpus.jsonl")
     rebuild(cfg, analysis, corpus)
     return app_client(cfg, analysis), cfg, corpus
-
-
-def cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "searchsvc", *map(str, args)], capture_output=True,
-                          text=True, **kw)
 
 
 # A writer process under RLIMIT_FSIZE: files may not grow past LIMIT bytes (EFBIG, as on a full disk).
@@ -153,20 +148,16 @@ def test_a_delete_of_a_missing_id_is_404_and_not_journaled(env, analysis, tmp_pa
     assert served(client, "base-99") is not None
 
 
-def _fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 def test_segments_merge_and_descriptors_stay_flat_over_many_puts(env):
     client, cfg, _ = env
     for i in range(20):                         # warm up: caches, lazily opened files
         assert put(client, gen_article(f"warm-{i}", i)).status_code == 201
         assert served(client, f"warm-{i}") is not None
-    fds = _fds()
+    fds = open_fds()
     for i in range(200):                        # main leaked one descriptor per PUT
         assert put(client, gen_article(f"many-{i}", i)).status_code == 201
         assert served(client, f"many-{i}") is not None
-    assert _fds() <= fds + 8, (fds, _fds())
+    assert open_fds() <= fds + 8, (fds, open_fds())
     segments = len(IndexStore(cfg.index_dir).open()._segments())
     assert segments <= 12, segments
 

@@ -14,8 +14,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
-from pathlib import Path
 
 import pytest
 from falcon import testing
@@ -26,19 +24,9 @@ from searchsvc.cli import EXAMPLE_CORPUS
 from searchsvc.store import IndexStore
 from searchsvc.writes import Writer
 from searchsvc.parsing import article_from_dict
+from writeutil import cli, stored_ids
 
 TOKEN = "fault-token"
-
-
-def cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "searchsvc", *map(str, args)], capture_output=True,
-                          text=True, **kw)
-
-
-def stored_ids(index_dir: Path) -> Counter:
-    ix = IndexStore(index_dir).open()
-    with ix.searcher() as s:
-        return Counter(f["doc"]["id"] for f in s.all_stored_fields())
 
 
 def test_kill_9_during_incremental_index_keeps_the_last_commit(tmp_path, big_corpus):

@@ -4,6 +4,10 @@ temporary index, rebuilds from a generated corpus file (never ../shared)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
 
 from falcon import testing
@@ -64,7 +68,19 @@ def served(client, doc_id: str):
     return None if r.status_code == 404 else (r.json["title"], r.json["body"], r.json["date"])
 
 
-def stored_ids(index_dir: Path) -> set[str]:
+def stored_ids(index_dir: Path) -> Counter:
+    """How many stored documents each id has, read straight from the index."""
     ix = IndexStore(index_dir).open()
     with ix.searcher() as s:
-        return {f["doc"]["id"] for f in s.all_stored_fields()}
+        return Counter(f["doc"]["id"] for f in s.all_stored_fields())
+
+
+def cli(*args, **kw) -> subprocess.CompletedProcess:
+    """``searchsvc ARGS`` in a new process, its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "searchsvc", *map(str, args)], capture_output=True,
+                          text=True, **kw)
+
+
+def open_fds() -> int:
+    """File descriptors this process has open."""
+    return len(os.listdir("/proc/self/fd"))
