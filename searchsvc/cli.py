@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from . import __version__
@@ -410,6 +411,11 @@ def cmd_serve(args, config) -> int:
             print(summary.line(), file=sys.stderr)
             if summary.documents == 0:
                 raise _Failure(f"nothing could be indexed from {', '.join(corpus)}", 1)
+        t0 = time.perf_counter()
+        built = indexer.ensure_sidecars()
+        if built:
+            print(f"built the posting sidecars of {built} segment(s) in {time.perf_counter() - t0:.1f} s",
+                  file=sys.stderr)
         run(config, host=args.host, port=args.port, workers=args.workers or config.workers)
     return 0
 

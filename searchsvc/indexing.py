@@ -24,6 +24,8 @@ from .config import Config
 from .journal import Journal, final_state
 from .parsing import Article, Skip, read_inputs
 from .schema import document
+from . import sidecar
+from .sidecar import Recorder
 from .view import verify
 from .store import IndexBusy, IndexStore
 from .whoosh_adapter import FastSegmentWriter
@@ -117,6 +119,16 @@ class Indexer:
         ix = self.store.open_or_create(digest)
         return self._write(ix, articles, workers, progress, replace=True, lock_wait=lock_wait)
 
+    def ensure_sidecars(self) -> int:
+        """Check every segment's posting sidecar and build those missing or damaged (an
+        index written before sidecars existed, a file lost or corrupted); returns how many
+        were built. Run before workers open the index, which read Whoosh's blocks without one."""
+        if not self.store.exists():
+            return 0
+        ix = self.store.open()
+        with ix.reader() as reader:
+            return sidecar.ensure(leaf for leaf, _ in reader.leaf_readers())
+
     def _replay_journal(self, ix, journal: Journal, start: int = 0) -> tuple[dict, int]:
         """Apply the committed writes of the journal from byte ``start`` to ``ix``
         (one commit); returns (their final state, where the journal ended)."""
@@ -141,7 +153,7 @@ class Indexer:
     def _writer(self, ix, lock_wait: float = LOCK_TIMEOUT) -> FastSegmentWriter:
         from whoosh.index import LockError
         try:
-            return FastSegmentWriter(ix, timeout=lock_wait, delay=0.05)
+            return FastSegmentWriter(ix, recorder=Recorder, timeout=lock_wait, delay=0.05)
         except LockError:
             raise IndexBusy(f"the index is locked by another writer (waited {lock_wait:g} s)") from None
 
@@ -291,7 +303,7 @@ def _worker(ix, analysis: Analysis, jobs, results) -> None:
         while (batch := _next_job(jobs, parent)) is not None:
             for article in batch:
                 if writer is None:
-                    writer = FastSegmentWriter(ix, _lk=False)
+                    writer = FastSegmentWriter(ix, recorder=Recorder, _lk=False)
                 writer.add_document(**document(article, analysis))
             if writer is not None and writer.postings >= SEGMENT_POSTINGS:
                 segments.append(writer.finish_segment())

@@ -19,8 +19,9 @@ from whoosh.searching import Searcher
 from .cache import SizedLRU
 from .longtext import PairPositions
 from .postings import TermBlocks, term_blocks
+from .sidecar import SUFFIX, SideList, open_for
 from .schema import HEAD_BYTES, UNDATED
-from .whoosh_adapter import column_bytes, field_lengths
+from .whoosh_adapter import column_bytes, field_lengths, posting_extent, reader_segment_path
 
 SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about: skip, don't decode,
 SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and stay cached)
@@ -42,6 +43,8 @@ class IndexView:
         self.searcher = source.searcher() if hasattr(source, "searcher") else Searcher(source)
         reader = self.searcher.reader()
         self.leaves = [(leaf, base) for leaf, base in reader.leaf_readers() if leaf.doc_count_all()]
+        # Each segment's posting arrays (sidecar.py), or None: its Whoosh blocks are decoded.
+        self.sidecars = [open_for(leaf) for leaf, _ in self.leaves]
         self.n = reader.doc_count_all()
         self.live = np.zeros(self.n, dtype=bool)
         self.date = np.full(self.n, UNDATED, dtype=np.int64)
@@ -50,7 +53,7 @@ class IndexView:
         self.lengths = {f: np.zeros(self.n, dtype=np.float32) for f in ("title", "body", "title_c", "text_c")}
         self._norm_cols = []
         heads = []
-        for leaf, base in self.leaves:
+        for (leaf, base), side in zip(self.leaves, self.sidecars):
             count = leaf.doc_count_all()
             span = slice(base, base + count)
             self.live[[base + d for d in leaf.all_doc_ids()]] = True
@@ -60,7 +63,7 @@ class IndexView:
                 self.section_ord[span] = [sections.setdefault(s or "", len(sections))
                                           for s in leaf.column_reader("section")]
             for f, arr in self.lengths.items():
-                lengths = field_lengths(leaf, f, count)
+                lengths = side.lengths(f) if side is not None else field_lengths(leaf, f, count)
                 if lengths is not None:     # None: no document of the segment has a word in f
                     arr[span] = lengths
             self._norm_cols.append((base, count, leaf.column_reader("norm")))
@@ -91,7 +94,7 @@ class IndexView:
         self._df: dict = {}
 
     def close(self):
-        self.searcher.close()
+        self.searcher.close()     # (sidecar maps go with the last array using them: a request may still run)
 
     # ------------------------------------------------------------ postings
     def postings(self, fieldname: str, term: str) -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +106,7 @@ class IndexView:
         ids, tfs = [], []
         for blocks, base, _count in self._term_blocks(fieldname, term):
             i, w = blocks.decode()
-            ids.append(i + base)
+            ids.append(i.astype(np.int32) + base)     # (uint16 + base would wrap)
             tfs.append(w)
         result = ((np.concatenate(ids).astype(np.int32), np.concatenate(tfs)) if ids
                   else (np.zeros(0, np.int32), np.zeros(0, np.float32)))
@@ -117,7 +120,8 @@ class IndexView:
         key = (fieldname, term)
         hit = self._cache.get(key)
         df = self.doc_frequency(fieldname, term)
-        if hit is not None or df < SPARSE_MIN_DF or len(docs) * SPARSE_RATIO >= df:
+        mapped = all(side is not None for side in self.sidecars)    # a binary search in mapped ids: no decoding
+        if hit is not None or (not mapped and (df < SPARSE_MIN_DF or len(docs) * SPARSE_RATIO >= df)):
             ids, tfs = hit if hit is not None else self.postings(fieldname, term)
             if not len(ids):
                 return np.zeros(len(docs), dtype=np.float32)
@@ -134,13 +138,23 @@ class IndexView:
                 out[lo:hi] = blocks.weights_of(docs[lo:hi] - base)
         return out
 
-    def _term_blocks(self, fieldname: str, term: str) -> list[tuple[TermBlocks, int, int]]:
-        """The term's posting list in each segment holding it, with the segment's
-        first global docnum and its document count."""
+    def _term_blocks(self, fieldname: str, term: str) -> list[tuple[TermBlocks | SideList, int, int]]:
+        """The term's posting list in each segment holding it (from the segment's sidecar,
+        else its Whoosh blocks), with the segment's first global docnum and its document count."""
         tbytes = term.encode("utf-8")
         found = []
-        for leaf, base in self.leaves:
-            blocks = term_blocks(leaf, fieldname, tbytes)
+        for (leaf, base), side in zip(self.leaves, self.sidecars):
+            if side is None:
+                blocks = term_blocks(leaf, fieldname, tbytes)
+            else:
+                extent = posting_extent(leaf, fieldname, tbytes)
+                span = None if extent is None else side.span(extent[1])
+                if extent is None:
+                    blocks = None
+                elif span is None:      # not in the sidecar (cannot happen for one that checks): Whoosh's
+                    blocks = term_blocks(leaf, fieldname, tbytes)
+                else:
+                    blocks = SideList(side, *span)
             if blocks is not None:
                 found.append((blocks, base, leaf.doc_count_all()))
         return found
@@ -292,6 +306,11 @@ def verify(storage, schema, segments, ids) -> None:
     try:
         view = IndexView(MultiReader([SegmentReader(storage, schema, s) for s in segments]), "verify",
                          cache_bytes=1 << 20)
+        for (leaf, _), side in zip(view.leaves, view.sidecars):
+            if side is None and reader_segment_path(leaf, SUFFIX) is not None:
+                raise ValueError(f"segment {leaf.segment().segment_id()} has no posting sidecar")
+            if side is not None:
+                side.check()
         for doc_id in list(ids)[::step] + list(ids)[-1:]:
             docnum = view.docnum_for_id(doc_id)
             if docnum is None:

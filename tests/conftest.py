@@ -145,6 +145,18 @@ def serving(index_dir: Path, workers: int = 2, env: dict | None = None):
     assert "Traceback" not in out, out
 
 
+def whoosh_postings(leaf, field: str, tbytes: bytes) -> tuple[list[int], list[float]]:
+    """A term's (docnums, weights) in one segment through Whoosh's public matcher API
+    (deleted documents skipped): the oracle of what we read from its files."""
+    m = leaf.postings(field, tbytes)
+    ids, weights = [], []
+    while m.is_active():
+        ids.append(m.id())
+        weights.append(m.weight())
+        m.next()
+    return ids, weights
+
+
 def search(client, q, **params):
     r = client.simulate_get("/search", params={"q": q, **params})
     assert r.status_code == 200, r.text

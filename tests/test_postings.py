@@ -7,6 +7,8 @@ from searchsvc.cache import SizedLRU
 from searchsvc.postings import term_blocks
 from searchsvc.whoosh_adapter import term_doc_frequencies
 
+from conftest import whoosh_postings
+
 
 @pytest.fixture(scope="module")
 def view(engine):
@@ -19,12 +21,7 @@ def _terms(leaf, field):
 
 
 def _whoosh_postings(leaf, field, tbytes):
-    m = leaf.postings(field, tbytes)
-    ids, weights = [], []
-    while m.is_active():
-        ids.append(m.id())
-        weights.append(m.weight())
-        m.next()
+    ids, weights = whoosh_postings(leaf, field, tbytes)
     return np.array(ids), np.array(weights, dtype=np.float32)
 
 

@@ -15,6 +15,8 @@ Read side (``read.py``):
 - ``whoosh.util.numeric.byte_to_length``: the length byte's decoding (public, undocumented)
 - ``SegmentReader._terms`` (a ``W3TermsReader``), its ``items_from`` and ``_postfile``:
   the raw term dictionary and the postings file
+- ``SegmentReader._storage`` (an ``OverlayStorage`` with ``b``, the index's storage, for a
+  compound segment) and ``FileStorage.folder``: where a file named after a segment goes
 - ``W3TermInfo.extent``: where a term's posting list lies (and its ``from_bytes`` bug,
   a 1-tuple length)
 - ``FixedBytesColumn.Reader._dbfile``, ``_basepos``, ``_count``: where a fixed-width
@@ -47,10 +49,12 @@ Also relied on, though not private names: the W3 posting block layout that
 ``postings.TermBlocks`` decodes (its tests compare it with Whoosh's matchers).
 """
 
-from .read import column_bytes, compressed_bytes_reader, field_lengths, posting_extent, term_doc_frequencies
+from .read import (column_bytes, compressed_bytes_reader, field_lengths, posting_extent, posting_extents,
+                   reader_segment_path, segment_path, term_doc_frequencies)
 from .write import FastSegmentWriter, GroupingPool, PostingListWriter, compressed_bytes_writer, latest_generation
 
 __all__ = [
-    "column_bytes", "compressed_bytes_reader", "field_lengths", "posting_extent", "term_doc_frequencies",
+    "column_bytes", "compressed_bytes_reader", "field_lengths", "posting_extent", "posting_extents",
+    "reader_segment_path", "segment_path", "term_doc_frequencies",
     "FastSegmentWriter", "GroupingPool", "PostingListWriter", "compressed_bytes_writer", "latest_generation",
 ]

@@ -10,6 +10,7 @@ narrow interface of ``whoosh/codec/base.py``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -60,6 +61,34 @@ def posting_extent(leaf, fieldname: str, tbytes: bytes) -> tuple[object, int, in
     if isinstance(length, tuple):   # W3TermInfo.from_bytes forgets the [0] of struct.unpack
         (length,) = length
     return leaf._terms._postfile, offset, length
+
+
+def posting_extents(leaf, fieldname: str) -> Iterator[tuple[bytes, object, int, int]]:
+    """(term, postings file, offset, length) of every term of ``fieldname``, in term
+    order (the order the lists lie in the file), from the term dictionary alone."""
+    postfile = leaf._terms._postfile
+    for (fname, tbytes), info in leaf._terms.items_from(fieldname, b""):
+        if fname != fieldname:
+            break
+        if info.is_inlined():
+            raise ValueError(f"inlined postings for {fieldname}:{tbytes!r} are not supported")
+        offset, length = info.extent()
+        yield tbytes, postfile, offset, length[0] if isinstance(length, tuple) else length
+
+
+def segment_path(storage, segment, suffix: str) -> str | None:
+    """The path of a file named after ``segment`` (``<index>_<id><suffix>``) in ``storage``,
+    or None when the storage keeps no files (``RamStorage``). Whoosh's ``clean_files``
+    deletes such a file with its segment."""
+    folder = getattr(storage, "folder", None)
+    return None if folder is None else os.path.join(folder, segment.segment_id() + suffix)
+
+
+def reader_segment_path(leaf, suffix: str) -> str | None:
+    """:func:`segment_path` of a ``SegmentReader``'s segment (a compound segment's reader
+    reads through an ``OverlayStorage`` whose second storage is the index's)."""
+    storage = leaf._storage
+    return segment_path(getattr(storage, "b", storage), leaf.segment(), suffix)
 
 
 def compressed_bytes_reader(dbfile, basepos: int, length: int, doccount: int, decompress):

@@ -130,9 +130,13 @@ class FastSegmentWriter(SegmentWriter):
     then ``commit_segments``) so that new segments can be checked in between.
     """
 
-    def __init__(self, ix, **kwargs):
+    def __init__(self, ix, recorder=None, **kwargs):
         kwargs.setdefault("codec", _Codec(compression=1))
         super().__init__(ix, **kwargs)
+        # Made per segment; sees every posting list written (``add(offset, postings)``) and is
+        # told when the segment is finished (``write(storage, schema, segment)``).
+        self._recorder_factory = recorder
+        self._recorder = None
         self.pool = GroupingPool()
         self._precounted = {name for name, f in self.schema.items() if getattr(f, "precounted", False)}
         self._lengths = defaultdict(dict)    # fieldname -> {docnum: length}
@@ -177,7 +181,9 @@ class FastSegmentWriter(SegmentWriter):
 
     def _flush_segment(self):
         self.perdocwriter.close()
-        out = PostingListWriter(self.fieldwriter, self.codec._compression, BLOCK_LIMIT, MIN_COMPRESSED_POSTINGS)
+        self._recorder = self._recorder_factory() if self._recorder_factory else None
+        out = PostingListWriter(self.fieldwriter, self.codec._compression, BLOCK_LIMIT, MIN_COMPRESSED_POSTINGS,
+                                recorder=self._recorder)
         for fieldname, terms in self.pool.fields():
             out.start_field(fieldname, self.schema[fieldname])
             out.add_many(terms, self._field_lengths(fieldname))
@@ -189,6 +195,13 @@ class FastSegmentWriter(SegmentWriter):
             return known.get
         pdr = self.codec.per_document_reader(self.storage, self.get_segment())
         return lambda docnum: pdr.doc_field_length(docnum, fieldname)
+
+    def _finalize_segment(self):
+        segment = super()._finalize_segment()
+        if self._recorder is not None:      # after the compound file is assembled: not part of it
+            self._recorder.write(self.storage, self.schema, segment)
+            self._recorder = None
+        return segment
 
     def finish_segment(self):
         """Write this writer's segment without committing a TOC (for a parent to commit)."""
@@ -264,8 +277,9 @@ class PostingListWriter:
     terms differ mostly in their frequency) and rows are written in large chunks.
     """
 
-    def __init__(self, fw, level: int, blocklimit: int = 128, min_compressed: int = 8):
+    def __init__(self, fw, level: int, blocklimit: int = 128, min_compressed: int = 8, recorder=None):
         self._fw = fw
+        self._recorder = recorder      # told each list's offset and postings
         self._tindex = fw._tindex
         assert self._tindex.hashtype == 0, "md5 rows expected"   # filetables.md5_hash, inlined in add()
         self._level, self._blocklimit, self._min_compressed = level, blocklimit, min_compressed
@@ -298,6 +312,7 @@ class PostingListWriter:
         memo, encode = self._memo, self._encode
         posts, rows, row_starts = self._posts, self._rows, self._row_starts    # cleared in place by _flush
         buckets, prefix, pack_lengths = self._tindex.buckets, self._prefix, _ROW_LENGTHS.pack
+        recorder = self._recorder
         for tbytes, postings in terms:
             if len(postings) == 1:
                 docnum, weight, value = postings[0]
@@ -311,6 +326,8 @@ class PostingListWriter:
                 encoded = encode(postings, lengths)
             block, info = encoded
             offset = self._posts_at + len(posts)
+            if recorder is not None:
+                recorder.add(offset, postings)
             posts += block
             row_key = prefix + tbytes
             value = info + pack_long(offset) + pack_int(len(block))

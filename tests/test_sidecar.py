@@ -1,0 +1,179 @@
+"""The posting sidecar (``searchsvc.sidecar``) is derived from Whoosh and never a source
+of wrong answers: for every term of every segment its postings equal Whoosh's own
+matcher's; the one the writer records equals the one built from the segment; a
+missing, damaged, foreign or truncated one is rebuilt or ignored, and searches answer
+the same with and without it."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from searchsvc import sidecar
+from searchsvc.indexing import Indexer
+from searchsvc.postings import TermBlocks
+from searchsvc.searching import Engine, SearchRequest
+from searchsvc.store import IndexStore
+from searchsvc.whoosh_adapter import posting_extents
+
+import corpus_gen
+from conftest import serving, whoosh_postings
+from writeutil import make_config
+
+FIELDS = ("id", "title", "body", "title_c", "text_c", "section", "date")
+
+
+def assert_sidecars_equal_whoosh(index_dir: Path) -> int:
+    """Every term's sidecar postings and every field length equal Whoosh's; returns terms checked."""
+    checked = 0
+    with IndexStore(index_dir).open().reader() as reader:
+        for leaf, _ in reader.leaf_readers():
+            if not leaf.doc_count_all():    # an index of no articles
+                continue
+            side = sidecar.open_for(leaf)
+            assert side is not None, f"{leaf.segment().segment_id()} has no sidecar"
+            side.check()
+            for field in FIELDS:
+                for tbytes, postfile, offset, length in posting_extents(leaf, field):
+                    ids, tfs = side.postings(*side.span(offset))
+                    live = [(d, w) for d, w in zip(ids.tolist(), tfs.tolist()) if not leaf.is_deleted(d)]
+                    # Whoosh's matcher skips deleted documents; the sidecar, like the blocks, holds them
+                    assert ([d for d, _ in live], [w for _, w in live]) == whoosh_postings(leaf, field, tbytes), \
+                        (field, tbytes)
+                    blocks = TermBlocks(postfile, offset, length).decode()
+                    assert (ids.tolist(), tfs.tolist()) == (blocks[0].tolist(), blocks[1].tolist())
+                    probe = np.array(sorted({0, *ids[:3].tolist(), leaf.doc_count_all() - 1}))
+                    expect = [tfs[ids.tolist().index(d)] if d in ids else 0.0 for d in probe.tolist()]
+                    assert side.freqs_of(*side.span(offset), probe).tolist() == expect
+                    checked += 1
+            for field in sidecar.LENGTH_FIELDS:
+                public = [leaf.doc_field_length(d, field) or 0 for d in range(leaf.doc_count_all())]
+                assert side.lengths(field).tolist() == public
+    return checked
+
+
+def sidecar_files(index_dir: Path) -> list[str]:
+    return sorted(glob.glob(str(index_dir / "current" / f"*{sidecar.SUFFIX}")))
+
+
+def test_session_index_sidecars_equal_whoosh(built_index):
+    """The generated corpus and the bundled examples, written by two indexing workers."""
+    assert assert_sidecars_equal_whoosh(built_index) > 10_000
+
+
+TEXT = st.text(st.sampled_from("党建的是一二三发展高质量中国式现代化 \n，。AbC1"), max_size=400)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bodies=st.lists(st.tuples(TEXT, TEXT), min_size=1, max_size=6),
+       repeat=st.integers(0, 700))
+def test_generated_articles_sidecars_equal_whoosh(config, analysis, tmp_path_factory, bodies, repeat):
+    """Odd articles (empty, whitespace, one character 700 times: a frequency past a byte)."""
+    tmp = tmp_path_factory.mktemp("sidecar")
+    cfg = make_config(config, tmp)
+    articles = [{"id": f"g{i}", "title": t, "body": b + "的" * repeat} for i, (t, b) in enumerate(bodies)]
+    path = corpus_gen.write_jsonl(articles, tmp / "gen.jsonl")
+    Indexer(cfg, analysis).index_paths([path], rebuild=True, workers=1)
+    # Upserts add segments and merge small ones: each new segment gets its own sidecar.
+    Indexer(cfg, analysis).index_paths([corpus_gen.write_jsonl(articles[:1], tmp / "again.jsonl")])
+    assert_sidecars_equal_whoosh(cfg.index_dir)
+    shutil.rmtree(tmp)
+
+
+@pytest.fixture(scope="module")
+def small_built(config, analysis, corpus, tmp_path_factory):
+    cfg = make_config(config, tmp_path_factory.mktemp("small"))
+    Indexer(cfg, analysis).index_paths([corpus[0]], rebuild=True, workers=2)
+    return cfg
+
+
+@pytest.fixture
+def small(small_built, tmp_path):
+    """A copy of a two-segment index of the generated corpus, for one test to damage."""
+    shutil.copytree(small_built.index_dir, tmp_path / "ix", symlinks=True)
+    return small_built.with_(index_dir=tmp_path / "ix")
+
+
+QUERIES = ["党建", "高质量发展", '"乡村振兴"', "title:工作", "教育 -医疗", "的"]
+
+
+def answers(cfg, analysis) -> list:
+    engine = Engine.from_config(cfg.with_(reload_interval=0.0), analysis)
+    out = []
+    for q in QUERIES:
+        r = engine.search(SearchRequest(q=q, per_page=50))
+        out.append((r.total, [(h["id"], round(h["score"], 6)) for h in r.hits]))
+    return out
+
+
+def test_builder_equals_writer_and_searches_agree(small, analysis):
+    """Deleted sidecars are rebuilt byte for byte; without any, the view reads Whoosh's
+    blocks and every query answers exactly the same."""
+    files = sidecar_files(small.index_dir)
+    assert len(files) == 2                      # one segment per indexing worker
+    written = {f: Path(f).read_bytes() for f in files}
+    with_sidecars = answers(small, analysis)
+    for f in files:
+        os.remove(f)
+    engine = Engine.from_config(small.with_(reload_interval=0.0), analysis)
+    assert all(side is None for side in engine.view().sidecars)
+    assert answers(small, analysis) == with_sidecars
+    assert Indexer(small, analysis).ensure_sidecars() == 2
+    assert {f: Path(f).read_bytes() for f in files} == written
+    assert Indexer(small, analysis).ensure_sidecars() == 0
+
+
+def test_damaged_foreign_or_truncated_sidecars_are_never_used(small, analysis, caplog):
+    files = sidecar_files(small.index_dir)
+    good = {f: Path(f).read_bytes() for f in files}
+    expected = answers(small, analysis)
+    a, b = files
+    # a flipped bit in the postings: only the checksums see it; ensure() rebuilds the file
+    data = bytearray(good[a])
+    data[len(data) // 2] ^= 0x10
+    Path(a).write_bytes(bytes(data))
+    assert Indexer(small, analysis).ensure_sidecars() == 1
+    assert Path(a).read_bytes() == good[a]
+    assert "checksum mismatch" in caplog.text
+    # another segment's sidecar under this one's name, and a truncated file: readers ignore them
+    Path(a).write_bytes(good[b])
+    Path(b).write_bytes(good[b][:len(good[b]) // 3])
+    engine = Engine.from_config(small.with_(reload_interval=0.0), analysis)
+    assert engine.view().sidecars == [None, None]
+    assert answers(small, analysis) == expected
+    assert Indexer(small, analysis).ensure_sidecars() == 2
+    assert {f: Path(f).read_bytes() for f in files} == good
+
+
+def test_sidecars_go_with_their_segments(small, analysis):
+    """Upserts merge small segments; Whoosh deletes merged segments' files, sidecars included."""
+    for i in range(6):
+        corpus_gen.write_jsonl([{"id": f"u{i}", "title": f"更新{i}", "body": "内容"}], small.index_dir.parent / "u.jsonl")
+        Indexer(small, analysis).index_paths([small.index_dir.parent / "u.jsonl"])
+    gen = (small.index_dir / "current").resolve()
+    segments = {p.stem for p in gen.glob("*.seg")}
+    assert {Path(f).stem for f in sidecar_files(small.index_dir)} == segments
+    assert not list(gen.glob("*.tmp"))
+    assert_sidecars_equal_whoosh(small.index_dir)
+
+
+def test_serve_builds_missing_sidecars(small):
+    """An index written before sidecars existed gets them when the service starts, before
+    its workers open it (the command says how many it built)."""
+    for f in sidecar_files(small.index_dir):
+        os.remove(f)
+    with serving(small.index_dir, workers=1) as (base, _proc):
+        with urllib.request.urlopen(base + "/search?q=" + urllib.parse.quote("党建")) as r:
+            assert json.load(r)["total"] > 0
+    assert len(sidecar_files(small.index_dir)) == 2
+    assert "built the posting sidecars of 2 segment(s)" in _proc.output
