@@ -138,7 +138,7 @@ class IndexStore:
         held), and those other than the current one and the ``keep`` newest before it (a
         worker may still read the previous one for a moment)."""
         current = self.current_path()
-        gens = sorted((p for p in self.root.glob("gen-*") if p.is_dir() and p != current),
+        gens = sorted((p for p in self.root.glob("gen-*") if p.is_dir() and p.resolve() != current),
                       key=lambda p: ((p / BUILDING).exists(), _created(p), p.name), reverse=True)
         unfinished = sum((p / BUILDING).exists() for p in gens)
         removed = []
