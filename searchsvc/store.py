@@ -86,9 +86,10 @@ class IndexStore:
         except (OSError, ValueError):
             return {}
 
-    def rebuild_reasons(self, userdict_digest: str | None) -> list[str]:
-        """Why the current index no longer matches this code and configuration."""
-        meta = self.meta()
+    def rebuild_reasons(self, userdict_digest: str | None, path: Path | None = None) -> list[str]:
+        """Why the current index (or the generation in ``path``) does not match this code
+        and configuration."""
+        meta = self.meta(path)
         reasons = []
         if meta.get("schema_version") != SCHEMA_VERSION:
             reasons.append("the index schema changed")
