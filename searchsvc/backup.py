@@ -7,6 +7,9 @@ number, checksums of every file). It is taken holding the write gate exclusively
 and the journal lock, so no write or rebuild swap lands mid-copy (writes wait,
 or get 503 + Retry-After past ``SEARCHSVC_WRITE_LOCK_WAIT``), then verified by
 opening the copy and comparing its document count and journal with the live ones.
+
+Restoring is also how a read replica takes a new generation from the writer host:
+the snapshot is shipped (rsync, scp), then restored on the replica while it serves.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
+from .analysis import ANALYSIS_VERSION
 from .journal import JOURNAL, LEGACY, Journal, parse
+from .schema import SCHEMA_VERSION
 from .store import IndexMissing, IndexStore, fsync_dir, fsync_tree
 
 MANIFEST = "snapshot.json"
@@ -67,9 +72,15 @@ def verify(snap: Path) -> dict:
     """The manifest of the snapshot in ``snap`` after checking every file against it."""
     try:
         manifest = json.loads((snap / MANIFEST).read_text("utf-8"))
+        files = dict(manifest["files"])
+        int(manifest["documents"]), int(manifest["journal_bytes"]), int(manifest["journal_last_seq"])
     except (OSError, ValueError):
         raise BackupError(f"no snapshot in {snap} (its {MANIFEST} is missing or unreadable)") from None
-    for name, digest in manifest["files"].items():
+    except (KeyError, TypeError):
+        raise BackupError(f"no snapshot in {snap} (its {MANIFEST} is not a snapshot manifest)") from None
+    if JOURNAL not in files or not any(name.startswith("index/") for name in files):
+        raise BackupError(f"no snapshot in {snap} (its {MANIFEST} lists no index or no journal)")
+    for name, digest in files.items():
         path = snap / name
         if not path.is_file() or _sha256(path) != digest:
             raise BackupError(f"snapshot {snap}: {name} is missing or differs from the manifest")
@@ -120,17 +131,56 @@ def snapshot(root: Path, dest: Path, timeout: float) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def restore(root: Path, snap: Path, timeout: float) -> dict:
-    """Make the snapshot in ``snap`` the live generation and journal of the index at ``root``."""
-    manifest = verify(Path(snap))
+def _servable(store: IndexStore, snap: Path, userdict_digest: str | None) -> list[str]:
+    """Refuse a snapshot this code cannot read (another schema or analysis chain); return
+    what else differs (the user dictionary: queries would be segmented unlike the index)."""
+    meta = store.meta(snap / "index")
+    found = (meta.get("schema_version"), meta.get("analysis_version"))
+    if found != (SCHEMA_VERSION, ANALYSIS_VERSION):
+        raise BackupError(
+            f"snapshot {snap}: its index has schema version {found[0]} and analysis version {found[1]}, "
+            f"this searchsvc reads {SCHEMA_VERSION} and {ANALYSIS_VERSION} (run the same searchsvc version "
+            f"on every host, or rebuild with this one and take a new snapshot)")
+    return store.rebuild_reasons(userdict_digest, snap / "index")
+
+
+def _copy_checked(snap: Path, files: dict[str, str], dest: Path) -> None:
+    """Copy the snapshot's index files named in its manifest into ``dest``, each checked
+    against its checksum as it is written (a shipment still being written is refused)."""
+    for name, digest in files.items():
+        if not name.startswith("index/"):
+            continue
+        h = hashlib.sha256()
+        with open(snap / name, "rb") as src, open(dest / Path(name).name, "wb") as out:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                h.update(block)
+                out.write(block)
+        if h.hexdigest() != digest:
+            raise BackupError(f"snapshot {snap}: {name} changed while it was copied")
+    fsync_tree(dest)
+
+
+def restore(root: Path, snap: Path, timeout: float, userdict_digest: str | None = None) -> dict:
+    """Make the snapshot in ``snap`` the live generation and journal of the index at ``root``.
+
+    Returns its manifest plus ``replaced`` (the generation and journal sequence it took
+    the place of) and ``warnings`` (a user dictionary other than ``userdict_digest``)."""
+    snap = Path(snap)
+    manifest = verify(snap)
     store, journal = IndexStore(root), Journal(root)
+    warnings = _servable(store, snap, userdict_digest)
+    journal_data = (snap / JOURNAL).read_bytes()
+    if hashlib.sha256(journal_data).hexdigest() != manifest["files"][JOURNAL]:
+        raise BackupError(f"snapshot {snap}: {JOURNAL} changed while it was read")
     Path(root).mkdir(parents=True, exist_ok=True)
     with store.rebuild_lock(timeout=timeout), store.write_gate(exclusive=True, timeout=timeout), \
             journal.locked(timeout=timeout) as log:
+        previous = store.current_path()
+        replaced = {"generation": previous.name if previous else None, "journal_last_seq": log.seq}
         path = store.new_generation_dir()
         try:
-            _copy_files(Path(snap) / "index", path)
-            journal.replace_with((Path(snap) / JOURNAL).read_bytes())
+            _copy_checked(snap, manifest["files"], path)
+            journal.replace_with(journal_data)
             legacy = Path(root) / LEGACY        # would otherwise be migrated into the restored journal
             if legacy.exists():
                 os.replace(legacy, legacy.with_name(LEGACY + ".replaced"))
@@ -142,4 +192,4 @@ def restore(root: Path, snap: Path, timeout: float) -> dict:
             raise
         log.reload()
         store.remove_stale_generations()
-    return manifest
+    return {**manifest, "generation": path.name, "replaced": replaced, "warnings": warnings}

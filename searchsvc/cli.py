@@ -71,18 +71,37 @@ examples:
 """
 
 RESTORE_HELP = """\
-Bring back a snapshot written by 'searchsvc snapshot': it is verified against
-its manifest, copied in as a new generation, its journal replaces the live one,
-and the 'current' link is swapped atomically. Running workers pick it up within
-SEARCHSVC_RELOAD_INTERVAL. Writes made after the snapshot was taken are gone
-(they are not in its journal); if a restore is interrupted, run it again.
+Bring back a snapshot written by 'searchsvc snapshot', or install one shipped
+from the writer host on a read replica, while the service runs.
 
-Exit status: 0 when restored, 2 otherwise (no snapshot in DIR, a file differs
-from the manifest, a rebuild is running, disk full).
+The snapshot is verified against its manifest (every file's checksum, its index
+opened and its documents counted) and refused when this searchsvc cannot read
+it (another schema or analysis version); its files are copied in as a new
+generation, checked again as they are written; its journal replaces the local
+one and the 'current' link is swapped atomically. Running workers pick the new
+generation up within SEARCHSVC_RELOAD_INTERVAL without a failed request; the
+previous generation is kept for requests still reading it, older ones are
+deleted. Writes made here after the snapshot was taken are gone (they are not
+in its journal). When the snapshot is refused, nothing here changes; if a
+restore is interrupted, run it again.
+
+A read replica takes every generation this way and no writes: run its 'serve'
+without SEARCHSVC_WRITE_TOKEN (writes answer 403) and send the CMS to the
+writer host only. Its journal is the writer's as of the snapshot, so 'stats'
+and /metrics show which of the writer's sequence numbers it serves. Ship each
+snapshot into a new directory, and restore it once the copy is complete.
+
+Exit status: 0 when restored, 2 otherwise (no snapshot in DIR, a file missing
+or differing from the manifest, another schema, a rebuild running, disk full).
 
 examples:
   searchsvc restore /backup/searchsvc-2026-11-27
   searchsvc restore --index /srv/index /mnt/nas/searchsvc/2026-11-27
+
+  # a read replica, from the writer host (writer$, replica$):
+  writer$  searchsvc snapshot --index /srv/index /srv/ship/$(date +%Y%m%dT%H%M)
+  writer$  rsync -a /srv/ship/20261127T1200 replica1:/srv/ship/
+  replica$ searchsvc restore --index /srv/index /srv/ship/20261127T1200
 """
 
 
@@ -127,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("dest", metavar="DIR", help="where to write the snapshot (a new or empty directory)")
 
-    p = sub.add_parser("restore", help="bring back a snapshot", description=RESTORE_HELP,
+    p = sub.add_parser("restore", help="bring back a snapshot; install a shipped one on a read replica",
+                       description=RESTORE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     common(p)
     p.add_argument("source", metavar="DIR", help="a directory written by 'searchsvc snapshot'")
@@ -314,14 +334,14 @@ def cmd_stats(args, config) -> int:
     return 0
 
 
-def _backup(action: str, config, directory: str) -> dict:
+def _backup(action: str, config, directory: str, **kw) -> dict:
     """Run backup.snapshot or backup.restore; failures become clear messages."""
     from . import backup
     from .journal import JournalCorrupt
     from .store import IndexBusy, IndexMissing
 
     try:
-        return getattr(backup, action)(config.index_dir, Path(directory), timeout=60.0)
+        return getattr(backup, action)(config.index_dir, Path(directory), timeout=60.0, **kw)
     except (backup.BackupError, IndexMissing, IndexBusy, JournalCorrupt) as e:
         raise _Failure(str(e)) from None
     except OSError as e:
@@ -336,9 +356,17 @@ def cmd_snapshot(args, config) -> int:
 
 
 def cmd_restore(args, config) -> int:
-    m = _backup("restore", config, args.source)
+    from .analysis import Segmenter
+
+    m = _backup("restore", config, args.source, userdict_digest=Segmenter(config.userdict).userdict_digest())
+    was = m["replaced"]
     print(f"restored {args.source} ({m['created']}): {m['documents']} documents, "
-          f"journal up to sequence {m['journal_last_seq']}")
+          f"journal up to sequence {m['journal_last_seq']}; current is now {m['generation']} "
+          f"(was {was['generation'] or 'no index'}, journal up to sequence {was['journal_last_seq']})")
+    for reason in m["warnings"]:
+        print(f"warning: {reason} (the snapshot was indexed with another user dictionary than "
+              f"{config.userdict or 'none'}: use the writer host's, or run 'searchsvc index --rebuild')",
+              file=sys.stderr)
     return 0
 
 

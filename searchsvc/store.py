@@ -86,9 +86,10 @@ class IndexStore:
         except (OSError, ValueError):
             return {}
 
-    def rebuild_reasons(self, userdict_digest: str | None) -> list[str]:
-        """Why the current index no longer matches this code and configuration."""
-        meta = self.meta()
+    def rebuild_reasons(self, userdict_digest: str | None, path: Path | None = None) -> list[str]:
+        """Why the current index (or the generation in ``path``) does not match this code
+        and configuration."""
+        meta = self.meta(path)
         reasons = []
         if meta.get("schema_version") != SCHEMA_VERSION:
             reasons.append("the index schema changed")
@@ -138,7 +139,7 @@ class IndexStore:
         held), and those other than the current one and the ``keep`` newest before it (a
         worker may still read the previous one for a moment)."""
         current = self.current_path()
-        gens = sorted((p for p in self.root.glob("gen-*") if p.is_dir() and p != current),
+        gens = sorted((p for p in self.root.glob("gen-*") if p.is_dir() and p.resolve() != current),
                       key=lambda p: ((p / BUILDING).exists(), _created(p), p.name), reverse=True)
         unfinished = sum((p / BUILDING).exists() for p in gens)
         removed = []
