@@ -19,8 +19,9 @@ locking); a sidecar is derived from a segment and never trusted blindly:
 Its name shares the segment's prefix, so Whoosh deletes it with the segment.
 
 Layout: ``MAGIC``, a little-endian u32 header length, the JSON header, then each
-array 64-byte aligned: ``offsets`` (int64, each term's posting-list offset, ascending),
-``starts`` (int64, where each term's postings begin in ``ids``; one more than terms),
+array 64-byte aligned: ``offsets`` (each term's posting-list offset, ascending),
+``starts`` (where each term's postings begin in ``ids``; one more than terms; both
+uint32 unless a segment's postings need int64),
 ``ids`` (segment docnums, uint16 when the segment has at most 65,536 documents),
 ``tfs`` (uint8 frequencies; ``OVERFLOW`` marks one in ``over_at``/``over_tf``) and
 ``len:<field>`` (float32 field lengths as Whoosh decodes them).
@@ -101,20 +102,29 @@ def build(leaf) -> bool:
     path = reader_segment_path(leaf, SUFFIX)
     if path is None:
         return False
-    rec = Recorder()
+    offsets, ids, weights = [], [], []
     for field in leaf.schema.names():
         if not leaf.schema[field].indexed:
             continue
         for _tbytes, postfile, offset, length in posting_extents(leaf, field):
-            ids, weights = TermBlocks(postfile, offset, length).decode()
-            rec.offsets.append(offset)
-            rec.ids.extend(ids.astype(np.uint32))
-            rec.weights.extend(weights)
-            rec.starts.append(len(rec.ids))
-    _write(path, leaf.segment().segment_id(), leaf.doc_count_all(), np.frombuffer(rec.offsets, np.int64),
-           np.frombuffer(rec.starts, np.int64), np.frombuffer(rec.ids, np.uint32),
-           np.frombuffer(rec.weights, np.float32), _lengths(leaf))
+            i, w = TermBlocks(postfile, offset, length).decode()
+            offsets.append(offset)
+            ids.append(i)
+            weights.append(w)
+    starts = np.zeros(len(ids) + 1, np.int64)
+    np.cumsum([len(i) for i in ids], out=starts[1:])
+    _write(path, leaf.segment().segment_id(), leaf.doc_count_all(), np.array(offsets, np.int64), starts,
+           _joined(ids, np.uint32), _joined(weights, np.float32), _lengths(leaf))
     return True
+
+
+def _fit(largest: int):
+    """The narrower of uint32 and int64 that holds ``largest`` (4 bytes a term saved)."""
+    return np.uint32 if largest < 1 << 32 else np.int64
+
+
+def _joined(arrays: list, dtype) -> np.ndarray:
+    return np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype)
 
 
 def _write(path: str, segment_id: str, doccount: int, offsets, starts, ids, weights, lengths) -> None:
@@ -125,8 +135,8 @@ def _write(path: str, segment_id: str, doccount: int, offsets, starts, ids, weig
     tfs = np.where(whole, weights, OVERFLOW).astype(np.uint8)
     over_at = np.flatnonzero(~whole).astype(np.int64)
     arrays = {
-        "offsets": offsets,
-        "starts": starts,
+        "offsets": offsets.astype(_fit(offsets[-1] if len(offsets) else 0)),
+        "starts": starts.astype(_fit(starts[-1])),
         "ids": ids.astype(np.uint16 if doccount <= 1 << 16 else np.uint32),
         "tfs": tfs,
         "over_at": over_at,
