@@ -21,7 +21,7 @@ from .longtext import PairPositions
 from .postings import TermBlocks, term_blocks
 from .sidecar import SUFFIX, SideList, open_for
 from .schema import HEAD_BYTES, UNDATED
-from .whoosh_adapter import column_bytes, field_lengths, posting_extent, reader_segment_path
+from .whoosh_adapter import column_bytes, field_lengths, reader_segment_path
 
 SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about: skip, don't decode,
 SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and stay cached)
@@ -147,26 +147,26 @@ class IndexView:
             if side is None:
                 blocks = term_blocks(leaf, fieldname, tbytes)
             else:
-                extent = posting_extent(leaf, fieldname, tbytes)
-                span = None if extent is None else side.span(extent[1])
-                if extent is None:
-                    blocks = None
-                elif span is None:      # not in the sidecar (cannot happen for one that checks): Whoosh's
-                    blocks = term_blocks(leaf, fieldname, tbytes)
-                else:
-                    blocks = SideList(side, *span)
+                span = side.lookup(fieldname, tbytes)
+                blocks = None if span is None else SideList(side, *span)
             if blocks is not None:
                 found.append((blocks, base, leaf.doc_count_all()))
         return found
 
     def doc_frequency(self, fieldname: str, term: str) -> int:
-        """Articles holding the term (deleted ones included), from the term dictionary
+        """Articles holding the term (deleted ones included), from the term dictionaries
         alone: no postings are decoded."""
         key = (fieldname, term)
         df = self._df.get(key)
         if df is None:
             tbytes = term.encode("utf-8")
-            df = sum(leaf.doc_frequency(fieldname, tbytes) for leaf, _ in self.leaves)
+            df = 0
+            for (leaf, _), side in zip(self.leaves, self.sidecars):
+                if side is None:
+                    df += leaf.doc_frequency(fieldname, tbytes)
+                else:
+                    span = side.lookup(fieldname, tbytes)
+                    df += 0 if span is None else span[1] - span[0]
             if len(self._df) > 100_000:
                 self._df.clear()
             self._df[key] = df

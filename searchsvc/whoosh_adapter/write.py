@@ -133,7 +133,7 @@ class FastSegmentWriter(SegmentWriter):
     def __init__(self, ix, recorder=None, **kwargs):
         kwargs.setdefault("codec", _Codec(compression=1))
         super().__init__(ix, **kwargs)
-        # Made per segment; sees every posting list written (``add(offset, postings)``) and is
+        # Made per segment; sees every posting list written (``add(field, term, postings)``) and is
         # told when the segment is finished (``write(storage, schema, segment)``).
         self._recorder_factory = recorder
         self._recorder = None
@@ -279,7 +279,8 @@ class PostingListWriter:
 
     def __init__(self, fw, level: int, blocklimit: int = 128, min_compressed: int = 8, recorder=None):
         self._fw = fw
-        self._recorder = recorder      # told each list's offset and postings
+        self._recorder = recorder      # told each list's field, term and postings
+        self._fieldname = None
         self._tindex = fw._tindex
         assert self._tindex.hashtype == 0, "md5 rows expected"   # filetables.md5_hash, inlined in add()
         self._level, self._blocklimit, self._min_compressed = level, blocklimit, min_compressed
@@ -297,6 +298,7 @@ class PostingListWriter:
             self._fw.finish_field()
         self._fw.start_field(fieldname, fieldobj)     # assigns the field's number
         self._infield = True
+        self._fieldname = fieldname
         self._prefix = pack_ushort(self._fw._fieldid)
         self._fixed = fieldobj.format.fixed_value_size()
         self._memo.clear()
@@ -327,7 +329,7 @@ class PostingListWriter:
             block, info = encoded
             offset = self._posts_at + len(posts)
             if recorder is not None:
-                recorder.add(offset, postings)
+                recorder.add(self._fieldname, tbytes, postings)
             posts += block
             row_key = prefix + tbytes
             value = info + pack_long(offset) + pack_int(len(block))
