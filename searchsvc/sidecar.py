@@ -39,7 +39,8 @@ import mmap
 import os
 import struct
 import zlib
-from array import array
+from itertools import chain
+from operator import itemgetter
 
 import numpy as np
 from whoosh.reading import SegmentReader
@@ -65,17 +66,13 @@ class Recorder:
     def __init__(self):
         self.keys: list[bytes] = []
         self.fields: dict[str, int] = {}      # field -> its number in keys, in order of appearance
-        self.starts = array("q", [0])
-        self.ids = array("I")
-        self.weights = array("f")
+        self.lists: list[list] = []           # kept as they come; flattened once, in write()
 
     def add(self, field: str, tbytes: bytes, postings: list) -> None:
         """One term's ``(docnum, weight, value)`` postings (terms come in Whoosh's order)."""
         number = self.fields.setdefault(field, len(self.fields))
         self.keys.append(bytes((number,)) + tbytes)
-        self.ids.extend([p[0] for p in postings])
-        self.weights.extend([p[1] for p in postings])
-        self.starts.append(len(self.ids))
+        self.lists.append(postings)
 
     def write(self, storage, schema, segment) -> None:
         """Write the sidecar of ``segment``, just finished (before any TOC lists it)."""
@@ -87,9 +84,14 @@ class Recorder:
             lengths = _lengths(leaf)
         finally:
             leaf.close()
-        _write(path, segment.segment_id(), segment.doc_count_all(), list(self.fields), self.keys,
-               np.frombuffer(self.starts, np.int64), np.frombuffer(self.ids, np.uint32),
-               np.frombuffer(self.weights, np.float32), lengths)
+        starts = np.zeros(len(self.lists) + 1, np.int64)
+        np.cumsum(np.fromiter(map(len, self.lists), np.int64, count=len(self.lists)), out=starts[1:])
+        total = int(starts[-1])
+        ids = np.fromiter(map(itemgetter(0), chain.from_iterable(self.lists)), np.uint32, count=total)
+        weights = np.fromiter(map(itemgetter(1), chain.from_iterable(self.lists)), np.float32, count=total)
+        self.lists = []
+        _write(path, segment.segment_id(), segment.doc_count_all(), list(self.fields), self.keys, starts, ids,
+               weights, lengths)
 
 
 def _lengths(leaf) -> dict[str, np.ndarray]:
