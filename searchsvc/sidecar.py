@@ -236,7 +236,7 @@ class Sidecar:
         key = bytes((number,)) + tbytes
         h = np.uint32(zlib.crc32(key))
         hashes = self.dict_hash
-        i = int(np.searchsorted(hashes, h))
+        i = int(hashes.searchsorted(h))     # (the method: numpy's function wrapper costs as much again)
         while i < len(hashes) and hashes[i] == h:
             t = int(self.dict_term[i])
             if self.terms[int(self.term_at[t]):int(self.term_at[t + 1])].tobytes() == key:
@@ -258,7 +258,7 @@ class Sidecar:
         if not len(ids) or not len(docs):
             return out
         docs = docs.astype(ids.dtype)      # (segment docnums fit; the other way would copy the ids)
-        pos = np.minimum(np.searchsorted(ids, docs), len(ids) - 1)
+        pos = np.minimum(ids.searchsorted(docs), len(ids) - 1)
         hit = ids[pos] == docs
         where = pos[hit]
         vals = self.tfs[start + where].astype(np.float32)
@@ -267,13 +267,14 @@ class Sidecar:
         return out
 
     def _fix_overflow(self, tfs: np.ndarray, start: int, end: int, where: np.ndarray) -> None:
-        if not len(self.over_at):
+        """Put the kept-aside frequencies of the postings ``start + where`` into ``tfs``."""
+        if not len(self.over_at) or not (tfs == OVERFLOW).any():
             return
-        lo, hi = np.searchsorted(self.over_at, [start, end])
+        lo, hi = self.over_at.searchsorted([start, end])
         if lo == hi:
             return
         at = self.over_at[lo:hi] - start           # overflowing postings of this term
-        k = np.searchsorted(where, at)              # ...among those asked for
+        k = where.searchsorted(at)                  # ...among those asked for
         k_ok = k < len(where)
         k, at, vals = k[k_ok], at[k_ok], self.over_tf[lo:hi][k_ok]
         found = where[k] == at

@@ -143,11 +143,10 @@ class IndexView:
         else its Whoosh blocks), with the segment's first global docnum and its document count."""
         tbytes = term.encode("utf-8")
         found = []
-        for (leaf, base), side in zip(self.leaves, self.sidecars):
+        for (leaf, base), side, span in zip(self.leaves, self.sidecars, self._lookup(fieldname, term)[1]):
             if side is None:
                 blocks = term_blocks(leaf, fieldname, tbytes)
             else:
-                span = side.lookup(fieldname, tbytes)
                 blocks = None if span is None else SideList(side, *span)
             if blocks is not None:
                 found.append((blocks, base, leaf.doc_count_all()))
@@ -156,21 +155,27 @@ class IndexView:
     def doc_frequency(self, fieldname: str, term: str) -> int:
         """Articles holding the term (deleted ones included), from the term dictionaries
         alone: no postings are decoded."""
+        return self._lookup(fieldname, term)[0]
+
+    def _lookup(self, fieldname: str, term: str) -> tuple[int, list]:
+        """The term's document frequency and, per segment, where its postings lie in the
+        sidecar (None: not there, or no sidecar), remembered: a query asks both, often."""
         key = (fieldname, term)
-        df = self._df.get(key)
-        if df is None:
+        hit = self._df.get(key)
+        if hit is None:
             tbytes = term.encode("utf-8")
-            df = 0
+            df, spans = 0, []
             for (leaf, _), side in zip(self.leaves, self.sidecars):
+                span = None if side is None else side.lookup(fieldname, tbytes)
+                spans.append(span)
                 if side is None:
                     df += leaf.doc_frequency(fieldname, tbytes)
-                else:
-                    span = side.lookup(fieldname, tbytes)
-                    df += 0 if span is None else span[1] - span[0]
+                elif span is not None:
+                    df += span[1] - span[0]
             if len(self._df) > 100_000:
                 self._df.clear()
-            self._df[key] = df
-        return df
+            hit = self._df[key] = (df, spans)
+        return hit
 
     def mask(self, fieldname: str, term: str) -> np.ndarray:
         """Articles holding the term (a new array). Kept as bits, 64x smaller than the
