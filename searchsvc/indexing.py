@@ -122,12 +122,16 @@ class Indexer:
     def ensure_sidecars(self) -> int:
         """Check every segment's posting sidecar and build those missing or damaged (an
         index written before sidecars existed, a file lost or corrupted); returns how many
-        were built. Run before workers open the index, which read Whoosh's blocks without one."""
-        if not self.store.exists():
+        were built. Run before workers open the index, which read Whoosh's blocks without
+        one. Never raises: an index that cannot be opened is the service's to report."""
+        try:
+            if not self.store.exists():
+                return 0
+            with self.store.open().reader() as reader:
+                return sidecar.ensure(leaf for leaf, _ in reader.leaf_readers())
+        except Exception as e:
+            print(f"warning: posting sidecars not checked ({type(e).__name__}: {e})", file=sys.stderr)
             return 0
-        ix = self.store.open()
-        with ix.reader() as reader:
-            return sidecar.ensure(leaf for leaf, _ in reader.leaf_readers())
 
     def _replay_journal(self, ix, journal: Journal, start: int = 0) -> tuple[dict, int]:
         """Apply the committed writes of the journal from byte ``start`` to ``ix``

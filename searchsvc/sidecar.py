@@ -33,6 +33,8 @@ order) and ``term_at`` (where each begins).
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import logging
 import mmap
@@ -49,7 +51,7 @@ from .postings import TermBlocks
 from .whoosh_adapter import field_lengths, posting_extents, reader_segment_path, segment_path
 
 MAGIC = b"SSPOST\r\n"
-VERSION = 2         # 2: a term dictionary of its own (1: terms found through Whoosh's)
+VERSION = 2
 SUFFIX = ".ssp"
 OVERFLOW = 255          # a frequency that is not a whole number below 255 is kept aside
 ALIGN = 64
@@ -77,7 +79,7 @@ class Recorder:
     def write(self, storage, schema, segment) -> None:
         """Write the sidecar of ``segment``, just finished (before any TOC lists it)."""
         path = segment_path(storage, segment, SUFFIX)
-        if path is None:    # a storage without files (RamStorage): readers use Whoosh's blocks
+        if path is None:    # a storage without a folder (RamStorage): readers use Whoosh's blocks
             return
         leaf = SegmentReader(storage, schema, segment)
         try:
@@ -104,34 +106,23 @@ def _lengths(leaf) -> dict[str, np.ndarray]:
     return out
 
 
-def build(leaf, old: Sidecar | None = None) -> bool:
+def build(leaf) -> bool:
     """Write the sidecar of a segment from its own posting lists (one that was written
-    without, or whose sidecar is stale). ``old``: a checked sidecar of an earlier format
-    whose postings are reused (only the term dictionary is added). False when its
-    storage has no files."""
+    without, or whose sidecar is stale or damaged). False when its storage has no files."""
     path = reader_segment_path(leaf, SUFFIX)
     if path is None:
         return False
-    keys, extents, fields = [], [], {}
+    keys, decoded, fields = [], [], {}
     for field in leaf.schema.names():
         if leaf.schema[field].indexed:
             for tbytes, postfile, offset, length in posting_extents(leaf, field):
                 keys.append(bytes((fields.setdefault(field, len(fields)),)) + tbytes)
-                extents.append((postfile, offset, length))
-    offsets = np.array([e[1] for e in extents], np.int64)
-    if old is not None and old.offsets is not None and np.array_equal(old.offsets, offsets):
-        starts = old.starts.astype(np.int64)
-        ids, weights = old.postings(0, len(old.ids))
-    else:
-        decoded = [TermBlocks(*e).decode() for e in extents]
-        starts = np.zeros(len(decoded) + 1, np.int64)
-        np.cumsum([len(i) for i, _ in decoded], out=starts[1:])
-        ids, weights = _joined([i for i, _ in decoded], np.uint32), _joined([w for _, w in decoded], np.float32)
+                decoded.append(TermBlocks(postfile, offset, length).decode())
+    starts = np.zeros(len(decoded) + 1, np.int64)
+    np.cumsum([len(i) for i, _ in decoded], out=starts[1:])
     _write(path, leaf.segment().segment_id(), leaf.doc_count_all(), list(fields), keys, starts,
-           ids.astype(np.uint32), weights, _lengths(leaf))
+           _joined([i for i, _ in decoded], np.uint32), _joined([w for _, w in decoded], np.float32), _lengths(leaf))
     return True
-
-
 
 
 def _fit(largest: int):
@@ -176,21 +167,26 @@ def _write(path: str, segment_id: str, doccount: int, fields: list[str], keys: l
                          "bytes": at, "arrays": table}).encode()
     start = -(-(len(MAGIC) + _HEADER.size + len(header)) // ALIGN) * ALIGN
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(MAGIC + _HEADER.pack(len(header)) + header)
-        for name, arr in arrays.items():
-            f.seek(start + table[name]["offset"])
-            f.write(arr.tobytes())
-        f.truncate(start + at)
-        f.flush()
-        os.fsync(f.fileno())     # a crash must not leave a right-sized file of zeros under the real name
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(MAGIC + _HEADER.pack(len(header)) + header)
+            for name, arr in arrays.items():
+                f.seek(start + table[name]["offset"])
+                f.write(arr.tobytes())
+            f.truncate(start + at)
+            f.flush()
+            os.fsync(f.fileno())     # a crash must not leave a right-sized file of zeros under the real name
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 class Sidecar:
     """One segment's sidecar, mapped read-only."""
 
-    def __init__(self, path: str, segment_id: str, doccount: int, versions: tuple[int, ...] = (VERSION,)):
+    def __init__(self, path: str, segment_id: str, doccount: int):
         with open(path, "rb") as f:
             self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         head = self._map[:len(MAGIC) + _HEADER.size]
@@ -198,9 +194,8 @@ class Sidecar:
             raise ValueError("not a sidecar")
         (n,) = _HEADER.unpack_from(head, len(MAGIC))
         meta = json.loads(self._map[len(MAGIC) + _HEADER.size:len(MAGIC) + _HEADER.size + n])
-        self.version = meta["version"]
-        if self.version not in versions:
-            raise ValueError(f"format {self.version}, not {VERSION}")
+        if meta["version"] != VERSION:
+            raise ValueError(f"format {meta['version']}, not {VERSION}")
         if meta["segment"] != segment_id or meta["doccount"] != doccount:
             raise ValueError(f"made for {meta['segment']} ({meta['doccount']} documents)")
         start = -(-(len(MAGIC) + _HEADER.size + n) // ALIGN) * ALIGN
@@ -210,13 +205,11 @@ class Sidecar:
         self.arrays = {name: np.frombuffer(self._map, np.dtype(t["dtype"]), t["count"], start + t["offset"])
                        for name, t in self.table.items()}
         self.starts = self.arrays["starts"]
-        self.offsets = self.arrays.get("offsets")    # (format 1: where each list lies in Whoosh's file)
         self.ids, self.tfs = self.arrays["ids"], self.arrays["tfs"]
         self.over_at, self.over_tf = self.arrays["over_at"], self.arrays["over_tf"]
-        if self.version >= 2:
-            self.field_numbers = {f: i for i, f in enumerate(meta["fields"])}
-            self.dict_hash, self.dict_term = self.arrays["dict_hash"], self.arrays["dict_term"]
-            self.terms, self.term_at = self.arrays["terms"], self.arrays["term_at"]
+        self.field_numbers = {f: i for i, f in enumerate(meta["fields"])}
+        self.dict_hash, self.dict_term = self.arrays["dict_hash"], self.arrays["dict_term"]
+        self.terms, self.term_at = self.arrays["terms"], self.arrays["term_at"]
 
     def check(self) -> None:
         """Raise ValueError unless every array matches its CRC-32 (reads the whole file)."""
@@ -280,14 +273,6 @@ class Sidecar:
         found = where[k] == at
         tfs[k[found]] = vals[found]
 
-    def close(self) -> None:
-        self.arrays = {}
-        self.offsets = self.starts = self.ids = self.tfs = self.over_at = self.over_tf = None
-        try:
-            self._map.close()
-        except BufferError:     # an array still refers to it: the map closes when that goes
-            pass
-
 
 class SideList:
     """One term's postings in one segment's sidecar, with the interface of
@@ -323,25 +308,27 @@ def open_for(leaf) -> Sidecar | None:
 
 def ensure(leaves) -> int:
     """Check each segment's sidecar in full (CRCs) and build those missing, stale or
-    damaged (an earlier format's postings are reused). Returns how many were built.
-    A read-only index is left as it is."""
+    damaged; returns how many were built. Never raises: a segment whose sidecar cannot
+    be built (a read-only index, a damaged segment) is read through Whoosh's blocks."""
     built = 0
     for leaf in leaves:
         if not leaf.doc_count_all():
             continue
-        old = None
-        path = reader_segment_path(leaf, SUFFIX)
-        if path is not None and os.path.exists(path):
-            try:
-                old = Sidecar(path, leaf.segment().segment_id(), leaf.doc_count_all(), versions=(1, VERSION))
-                old.check()
-                if old.version == VERSION:
-                    continue
-            except (OSError, ValueError, KeyError) as e:
-                log.warning("sidecar of %s damaged (%s): rebuilding it", leaf.segment().segment_id(), e)
-                old = None
+        segment = leaf.segment().segment_id()
         try:
-            built += build(leaf, old)
-        except OSError as e:
-            log.warning("no sidecar for %s (%s): reading Whoosh's posting blocks", leaf.segment().segment_id(), e)
+            path = reader_segment_path(leaf, SUFFIX)
+            if path is None:
+                continue
+            for tmp in glob.glob(glob.escape(path) + ".*.tmp"):     # a killed writer's leftover
+                os.unlink(tmp)
+            if os.path.exists(path):
+                try:
+                    Sidecar(path, segment, leaf.doc_count_all()).check()
+                    continue
+                except (OSError, ValueError, KeyError) as e:
+                    log.warning("sidecar of %s not usable (%s): rebuilding it", segment, e)
+            built += build(leaf)
+        except Exception as e:      # derived data: never a reason not to serve
+            log.warning("no sidecar for %s (%s: %s): reading Whoosh's posting blocks", segment,
+                        type(e).__name__, e)
     return built

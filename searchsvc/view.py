@@ -91,7 +91,8 @@ class IndexView:
         # Snippets of long bodies by (docnum, query words): a repeated query lists them again.
         self.snippets = SizedLRU(cache_bytes // 32, lambda html: 2 * len(html) + 200, name="snippets")
         self._untabled: set[int] = set()        # ...whose pair table would not fit in the cache
-        self._df: dict = {}
+        # Each recent term's document frequency and sidecar spans (a query asks both).
+        self._dictionary = SizedLRU(cache_bytes // 8, lambda hit: hit[1].nbytes + 200, name="dictionary")
 
     def close(self):
         self.searcher.close()     # (sidecar maps go with the last array using them: a request may still run)
@@ -114,9 +115,10 @@ class IndexView:
         return result
 
     def term_freqs(self, fieldname: str, term: str, docs: np.ndarray) -> np.ndarray:
-        """The term's frequency in each of ``docs`` (sorted global docnums; 0 where absent).
-        For a few documents and a long posting list only the blocks that can hold them
-        are decoded (found in the term's block directory, which is kept)."""
+        """The term's frequency in each of ``docs`` (sorted global docnums; 0 where absent):
+        a binary search in each segment's sidecar, or, without sidecars, for a few documents
+        and a long posting list, only the Whoosh blocks that can hold them are decoded
+        (found in the term's block directory, which is kept)."""
         key = (fieldname, term)
         hit = self._cache.get(key)
         df = self.doc_frequency(fieldname, term)
@@ -143,11 +145,12 @@ class IndexView:
         else its Whoosh blocks), with the segment's first global docnum and its document count."""
         tbytes = term.encode("utf-8")
         found = []
-        for (leaf, base), side, span in zip(self.leaves, self.sidecars, self._lookup(fieldname, term)[1]):
+        spans = self._lookup(fieldname, term)[1]
+        for (leaf, base), side, (start, end) in zip(self.leaves, self.sidecars, spans.tolist()):
             if side is None:
                 blocks = term_blocks(leaf, fieldname, tbytes)
             else:
-                blocks = None if span is None else SideList(side, *span)
+                blocks = SideList(side, start, end) if start >= 0 else None
             if blocks is not None:
                 found.append((blocks, base, leaf.doc_count_all()))
         return found
@@ -157,24 +160,24 @@ class IndexView:
         alone: no postings are decoded."""
         return self._lookup(fieldname, term)[0]
 
-    def _lookup(self, fieldname: str, term: str) -> tuple[int, list]:
+    def _lookup(self, fieldname: str, term: str) -> tuple[int, np.ndarray]:
         """The term's document frequency and, per segment, where its postings lie in the
-        sidecar (None: not there, or no sidecar), remembered: a query asks both, often."""
+        sidecar (-1, -1: not there, or no sidecar), remembered: a query asks both, often."""
         key = (fieldname, term)
-        hit = self._df.get(key)
+        hit = self._dictionary.get(key)
         if hit is None:
             tbytes = term.encode("utf-8")
-            df, spans = 0, []
-            for (leaf, _), side in zip(self.leaves, self.sidecars):
-                span = None if side is None else side.lookup(fieldname, tbytes)
-                spans.append(span)
+            df, spans = 0, np.full((len(self.leaves), 2), -1, dtype=np.int64)
+            for i, ((leaf, _), side) in enumerate(zip(self.leaves, self.sidecars)):
                 if side is None:
                     df += leaf.doc_frequency(fieldname, tbytes)
-                elif span is not None:
+                    continue
+                span = side.lookup(fieldname, tbytes)
+                if span is not None:
+                    spans[i] = span
                     df += span[1] - span[0]
-            if len(self._df) > 100_000:
-                self._df.clear()
-            hit = self._df[key] = (df, spans)
+            hit = (df, spans)
+            self._dictionary.put(key, hit)
         return hit
 
     def mask(self, fieldname: str, term: str) -> np.ndarray:

@@ -10,13 +10,18 @@ import glob
 import json
 import os
 import shutil
+import subprocess
+import sys
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from searchsvc import sidecar
@@ -27,7 +32,7 @@ from searchsvc.store import IndexStore
 from searchsvc.whoosh_adapter import posting_extents
 
 import corpus_gen
-from conftest import serving, whoosh_postings
+from conftest import free_port, serving, whoosh_postings
 from writeutil import make_config
 
 
@@ -60,6 +65,7 @@ def assert_sidecars_equal_whoosh(index_dir: Path) -> int:
                     absent = tbytes + b"\xff"       # never a UTF-8 term: the dictionary must say so
                     assert side.lookup(field, absent) is None
                     checked += 1
+            assert checked_in_leaf == len(side.starts) - 1         # no term Whoosh lacks
             for field in sidecar.LENGTH_FIELDS:
                 public = [leaf.doc_field_length(d, field) or 0 for d in range(leaf.doc_count_all())]
                 assert side.lengths(field).tolist() == public
@@ -79,6 +85,8 @@ TEXT = st.text(st.sampled_from("党建的是一二三发展高质量中国式现
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(bodies=[("的", "的")], repeat=254)     # 256 的: the first frequency past a byte
+@example(bodies=[("", "")], repeat=700)
 @given(bodies=st.lists(st.tuples(TEXT, TEXT), min_size=1, max_size=6),
        repeat=st.integers(0, 700))
 def test_generated_articles_sidecars_equal_whoosh(config, analysis, tmp_path_factory, bodies, repeat):
@@ -133,6 +141,12 @@ def test_builder_equals_writer_and_searches_agree(small, analysis):
     assert all(side is None for side in engine.view().sidecars)
     assert answers(small, analysis) == with_sidecars
     assert Indexer(small, analysis).ensure_sidecars() == 2
+    os.remove(files[0])                             # one segment mapped, the other read from its blocks
+    sides = Engine.from_config(small.with_(reload_interval=0.0), analysis).view().sidecars
+    assert sorted(side is None for side in sides) == [False, True]
+    assert answers(small, analysis) == with_sidecars
+    os.remove(files[1])
+    assert Indexer(small, analysis).ensure_sidecars() == 2
     assert {f: Path(f).read_bytes() for f in files} == written
     assert Indexer(small, analysis).ensure_sidecars() == 0
 
@@ -181,3 +195,82 @@ def test_serve_builds_missing_sidecars(small):
             assert json.load(r)["total"] > 0
     assert len(sidecar_files(small.index_dir)) == 2
     assert "built the posting sidecars of 2 segment(s)" in _proc.output
+
+
+def test_segments_past_65536_documents_and_frequencies_past_a_byte(tmp_path):
+    """Document numbers as uint32 beyond 65,536; frequencies of 255, 300, 1000 and 0.5 kept aside."""
+    n = 70_000
+    ids = [np.arange(0, n, 7, dtype=np.uint32), np.array([65_535, 65_536, 69_999], np.uint32)]
+    weights = [np.ones(len(ids[0]), np.float32), np.array([255, 300, 0.5], np.float32)]
+    weights[0][[3, 5000]] = [1000, 254]
+    starts = np.array([0, len(ids[0]), len(ids[0]) + 3])
+    path = str(tmp_path / "MAIN_x.ssp")
+    sidecar._write(path, "MAIN_x", n, ["f"], [b"\0a", b"\0b"], starts, np.concatenate(ids),
+                   np.concatenate(weights), {})
+    side = sidecar.Sidecar(path, "MAIN_x", n)
+    side.check()
+    for term, want_ids, want_w in zip([b"a", b"b"], ids, weights):
+        got_ids, got_w = side.postings(*side.lookup("f", term))
+        assert got_ids.dtype == np.uint32
+        assert got_ids.tolist() == want_ids.tolist() and got_w.tolist() == want_w.tolist()
+        probe = np.array([0, 7, 21, 35_000, 65_535, 65_536, 69_999])
+        want = [float(want_w[want_ids.tolist().index(d)]) if d in want_ids else 0.0 for d in probe.tolist()]
+        assert side.freqs_of(*side.lookup("f", term), probe).tolist() == want
+    assert side.lookup("f", b"c") is None and side.lookup("g", b"a") is None
+
+
+def test_terms_whose_hashes_collide_are_told_apart(tmp_path):
+    """The dictionary finds a term by the CRC-32 of its key, then compares the bytes: two
+    terms with one CRC (there are many in a segment of 10^6 terms) each find their own postings."""
+    first, second = b"\x001785887", b"\x0011060400"     # found by counting up: the same CRC-32
+    assert zlib.crc32(first) == zlib.crc32(second)
+    keys = sorted([first, second, b"\0x"])
+    starts = np.array([0, 1, 3, 4])
+    path = str(tmp_path / "MAIN_y.ssp")
+    sidecar._write(path, "MAIN_y", 10, ["f"], keys, starts, np.array([1, 2, 3, 4], np.uint32),
+                   np.ones(4, np.float32), {})
+    side = sidecar.Sidecar(path, "MAIN_y", 10)
+    for k, key in enumerate(keys):
+        assert side.lookup("f", key[1:]) == (int(starts[k]), int(starts[k + 1]))
+
+
+def test_an_index_in_memory_has_no_sidecars(tmp_path, monkeypatch, analysis):
+    """RamStorage has no folder: nothing is written (not even into the working directory)."""
+    from whoosh.filedb.filestore import RamStorage
+    from searchsvc.parsing import Article
+    from searchsvc.schema import build_schema, document
+    from searchsvc.view import IndexView
+    from searchsvc.whoosh_adapter import FastSegmentWriter
+    monkeypatch.chdir(tmp_path)
+    ix = RamStorage().create_index(build_schema())
+    writer = FastSegmentWriter(ix, recorder=sidecar.Recorder)
+    writer.add_document(**document(Article(id="a", title="党建", body="党建工作"), analysis))
+    writer.commit()
+    view = IndexView(ix, "ram")
+    assert view.sidecars == [None] and view.doc_frequency("title", "党建") == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_serve_on_a_damaged_index_reports_it_instead_of_failing(small):
+    """A lost segment file: the sidecar check warns, the service starts and /healthz says 503."""
+    next((small.index_dir / "current").resolve().glob("*.seg")).unlink()
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "searchsvc", "serve", "--index", str(small.index_dir),
+                             "--port", str(port), "--workers", "1"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                pytest.fail("a damaged index answered 200")
+            except urllib.error.HTTPError as e:
+                assert e.code == 503 and "cannot be opened" in json.load(e)["reason"]
+                break
+            except OSError:
+                assert time.time() < deadline and proc.poll() is None, proc.stdout.read().decode()
+                time.sleep(0.3)
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0].decode()
+    assert "posting sidecars not checked" in out and "Traceback" not in out

@@ -16,7 +16,8 @@ Read side (``read.py``):
 - ``SegmentReader._terms`` (a ``W3TermsReader``), its ``items_from`` and ``_postfile``:
   the raw term dictionary and the postings file
 - ``SegmentReader._storage`` (an ``OverlayStorage`` with ``b``, the index's storage, for a
-  compound segment) and ``FileStorage.folder``: where a file named after a segment goes
+  compound segment) and ``FileStorage.folder``: where a file named after a segment goes;
+  ``TOC._segment_pattern`` (used by ``clean_files``): such a file is deleted with its segment
 - ``W3TermInfo.extent``: where a term's posting list lies (and its ``from_bytes`` bug,
   a 1-tuple length)
 - ``FixedBytesColumn.Reader._dbfile``, ``_basepos``, ``_count``: where a fixed-width

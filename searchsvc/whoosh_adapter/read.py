@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.columns import CompressedBytesColumn
+from whoosh.filedb.filestore import FileStorage
 from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length
 
@@ -78,10 +79,12 @@ def posting_extents(leaf, fieldname: str) -> Iterator[tuple[bytes, object, int, 
 
 def segment_path(storage, segment, suffix: str) -> str | None:
     """The path of a file named after ``segment`` (``<index>_<id><suffix>``) in ``storage``,
-    or None when the storage keeps no files (``RamStorage``). Whoosh's ``clean_files``
-    deletes such a file with its segment."""
-    folder = getattr(storage, "folder", None)
-    return None if folder is None else os.path.join(folder, segment.segment_id() + suffix)
+    or None when the storage is not a folder of files (``RamStorage``). Whoosh's
+    ``clean_files`` deletes such a file with its segment (its ``TOC._segment_pattern``
+    matches ``<index>_<id>.<anything>``)."""
+    if not isinstance(storage, FileStorage):    # RamStorage (its folder is ''), a compound file
+        return None
+    return os.path.join(os.path.abspath(storage.folder), segment.segment_id() + suffix)
 
 
 def reader_segment_path(leaf, suffix: str) -> str | None:
