@@ -25,7 +25,6 @@ from .journal import Journal, final_state
 from .parsing import Article, Skip, read_inputs
 from .schema import document
 from . import sidecar
-from .sidecar import Recorder
 from .view import verify
 from .store import IndexBusy, IndexStore
 from .whoosh_adapter import FastSegmentWriter
@@ -157,7 +156,7 @@ class Indexer:
     def _writer(self, ix, lock_wait: float = LOCK_TIMEOUT) -> FastSegmentWriter:
         from whoosh.index import LockError
         try:
-            return FastSegmentWriter(ix, recorder=Recorder, timeout=lock_wait, delay=0.05)
+            return FastSegmentWriter(ix, recorder=sidecar.Recorder, timeout=lock_wait, delay=0.05)
         except LockError:
             raise IndexBusy(f"the index is locked by another writer (waited {lock_wait:g} s)") from None
 
@@ -307,7 +306,7 @@ def _worker(ix, analysis: Analysis, jobs, results) -> None:
         while (batch := _next_job(jobs, parent)) is not None:
             for article in batch:
                 if writer is None:
-                    writer = FastSegmentWriter(ix, recorder=Recorder, _lk=False)
+                    writer = FastSegmentWriter(ix, recorder=sidecar.Recorder, _lk=False)
                 writer.add_document(**document(article, analysis))
             if writer is not None and writer.postings >= SEGMENT_POSTINGS:
                 segments.append(writer.finish_segment())

@@ -19,8 +19,8 @@ from whoosh.searching import Searcher
 from .cache import SizedLRU
 from .longtext import PairPositions
 from .postings import TermBlocks, term_blocks
-from .sidecar import SUFFIX, SideList, open_for
 from .schema import HEAD_BYTES, UNDATED
+from .sidecar import SUFFIX, SideList, open_for
 from .whoosh_adapter import column_bytes, field_lengths, reader_segment_path
 
 SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about: skip, don't decode,
