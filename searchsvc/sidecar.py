@@ -10,8 +10,9 @@ locking); a sidecar is derived from a segment and never trusted blindly:
 
 - it is written beside a segment when the segment is written (``Recorder``), or
   built from the segment's own posting lists when missing or stale (:func:`ensure`);
-- its header names the segment, its document count and the format ``VERSION``, and
-  every array carries a CRC-32 that :func:`ensure` and :meth:`Sidecar.check` verify;
+- its header names the segment, its document count and the format ``VERSION``, which
+  readers check with the file's size; every array carries a CRC-32, checked by
+  :func:`ensure` (``serve`` runs it before forking) and by a writer before it publishes;
 - a term is found by a dictionary of its own (a CRC-32 of it, binary-searched, then
   the term's bytes compared), not through Whoosh's (a few reads and ~20 µs of Python per
   segment, and an archive of 10^6 articles has dozens of segments);
