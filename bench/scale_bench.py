@@ -76,9 +76,6 @@ def main():
                 subprocess.run([sys.executable, "-m", "searchsvc", "index", "--rebuild", "--quiet", "--workers",
                                 str(args.workers), "--index", str(index), str(corpus)], check=True)
                 seconds = time.perf_counter() - t0
-            files = list((index / "current").resolve().iterdir())
-            size = sum(p.stat().st_size for p in files) / 1e6
-            sidecars = sum(p.stat().st_size for p in files if p.suffix == ".ssp") / 1e6
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             proc = subprocess.Popen([sys.executable, "-m", "searchsvc", "serve", "--index", str(index),
@@ -86,6 +83,10 @@ def main():
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 wait_healthy(url, proc)
+                # sized once serving: `serve` builds an older index's missing sidecars before it answers
+                files = list((index / "current").resolve().iterdir())
+                size = sum(p.stat().st_size for p in files) / 1e6
+                sidecars = sum(p.stat().st_size for p in files if p.suffix == ".ssp") / 1e6
                 result = evaluate(url, args.queries, work / f"eval-x{factor}.json", ["--max-ids", "100"])
                 mem = [memory(p) for p in workers_of(proc.pid)]
             finally:
