@@ -45,6 +45,7 @@ class IndexView:
         self.leaves = [(leaf, base) for leaf, base in reader.leaf_readers() if leaf.doc_count_all()]
         # Each segment's posting arrays (sidecar.py), or None: its Whoosh blocks are decoded.
         self.sidecars = [open_for(leaf) for leaf, _ in self.leaves]
+        self.mapped = all(side is not None for side in self.sidecars)    # every segment's postings mapped
         self.n = reader.doc_count_all()
         self.live = np.zeros(self.n, dtype=bool)
         self.date = np.full(self.n, UNDATED, dtype=np.int64)
@@ -109,7 +110,7 @@ class IndexView:
             i, w = blocks.decode()
             ids.append(i.astype(np.int32) + base)     # (uint16 + base would wrap)
             tfs.append(w)
-        result = ((np.concatenate(ids).astype(np.int32), np.concatenate(tfs)) if ids
+        result = ((np.concatenate(ids), np.concatenate(tfs)) if ids
                   else (np.zeros(0, np.int32), np.zeros(0, np.float32)))
         self._cache.put(key, result)
         return result
@@ -122,8 +123,8 @@ class IndexView:
         key = (fieldname, term)
         hit = self._cache.get(key)
         df = self.doc_frequency(fieldname, term)
-        mapped = all(side is not None for side in self.sidecars)    # a binary search in mapped ids: no decoding
-        if hit is not None or (not mapped and (df < SPARSE_MIN_DF or len(docs) * SPARSE_RATIO >= df)):
+        # mapped: a binary search in each segment's ids, no decoding
+        if hit is not None or (not self.mapped and (df < SPARSE_MIN_DF or len(docs) * SPARSE_RATIO >= df)):
             ids, tfs = hit if hit is not None else self.postings(fieldname, term)
             if not len(ids):
                 return np.zeros(len(docs), dtype=np.float32)
