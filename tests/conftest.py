@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -109,8 +110,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(index_dir: Path, workers: int = 2, env: dict | None = None):
-    """`searchsvc serve` as a real gunicorn process; yields (base URL, process).
+def serving(index_dir: Path, workers: int = 2, env: dict | None = None, healthy: bool = True):
+    """`searchsvc serve` as a real gunicorn process; yields (base URL, process) once /healthz
+    answers 200 (with ``healthy=False``: answers at all, e.g. 503 for a damaged index).
     On exit it is stopped, its output (then ``process.output``) must hold no traceback."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "searchsvc", "serve", "--index", str(index_dir),
@@ -128,6 +130,10 @@ def serving(index_dir: Path, workers: int = 2, env: dict | None = None):
             with urllib.request.urlopen(base + "/healthz", timeout=1) as r:
                 if r.status == 200:
                     break
+        except urllib.error.HTTPError:
+            if not healthy:
+                break
+            time.sleep(0.2)
         except OSError:
             time.sleep(0.2)
     else:
