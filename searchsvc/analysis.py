@@ -396,16 +396,38 @@ def count_char_grams(norm: str, unigrams: bool = True) -> list[tuple[str, int]]:
     if unigrams:
         values, counts = np.unique(cps[~space], return_counts=True)
         out += zip(map(chr, values.tolist()), counts.tolist())
+    pairs = _bigram_codes(cps, space)
+    if len(pairs):
+        values, counts = np.unique(pairs, return_counts=True)
+        out += ((bigram_text(v), n) for v, n in zip(values.tolist(), counts.tolist()))
+    return out
+
+
+def bigram_codes(norm: str) -> np.ndarray:
+    """The bigrams of ``char_grams(norm)`` in text order, each as ``bigram_code``: the
+    i-th is at gram position i (what the sidecar's positions count)."""
+    cps = np.frombuffer(norm.encode("utf-32-le"), dtype=np.uint32)
+    return _bigram_codes(cps, np.isin(cps, _WHITESPACE))
+
+
+def bigram_code(gram: str) -> int:
+    """A two-character gram as one number (``first << 21 | second``)."""
+    return (ord(gram[0]) << 21) | ord(gram[1])
+
+
+def bigram_text(code: int) -> str:
+    return chr(code >> 21) + chr(code & 0x1FFFFF)
+
+
+def _bigram_codes(cps: np.ndarray, space: np.ndarray) -> np.ndarray:
     # Whitespace runs collapse to one space, as in char_grams.
     keep = ~space
     keep[1:] |= space[1:] & ~space[:-1]
     keep[:1] |= space[:1]
     symbols = np.where(space, SPACE, cps)[keep]
-    if len(symbols) > 1:
-        pairs = (symbols[:-1].astype(np.uint64) << 21) | symbols[1:]
-        values, counts = np.unique(pairs, return_counts=True)
-        out += ((chr(v >> 21) + chr(v & 0x1FFFFF), n) for v, n in zip(values.tolist(), counts.tolist()))
-    return out
+    if len(symbols) < 2:
+        return np.zeros(0, np.uint64)
+    return (symbols[:-1].astype(np.uint64) << 21) | symbols[1:]
 
 
 def phrase_bigrams(norm: str) -> list[str]:

@@ -257,6 +257,7 @@ class Plan:
         # gram's space stands for any whitespace run, the phrase for itself).
         exact_by_grams = len(grams) == 1 and grams[0] == unit.text and not any(c.isspace() for c in unit.text)
         if not exact_by_grams:
+            title_only = unit.field == "title"
             candidates = np.flatnonzero(mask & view.live if scope is None else mask & view.live & scope)
             if not any(c.isspace() for c in unit.text):   # a jieba word is a substring: proof
                 word_fields = ("title",) if unit.field == "title" else ("title", "body")
@@ -264,8 +265,11 @@ class Plan:
                 for f in word_fields:
                     proven |= view.term_freqs(f, unit.text, candidates) > 0
                 candidates = candidates[~proven]
+                if not title_only and len(candidates):     # bigram positions, where they decide
+                    decided, holds = view.phrase_positions(unit.text, candidates)
+                    mask[candidates[decided & ~holds]] = False
+                    candidates = candidates[~decided]
             text = unit.text.encode("utf-8")
-            title_only = unit.field == "title"
             candidates = candidates[~view.heads_contain(candidates, text, title_only)]   # nothing decompressed
             for n, d in enumerate(candidates):
                 if n % 256 == 255:

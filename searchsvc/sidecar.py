@@ -22,14 +22,20 @@ Its name shares the segment's prefix, so Whoosh deletes it with the segment.
 
 Layout: ``MAGIC``, a little-endian u32 header length, the JSON header (which names
 the fields), then each array 64-byte aligned: ``starts`` (where each term's postings
-begin in ``ids``, in Whoosh's term order; one more than terms; uint32 unless a
+begin in ``ids``, in the order of the terms' hashes, see below; one more than terms; uint32 unless a
 segment's postings need int64),
 ``ids`` (segment docnums, uint16 when the segment has at most 65,536 documents),
 ``tfs`` (uint8 frequencies; ``OVERFLOW`` marks one in ``over_at``/``over_tf``) and
-``len:<field>`` (float32 field lengths as Whoosh decodes them); the dictionary:
-``dict_hash`` (sorted CRC-32s of each term's key: its field's number, one byte, and
-its bytes), ``dict_term`` (each hash's term number), ``terms`` (the keys, in term
-order) and ``term_at`` (where each begins).
+``len:<field>`` (float32 field lengths as Whoosh decodes them); the positions of the
+common bigrams of ``text_c`` (those held by at least 1/``POSITION_SHARE`` of the
+segment's documents): ``pos_term`` (their term numbers, ascending), ``pos_at`` (where
+each one's positions begin in ``pos``) and ``pos`` (gram positions in the normalised
+text, as ``analysis.bigram_codes`` counts them: by posting, then ascending; a posting has
+as many as its frequency), so a phrase of common grams is confirmed by intersecting
+arrays instead of reading thousands of texts; the dictionary:
+``dict_hash`` (the sorted CRC-32s of each term's key: its field's number, one byte, and
+its bytes; the terms are numbered in this order), ``terms`` (the keys) and ``term_at``
+(where each begins).
 """
 
 from __future__ import annotations
@@ -48,11 +54,13 @@ from operator import itemgetter
 import numpy as np
 from whoosh.reading import SegmentReader
 
+from .analysis import bigram_code, bigram_codes
 from .postings import TermBlocks
 from .whoosh_adapter import field_lengths, posting_extents, reader_segment_path, segment_path
 
 MAGIC = b"SSPOST\r\n"
-VERSION = 2
+VERSION = 3
+POSITION_SHARE = 32     # a bigram held by 1/32 of a segment's documents keeps its positions (~2 % of the index)
 SUFFIX = ".ssp"
 OVERFLOW = 255          # a frequency that is not a whole number below 255 is kept aside
 ALIGN = 64
@@ -82,19 +90,17 @@ class Recorder:
         path = segment_path(storage, segment, SUFFIX)
         if path is None:    # a storage without a folder (RamStorage): readers use Whoosh's blocks
             return
-        leaf = SegmentReader(storage, schema, segment)
-        try:
-            lengths = _lengths(leaf)
-        finally:
-            leaf.close()
         starts = np.zeros(len(self.lists) + 1, np.int64)
         np.cumsum(np.fromiter(map(len, self.lists), np.int64, count=len(self.lists)), out=starts[1:])
         total = int(starts[-1])
         ids = np.fromiter(map(itemgetter(0), chain.from_iterable(self.lists)), np.uint32, count=total)
         weights = np.fromiter(map(itemgetter(1), chain.from_iterable(self.lists)), np.float32, count=total)
         self.lists = []
-        _write(path, segment.segment_id(), segment.doc_count_all(), list(self.fields), self.keys, starts, ids,
-               weights, lengths)
+        leaf = SegmentReader(storage, schema, segment)
+        try:
+            _write_for(path, leaf, list(self.fields), self.keys, starts, ids, weights)
+        finally:
+            leaf.close()
 
 
 def _lengths(leaf) -> dict[str, np.ndarray]:
@@ -121,8 +127,8 @@ def build(leaf) -> bool:
                 decoded.append(TermBlocks(postfile, offset, length).decode())
     starts = np.zeros(len(decoded) + 1, np.int64)
     np.cumsum([len(i) for i, _ in decoded], out=starts[1:])
-    _write(path, leaf.segment().segment_id(), leaf.doc_count_all(), list(fields), keys, starts,
-           _joined([i for i, _ in decoded], np.uint32), _joined([w for _, w in decoded], np.float32), _lengths(leaf))
+    _write_for(path, leaf, list(fields), keys, starts,
+               _joined([i for i, _ in decoded], np.uint32), _joined([w for _, w in decoded], np.float32))
     return True
 
 
@@ -135,20 +141,86 @@ def _joined(arrays: list, dtype) -> np.ndarray:
     return np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype)
 
 
+def _positions(leaf, fields: list[str], keys: list[bytes], starts, ids, weights) -> dict[str, np.ndarray] | None:
+    """The ``pos_*`` arrays: where the segment's common ``text_c`` bigrams occur, found in
+    its normalised texts and checked against their postings (any difference, and the
+    segment gets no positions: its phrases are confirmed by reading, as before)."""
+    count = leaf.doc_count_all()
+    terms, codes = [], []
+    if "text_c" in fields and leaf.has_column("norm"):
+        number = fields.index("text_c")
+        for t in np.flatnonzero(np.diff(starts) >= max(1, count // POSITION_SHARE)).tolist():
+            if keys[t][0] == number:
+                gram = keys[t][1:].decode("utf-8")
+                if len(gram) == 2:
+                    terms.append(t)
+                    codes.append(bigram_code(gram))
+    if not terms:
+        return None
+    codes = np.array(codes, np.uint64)
+    order = np.argsort(codes)
+    known = codes[order]
+    found, docs, where = [], [], []
+    column = leaf.column_reader("norm")
+    for d in range(count):
+        pairs = bigram_codes(column[d].decode("utf-8"))
+        k = np.minimum(known.searchsorted(pairs), len(known) - 1)
+        at = np.flatnonzero(known[k] == pairs)
+        found.append(order[k[at]])
+        where.append(at)
+        docs.append(np.full(len(at), d, np.int64))
+    term = np.concatenate(found)
+    by_term = np.argsort(term, kind="stable")       # texts were read in docnum order, positions ascending
+    term, doc, pos = term[by_term], np.concatenate(docs)[by_term], np.concatenate(where)[by_term]
+    # Every (term, document) the texts give must be a posting with that frequency.
+    expect = np.concatenate([j * count + ids[starts[t]:starts[t + 1]].astype(np.int64) for j, t in enumerate(terms)])
+    expect_n = np.concatenate([weights[starts[t]:starts[t + 1]] for t in terms])
+    got, got_n = np.unique(term * count + doc, return_counts=True)
+    if not (np.array_equal(got, expect) and np.array_equal(got_n, expect_n)):
+        log.warning("segment %s: bigram positions differ from its postings; none kept",
+                    leaf.segment().segment_id())
+        return None
+    pos_at = np.zeros(len(terms) + 1, np.int64)
+    np.cumsum(np.bincount(term, minlength=len(terms)), out=pos_at[1:])
+    return {"pos_term": np.array(terms, np.uint32), "pos_at": pos_at.astype(_fit(pos_at[-1])),
+            "pos": pos.astype(np.uint16 if not len(pos) or pos.max() < 1 << 16 else np.uint32)}
+
+
+def _by_hash(keys: list[bytes], starts, ids, weights):
+    """The terms (``keys``) and their postings in the order of the keys' CRC-32s, the
+    dictionary's: a hash found is the term's number (no table from one to the other)."""
+    order = np.argsort(np.fromiter(map(zlib.crc32, keys), np.uint32, count=len(keys)), kind="stable")
+    lens = np.diff(starts)[order]
+    new_starts = np.zeros(len(keys) + 1, np.int64)
+    np.cumsum(lens, out=new_starts[1:])
+    at = np.repeat(starts[:-1][order] - new_starts[:-1], lens) + np.arange(new_starts[-1])
+    return [keys[t] for t in order.tolist()], new_starts, ids[at], weights[at]
+
+
+def _write_for(path: str, leaf, fields: list[str], keys: list[bytes], starts, ids, weights) -> None:
+    """The sidecar of the segment ``leaf`` reads, from its postings (see :func:`_write`)."""
+    keys, starts, ids, weights = _by_hash(keys, starts, ids, weights)
+    _write(path, leaf.segment().segment_id(), leaf.doc_count_all(), fields, keys, starts, ids, weights,
+           _lengths(leaf), _positions(leaf, fields, keys, starts, ids, weights))
+
+
 def _write(path: str, segment_id: str, doccount: int, fields: list[str], keys: list[bytes], starts, ids, weights,
-           lengths) -> None:
+           lengths, positions=None) -> None:
     """``keys``: each term as its field's number (in ``fields``) and its bytes, in the order
-    of the postings (``starts``)."""
+    of the postings (``starts``); ``positions``: the ``pos_*`` arrays (none by default), for
+    terms already in the order of :func:`_by_hash`."""
+    keys, starts, ids, weights = _by_hash(keys, np.asarray(starts, np.int64), ids, weights)
+    if positions is None:
+        positions = {"pos_term": np.zeros(0, np.uint32), "pos_at": np.zeros(1, np.uint32),
+                     "pos": np.zeros(0, np.uint16)}
     whole = (weights == np.round(weights)) & (weights >= 0) & (weights < OVERFLOW)
     tfs = np.where(whole, weights, OVERFLOW).astype(np.uint8)
     over_at = np.flatnonzero(~whole).astype(np.int64)
     hashes = np.fromiter(map(zlib.crc32, keys), np.uint32, count=len(keys))
-    order = np.argsort(hashes, kind="stable")
     term_at = np.zeros(len(keys) + 1, np.int64)
     np.cumsum([len(k) for k in keys], out=term_at[1:])
     arrays = {
-        "dict_hash": hashes[order],
-        "dict_term": order.astype(np.uint32),
+        "dict_hash": hashes,
         "terms": np.frombuffer(b"".join(keys), np.uint8),
         "term_at": term_at.astype(_fit(term_at[-1])),
         "starts": starts.astype(_fit(starts[-1])),
@@ -157,6 +229,7 @@ def _write(path: str, segment_id: str, doccount: int, fields: list[str], keys: l
         "over_at": over_at,
         "over_tf": weights[over_at].astype(np.float32),
         **{f"len:{f}": v.astype(np.float32) for f, v in lengths.items()},
+        **positions,
     }
     table, at = {}, 0
     for name, arr in arrays.items():
@@ -209,8 +282,9 @@ class Sidecar:
         self.ids, self.tfs = self.arrays["ids"], self.arrays["tfs"]
         self.over_at, self.over_tf = self.arrays["over_at"], self.arrays["over_tf"]
         self.field_numbers = {f: i for i, f in enumerate(meta["fields"])}
-        self.dict_hash, self.dict_term = self.arrays["dict_hash"], self.arrays["dict_term"]
+        self.dict_hash = self.arrays["dict_hash"]
         self.terms, self.term_at = self.arrays["terms"], self.arrays["term_at"]
+        self.pos_term, self.pos_at, self.pos = self.arrays["pos_term"], self.arrays["pos_at"], self.arrays["pos"]
 
     def check(self) -> None:
         """Raise ValueError unless every array matches its CRC-32 (reads the whole file)."""
@@ -223,7 +297,13 @@ class Sidecar:
 
     def lookup(self, field: str, tbytes: bytes) -> tuple[int, int] | None:
         """Where a term's postings lie (``start``, ``end``), or None when the segment does
-        not hold it: a hash looked up by binary search, then the term's bytes compared."""
+        not hold it."""
+        t = self.find(field, tbytes)
+        return None if t is None else (int(self.starts[t]), int(self.starts[t + 1]))
+
+    def find(self, field: str, tbytes: bytes) -> int | None:
+        """A term's number, or None when the segment does not hold it: a hash looked up by
+        binary search, then the term's bytes compared."""
         number = self.field_numbers.get(field)
         if number is None:
             return None
@@ -232,11 +312,33 @@ class Sidecar:
         hashes = self.dict_hash
         i = int(hashes.searchsorted(h))     # (the method: numpy's function wrapper costs as much again)
         while i < len(hashes) and hashes[i] == h:
-            t = int(self.dict_term[i])
-            if self.terms[int(self.term_at[t]):int(self.term_at[t + 1])].tobytes() == key:
-                return int(self.starts[t]), int(self.starts[t + 1])
+            if self.terms[int(self.term_at[i]):int(self.term_at[i + 1])].tobytes() == key:
+                return i
             i += 1
         return None
+
+    def has_positions(self, t: int) -> bool:
+        j = int(self.pos_term.searchsorted(t))
+        return j < len(self.pos_term) and int(self.pos_term[j]) == t
+
+    def phrase_keys(self, t: int, offset: int, docs: np.ndarray) -> np.ndarray:
+        """Where term ``t`` (one with positions) occurs in ``docs`` (sorted segment docnums),
+        shifted back by ``offset``: sorted ``docnum << 32 | position - offset``. The keys of a
+        phrase's grams, each shifted by its offset in the phrase, meet where it occurs."""
+        j = int(self.pos_term.searchsorted(t))
+        start, end = int(self.starts[t]), int(self.starts[t + 1])
+        ids, tfs = self.postings(start, end)
+        tfs = tfs.astype(np.int64)
+        k = np.minimum(ids.searchsorted(docs.astype(ids.dtype)), len(ids) - 1)
+        chosen = k[ids[k] == docs]                  # the postings of docs
+        lens = tfs[chosen]
+        firsts = np.cumsum(tfs)[chosen] - lens      # where each one's positions begin
+        total = int(lens.sum())
+        at = np.repeat(firsts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+        pos = self.pos[int(self.pos_at[j]):int(self.pos_at[j + 1])][at].astype(np.int64)
+        doc = np.repeat(ids[chosen].astype(np.int64), lens)
+        ok = pos >= offset
+        return (doc[ok] << 32) | (pos[ok] - offset)
 
     def postings(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
         """(segment docnums, frequencies as float32) of postings ``start:end``."""

@@ -147,7 +147,7 @@ class IndexView:
         tbytes = term.encode("utf-8")
         found = []
         spans = self._lookup(fieldname, term)[1]
-        for (leaf, base), side, (start, end) in zip(self.leaves, self.sidecars, spans.tolist()):
+        for (leaf, base), side, (start, end, _) in zip(self.leaves, self.sidecars, spans.tolist()):
             if side is None:
                 blocks = term_blocks(leaf, fieldname, tbytes)
             else:
@@ -163,23 +163,55 @@ class IndexView:
 
     def _lookup(self, fieldname: str, term: str) -> tuple[int, np.ndarray]:
         """The term's document frequency and, per segment, where its postings lie in the
-        sidecar (-1, -1: not there, or no sidecar), remembered: a query asks both, often."""
+        sidecar and its term number there (-1: not there, or no sidecar), remembered: a
+        query asks both, often."""
         key = (fieldname, term)
         hit = self._dictionary.get(key)
         if hit is None:
             tbytes = term.encode("utf-8")
-            df, spans = 0, np.full((len(self.leaves), 2), -1, dtype=np.int64)
+            df, spans = 0, np.full((len(self.leaves), 3), -1, dtype=np.int64)
             for i, ((leaf, _), side) in enumerate(zip(self.leaves, self.sidecars)):
                 if side is None:
                     df += leaf.doc_frequency(fieldname, tbytes)
                     continue
-                span = side.lookup(fieldname, tbytes)
-                if span is not None:
-                    spans[i] = span
-                    df += span[1] - span[0]
+                t = side.find(fieldname, tbytes)
+                if t is not None:
+                    spans[i] = side.starts[t], side.starts[t + 1], t
+                    df += spans[i, 1] - spans[i, 0]
             hit = (df, spans)
             self._dictionary.put(key, hit)
         return hit
+
+    def phrase_positions(self, text: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For ``docs`` (sorted global docnums, candidates holding every bigram of ``text``, a
+        phrase of two or more characters without whitespace): whether the sidecars' bigram
+        positions decide if their normalised text holds it, and where decided, whether it
+        does. A segment decides when bigrams with positions cover the phrase."""
+        decided = np.zeros(len(docs), dtype=bool)
+        holds = np.zeros(len(docs), dtype=bool)
+        grams = [text[i:i + 2] for i in range(len(text) - 1)]
+        spans = [self._lookup("text_c", g)[1] for g in dict.fromkeys(grams)]
+        at = {g: i for i, g in enumerate(dict.fromkeys(grams))}
+        bounds = np.searchsorted(docs, [base for _, base in self.leaves] + [self.n])
+        for i, ((leaf, base), side) in enumerate(zip(self.leaves, self.sidecars)):
+            lo, hi = bounds[i], bounds[i + 1]
+            if side is None or lo == hi:
+                continue
+            terms = [int(spans[at[g]][i, 2]) for g in grams]
+            if min(terms) < 0:                  # a gram the segment lacks: none of it holds the phrase
+                decided[lo:hi] = True
+                continue
+            cover = _cover([side.has_positions(t) for t in terms])
+            if cover is None:
+                continue
+            local = docs[lo:hi] - base
+            keys = None
+            for o in sorted(cover, key=lambda o: spans[at[grams[o]]][i, 1] - spans[at[grams[o]]][i, 0]):
+                found = side.phrase_keys(terms[o], o, local)
+                keys = found if keys is None else _common(keys, found)
+            decided[lo:hi] = True
+            holds[lo:hi] = np.isin(local, keys >> 32)
+        return decided, holds
 
     def mask(self, fieldname: str, term: str) -> np.ndarray:
         """Articles holding the term (a new array). Kept as bits, 64x smaller than the
@@ -336,3 +368,30 @@ def verify(storage, schema, segments, ids) -> None:
 
 class UnreadableIndex(Exception):
     """What a write produced cannot be opened by the service's reader (not published)."""
+
+
+def _cover(positioned: list[bool]) -> list[int] | None:
+    """Offsets of bigrams with positions (``positioned[o]``) that together cover every
+    character of the phrase (bigram ``o`` covers characters ``o`` and ``o + 1``), or None."""
+    chosen, need = [], 0      # need: the first character not yet covered
+    last = len(positioned)    # characters: last + 1
+    while need <= last:
+        if need < last and positioned[need]:
+            o = need
+        elif need > 0 and positioned[need - 1]:
+            o = need - 1
+        else:
+            return None
+        chosen.append(o)
+        need = o + 2
+    return chosen
+
+
+def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The values both sorted, duplicate-free arrays hold."""
+    if len(a) > len(b):
+        a, b = b, a
+    if not len(a):
+        return a
+    k = np.minimum(b.searchsorted(a), len(b) - 1)
+    return a[b[k] == a]

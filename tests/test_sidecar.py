@@ -9,11 +9,13 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from searchsvc import sidecar
+from searchsvc.analysis import char_grams
 from searchsvc.indexing import Indexer
 from searchsvc.postings import TermBlocks
 from searchsvc.searching import Engine, SearchRequest
@@ -47,7 +50,6 @@ def assert_sidecars_equal_whoosh(index_dir: Path) -> int:
             for field in [f for f in leaf.schema.names() if leaf.schema[f].indexed]:   # (the file's order)
                 for tbytes, postfile, offset, length in posting_extents(leaf, field):
                     span = side.lookup(field, tbytes)
-                    assert span[0] == side.starts[checked_in_leaf]     # postings in Whoosh's term order
                     checked_in_leaf += 1
                     ids, tfs = side.postings(*span)
                     live = [(d, w) for d, w in zip(ids.tolist(), tfs.tolist()) if not leaf.is_deleted(d)]
@@ -66,7 +68,33 @@ def assert_sidecars_equal_whoosh(index_dir: Path) -> int:
             for field in sidecar.LENGTH_FIELDS:
                 public = [leaf.doc_field_length(d, field) or 0 for d in range(leaf.doc_count_all())]
                 assert side.lengths(field).tolist() == public
+            assert_positions_equal_texts(leaf, side)
     return checked
+
+
+def assert_positions_equal_texts(leaf, side) -> None:
+    """The positions kept are those of every text_c bigram held by 1/POSITION_SHARE of the
+    segment's documents, and equal where ``char_grams`` finds it in the stored text."""
+    count = leaf.doc_count_all()
+    found: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for d in range(count):
+        for i, gram in enumerate(char_grams(_norm(leaf, d), unigrams=False)):
+            found[gram].append((d, i))
+    least = max(1, count // sidecar.POSITION_SHARE)
+    want = {g for g, occ in found.items() if len({d for d, _ in occ}) >= least}
+    kept = {}
+    for t in side.pos_term.tolist():
+        key = side.terms[int(side.term_at[t]):int(side.term_at[t + 1])].tobytes()
+        assert key[0] == side.field_numbers["text_c"]
+        keys = side.phrase_keys(t, 0, np.arange(count))
+        kept[key[1:].decode("utf-8")] = list(zip((keys >> 32).tolist(), (keys & 0xFFFFFFFF).tolist()))
+    assert set(kept) == want
+    for gram, occurrences in kept.items():
+        assert occurrences == found[gram], gram
+
+
+def _norm(leaf, docnum: int) -> str:
+    return leaf.column_reader("norm")[docnum].decode("utf-8")
 
 
 def sidecar_files(index_dir: Path) -> list[str]:
@@ -96,6 +124,38 @@ def test_generated_articles_sidecars_equal_whoosh(config, analysis, tmp_path_fac
     # Upserts add segments and merge small ones: each new segment gets its own sidecar.
     Indexer(cfg, analysis).index_paths([corpus_gen.write_jsonl(articles[:1], tmp / "again.jsonl")])
     assert_sidecars_equal_whoosh(cfg.index_dir)
+    shutil.rmtree(tmp)
+
+
+PHRASE = st.text(st.sampled_from("党建的是一二三"), min_size=2, max_size=8)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(st.sampled_from("党建的是一二三 \n，"), max_size=300), min_size=1, max_size=8),
+       phrases=st.lists(PHRASE, min_size=1, max_size=10))
+def test_phrases_decided_by_positions_equal_grep(config, analysis, tmp_path_factory, texts, phrases):
+    """A phrase confirmed from bigram positions, never from the text, is found exactly
+    where the normalised text holds it (a small segment keeps every bigram's positions,
+    so each is decided; each article's own pieces are asked too)."""
+    from searchsvc.view import IndexView
+    tmp = tmp_path_factory.mktemp("phrases")
+    cfg = make_config(config, tmp)
+    articles = [{"id": f"p{i}", "title": t[:20], "body": t} for i, t in enumerate(texts)]
+    Indexer(cfg, analysis).index_paths([corpus_gen.write_jsonl(articles, tmp / "p.jsonl")], rebuild=True, workers=1)
+    norms = [analysis.normalizer(a["title"]) + "\n" + analysis.normalizer(a["body"]) for a in articles]
+    runs = [r for n in norms for r in re.split(r"[\s，]+", n) if len(r) >= 2]
+    pieces = [p for r in runs for p in (r, r[:5], r[1:7], r[-6:]) if len(p) >= 2]
+    with IndexStore(cfg.index_dir).open().reader() as reader:
+        view = IndexView(reader, "test")
+        by_id = {view.searcher.stored_fields(d)["id"]: d for d in range(view.n)}
+        norm_of = {by_id[a["id"]]: n for a, n in zip(articles, norms) if a["id"] in by_id}   # (empty ones refused)
+        for phrase in dict.fromkeys(phrases + pieces[:40]):
+            docs = np.arange(view.n)
+            for i in range(len(phrase) - 1):
+                docs = docs[view.term_freqs("text_c", phrase[i:i + 2], docs) > 0]
+            decided, holds = view.phrase_positions(phrase, docs)
+            assert decided.all()
+            assert {int(d) for d in docs[holds]} == {d for d, n in norm_of.items() if phrase in n}, phrase
     shutil.rmtree(tmp)
 
 
@@ -227,8 +287,9 @@ def test_terms_whose_hashes_collide_are_told_apart(tmp_path):
     sidecar._write(path, "MAIN_y", 10, ["f"], keys, starts, np.array([1, 2, 3, 4], np.uint32),
                    np.ones(4, np.float32), {})
     side = sidecar.Sidecar(path, "MAIN_y", 10)
+    ids = [[1], [2, 3], [4]]
     for k, key in enumerate(keys):
-        assert side.lookup("f", key[1:]) == (int(starts[k]), int(starts[k + 1]))
+        assert side.postings(*side.lookup("f", key[1:]))[0].tolist() == ids[k]
 
 
 def test_an_index_in_memory_has_no_sidecars(tmp_path, monkeypatch, analysis):
