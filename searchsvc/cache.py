@@ -4,6 +4,7 @@ per-index-version caches: decoded postings, block directories, query matches."""
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any, Callable, Hashable
 
 import cachetools
@@ -15,7 +16,10 @@ class SizedLRU:
     """cachetools' LRU with a lock (workers answer from several threads). With
     ``max_items``, every entry counts at least ``max_bytes / max_items``, so neither
     bound is exceeded. A value larger than the whole cache is not kept. Lookups are
-    counted (``searchsvc_cache_lookups``) under ``name``."""
+    counted (``searchsvc_cache_lookups``) under ``name``, in batches (:func:`flush_lookups`):
+    a query looks up ~250 times, and a multiprocess counter's ``inc`` costs microseconds."""
+
+    _all: "weakref.WeakSet[SizedLRU]" = weakref.WeakSet()     # (the counters are process-wide too)
 
     def __init__(self, max_bytes: int, sizeof: Callable[[Any], int], max_items: int | None = None,
                  name: str = "other"):
@@ -24,13 +28,24 @@ class SizedLRU:
         self._lock = threading.Lock()
         self.enabled = max_bytes > 0 and max_items != 0
         self._hit, self._miss = CACHE.labels(name, "hit"), CACHE.labels(name, "miss")
+        self._counts = [0, 0]     # hits, misses not yet counted into the counters
+        SizedLRU._all.add(self)
 
     def get(self, key: Hashable) -> Any:
         with self._lock:
             value = self._lru.get(key)
-        if self.enabled:
-            (self._miss if value is None else self._hit).inc()
+            if self.enabled:
+                self._counts[value is None] += 1
         return value
+
+    def flush(self) -> None:
+        """Add the lookups made since the last flush to the counters."""
+        with self._lock:
+            (hits, misses), self._counts = self._counts, [0, 0]
+        if hits:
+            self._hit.inc(hits)
+        if misses:
+            self._miss.inc(misses)
 
     def put(self, key: Hashable, value: Any) -> None:
         if not self.enabled:
@@ -51,3 +66,9 @@ class SizedLRU:
     @property
     def nbytes(self) -> int:
         return self._lru.currsize
+
+
+def flush_lookups() -> None:
+    """Count every cache's recent lookups (after each request and before a scrape)."""
+    for lru in list(SizedLRU._all):
+        lru.flush()

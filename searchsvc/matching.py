@@ -25,6 +25,8 @@ from .typos import Fix, apply
 from .view import SPARSE_MIN_DF, SPARSE_RATIO, IndexView
 
 GRAM_DECODE_RATIO = 30  # decoding a posting ~0.3 µs, confirming a text ~10 µs (Plan._candidates)
+WORD_MASK_SHARE = 64    # candidates over 1/64 of the index: a word's proof from its (cached) mask, whose
+                        # cost is per article of the index, not per candidate (Plan.unit_mask)
 
 
 class SearchTimeout(Exception):
@@ -261,9 +263,16 @@ class Plan:
             candidates = np.flatnonzero(mask & view.live if scope is None else mask & view.live & scope)
             if not any(c.isspace() for c in unit.text):   # a jieba word is a substring: proof
                 word_fields = ("title",) if unit.field == "title" else ("title", "body")
-                proven = np.zeros(len(candidates), dtype=bool)
-                for f in word_fields:
-                    proven |= view.term_freqs(f, unit.text, candidates) > 0
+                if len(candidates) * WORD_MASK_SHARE > view.n:     # many: the word's masks, not lookups
+                    words = np.zeros(view.n, dtype=bool)
+                    for f in word_fields:
+                        if view.doc_frequency(f, unit.text):
+                            words |= view.mask(f, unit.text)
+                    proven = words[candidates]
+                else:
+                    proven = np.zeros(len(candidates), dtype=bool)
+                    for f in word_fields:
+                        proven |= view.term_freqs(f, unit.text, candidates) > 0
                 candidates = candidates[~proven]
                 if not title_only and len(candidates):     # bigram positions, where they decide
                     decided, holds = view.phrase_positions(unit.text, candidates)
