@@ -84,18 +84,23 @@ def highlight(text: str, needles, normalizer) -> str:
     return render(text, spans)
 
 
-def snippet(body: str, needles, normalizer, width: int = SNIPPET_CHARS, near: int = 0) -> str:
+def snippet(body: str, needles, normalizer, width: int = SNIPPET_CHARS, near: int = 0,
+            norm_body: str | None = None) -> str:
     """The ~``width``-character window with the most matches, cut at sentence
     punctuation where possible, ``…`` where text was left out.
 
     Only ``body[near - width : near + SNIPPET_SCAN_CHARS]`` is read (``near``: where the
     caller found the first match of a long body), so a 5 MB article costs what a short
-    one does."""
+    one does. ``norm_body``: the body normalised character for character (its offsets
+    the identity), when the caller has it: nothing is normalised again."""
     if not body:
         return ""
     lo = max(0, near - width)
     region = body[lo:near + SNIPPET_SCAN_CHARS]
-    norm, offsets = normalizer.with_offsets(region)
+    if norm_body is not None and len(norm_body) == len(body):
+        norm, offsets = norm_body[lo:near + SNIPPET_SCAN_CHARS], None
+    else:
+        norm, offsets = normalizer.with_offsets(region)
     spans = [(s + lo, e + lo) for s, e in _to_original(find_spans(norm, needles), offsets)]
     start = _best_window(spans, width) if spans else lo
     start, end = _cut(body, start, width)

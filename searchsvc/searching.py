@@ -389,7 +389,11 @@ class Engine:
                 view.snippets.put(key, html)
             hit["snippet_html"] = html
         else:
-            hit["snippet_html"] = snippet(body, needles, normalizer)
+            norm_body = None
+            if doc.get("_offsets") is None:     # normalised char for char: the stored normal form serves
+                text = view.norm_text(docnum)
+                norm_body = text[text.find("\n") + 1:]
+            hit["snippet_html"] = snippet(body, needles, normalizer, norm_body=norm_body)
         hit["score"] = round(score, 4)
         return hit
 

@@ -220,7 +220,13 @@ class IndexView:
         bits = self._masks.get(key)
         if bits is None:
             m = np.zeros(self.n, dtype=bool)
-            m[self.postings(fieldname, term)[0]] = True
+            if self.mapped and self._cache.get(key) is None:   # straight from the mapped ids: nothing decoded
+                spans = self._lookup(fieldname, term)[1]
+                for (leaf, base), side, (start, end, _) in zip(self.leaves, self.sidecars, spans.tolist()):
+                    if start >= 0:
+                        m[base:base + leaf.doc_count_all()][side.ids[start:end]] = True
+            else:
+                m[self.postings(fieldname, term)[0]] = True
             self._masks.put(key, np.packbits(m))
             return m
         return np.unpackbits(bits, count=self.n).view(bool)

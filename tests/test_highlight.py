@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from searchsvc.highlight import MAX_MARKS, SNIPPET_CHARS, find_spans, highlight, snippet
 
@@ -110,3 +112,15 @@ def test_snippet_of_a_long_body_reads_only_near_the_first_match(norm):
 def test_snippet_escapes_and_keeps_one_line(norm):
     html = snippet("第一行<script>党建</script>\n第二行党建。", ["党建"], norm)
     assert html == "第一行&lt;script&gt;<mark>党建</mark>&lt;/script&gt; 第二行<mark>党建</mark>。"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.text(st.sampled_from("党建殘疾人就業乡村振兴。，！ＡＢＣabc<&>\n 　"), max_size=600),
+       needles=st.lists(st.text(st.sampled_from("党建残疾人就业乡村振兴abc<"), min_size=1, max_size=3),
+                        min_size=1, max_size=3))
+def test_snippet_from_the_stored_normal_form_equals_normalising_again(norm, body, needles):
+    """A search's snippet takes the body's normal form from the index when it maps
+    character for character (no stored offsets): the same HTML as normalising again."""
+    normal, offsets = norm.with_offsets(body)
+    if offsets is None:
+        assert snippet(body, needles, norm, norm_body=normal) == snippet(body, needles, norm)
