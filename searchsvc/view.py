@@ -123,8 +123,9 @@ class IndexView:
         key = (fieldname, term)
         hit = self._cache.get(key)
         df = self.doc_frequency(fieldname, term)
-        # mapped: a binary search in each segment's ids, no decoding
-        if hit is not None or (not self.mapped and (df < SPARSE_MIN_DF or len(docs) * SPARSE_RATIO >= df)):
+        # A short list is decoded (mapped: concatenated) once and kept: one binary search after,
+        # not one per segment. A long one mapped: a binary search in each segment's ids.
+        if hit is not None or df < SPARSE_MIN_DF or (not self.mapped and len(docs) * SPARSE_RATIO >= df):
             ids, tfs = hit if hit is not None else self.postings(fieldname, term)
             if not len(ids):
                 return np.zeros(len(docs), dtype=np.float32)
