@@ -167,16 +167,16 @@ def _positions(leaf, fields: list[str], keys: list[bytes], starts, ids, weights)
         pairs = bigram_codes(column[d].decode("utf-8"))
         k = np.minimum(known.searchsorted(pairs), len(known) - 1)
         at = np.flatnonzero(known[k] == pairs)
-        found.append(order[k[at]])
-        where.append(at)
-        docs.append(np.full(len(at), d, np.int64))
+        found.append(order[k[at]].astype(np.int32))     # (int32: a rebuild's peak memory)
+        where.append(at.astype(np.int32))
+        docs.append(np.full(len(at), d, np.int32))
     term = np.concatenate(found)
     by_term = np.argsort(term, kind="stable")       # texts were read in docnum order, positions ascending
     term, doc, pos = term[by_term], np.concatenate(docs)[by_term], np.concatenate(where)[by_term]
     # Every (term, document) the texts give must be a posting with that frequency.
     expect = np.concatenate([j * count + ids[starts[t]:starts[t + 1]].astype(np.int64) for j, t in enumerate(terms)])
     expect_n = np.concatenate([weights[starts[t]:starts[t + 1]] for t in terms])
-    got, got_n = np.unique(term * count + doc, return_counts=True)
+    got, got_n = np.unique(term.astype(np.int64) * count + doc, return_counts=True)
     if not (np.array_equal(got, expect) and np.array_equal(got_n, expect_n)):
         log.warning("segment %s: bigram positions differ from its postings; none kept",
                     leaf.segment().segment_id())
@@ -190,7 +190,10 @@ def _positions(leaf, fields: list[str], keys: list[bytes], starts, ids, weights)
 def _by_hash(keys: list[bytes], starts, ids, weights):
     """The terms (``keys``) and their postings in the order of the keys' CRC-32s, the
     dictionary's: a hash found is the term's number (no table from one to the other)."""
-    order = np.argsort(np.fromiter(map(zlib.crc32, keys), np.uint32, count=len(keys)), kind="stable")
+    hashes = np.fromiter(map(zlib.crc32, keys), np.uint32, count=len(keys))
+    if not len(keys) or (hashes[:-1] <= hashes[1:]).all():     # already so (no copies: peak memory)
+        return keys, starts, ids, weights
+    order = np.argsort(hashes, kind="stable")
     lens = np.diff(starts)[order]
     new_starts = np.zeros(len(keys) + 1, np.int64)
     np.cumsum(lens, out=new_starts[1:])
