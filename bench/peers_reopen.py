@@ -7,7 +7,8 @@ ratio to the peers stays affordable at every size.
 
 ``--corpus`` must be the corpus the indexes were built from (its order names the
 documents). The queries run through ``peers.py``'s own ``top``/``all_ids``, as its run
-does; prints in-process p50/p99 per query type and overall.
+does (each once, in a fresh process: like our `evaluate.py` pass, not warmed first);
+prints in-process p50/p99 per query type and overall.
 """
 
 from __future__ import annotations
@@ -63,16 +64,22 @@ def main() -> None:
         peer = reopen(peers, name, os.path.join(args.workdir, name), docs)
         peer.top(queries[0], peers.TOP_K)       # warm-up, untimed
         by_type: dict[str, list[float]] = {}
+        failed = 0
         for q in queries:
-            t = time.perf_counter()
-            peer.top(q, peers.TOP_K)
-            ms = (time.perf_counter() - t) * 1000
-            if q["type"] not in peers.RANK_TYPES:
-                peer.all_ids(q)                 # (as peers.py does: outside the timing)
+            try:
+                t = time.perf_counter()
+                peer.top(q, peers.TOP_K)
+                ms = (time.perf_counter() - t) * 1000
+                if q["type"] not in peers.RANK_TYPES:
+                    peer.all_ids(q)             # (as peers.py does: outside the timing)
+            except Exception as e:              # one bad query must not sink the run (as in peers.py)
+                failed += 1
+                print(f"[{name}] {q['q']!r}: {type(e).__name__}: {e}", file=sys.stderr)
+                continue
             by_type.setdefault(q["type"], []).append(ms)
         peer.close()
         every = [ms for v in by_type.values() for ms in v]
-        print(f"[{name}] {len(docs)} docs, {len(every)} queries")
+        print(f"[{name}] {len(docs)} docs, {len(every)} queries answered, {failed} failed")
         for t, v in sorted(by_type.items()):
             print(f"  {t:10s} p50 {statistics.median(v):7.2f}  p99 {percentile(v, 0.99):7.2f} ms")
         print(f"  {'all':10s} p50 {statistics.median(every):7.2f}  p99 {percentile(every, 0.99):7.2f} ms")

@@ -20,6 +20,7 @@ class SizedLRU:
     a query looks up ~250 times, and a multiprocess counter's ``inc`` costs microseconds."""
 
     _all: "weakref.WeakSet[SizedLRU]" = weakref.WeakSet()     # (the counters are process-wide too)
+    _all_lock = threading.Lock()     # a view (and its caches) is made in one request thread while others flush
 
     def __init__(self, max_bytes: int, sizeof: Callable[[Any], int], max_items: int | None = None,
                  name: str = "other"):
@@ -29,7 +30,8 @@ class SizedLRU:
         self.enabled = max_bytes > 0 and max_items != 0
         self._hit, self._miss = CACHE.labels(name, "hit"), CACHE.labels(name, "miss")
         self._counts = [0, 0]     # hits, misses not yet counted into the counters
-        SizedLRU._all.add(self)
+        with SizedLRU._all_lock:
+            SizedLRU._all.add(self)
 
     def get(self, key: Hashable) -> Any:
         with self._lock:
@@ -37,6 +39,12 @@ class SizedLRU:
             if self.enabled:
                 self._counts[value is None] += 1
         return value
+
+    def peek(self, key: Hashable) -> Any:
+        """The value, if kept, without counting a lookup or refreshing it."""
+        with self._lock:
+            # (the base class's lookup: LRUCache's own would move the key to the front)
+            return cachetools.Cache.__getitem__(self._lru, key) if key in self._lru else None
 
     def flush(self) -> None:
         """Add the lookups made since the last flush to the counters."""
@@ -70,5 +78,7 @@ class SizedLRU:
 
 def flush_lookups() -> None:
     """Count every cache's recent lookups (after each request and before a scrape)."""
-    for lru in list(SizedLRU._all):
+    with SizedLRU._all_lock:
+        caches = list(SizedLRU._all)
+    for lru in caches:
         lru.flush()

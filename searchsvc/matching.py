@@ -25,6 +25,7 @@ from .typos import Fix, apply
 from .view import SPARSE_MIN_DF, SPARSE_RATIO, IndexView
 
 GRAM_DECODE_RATIO = 30  # decoding a posting ~0.3 µs, confirming a text ~10 µs (Plan._candidates)
+POSITIONS_MIN_CANDIDATES = 8   # fewer texts are read (~10 µs each) faster than positions are gathered
 WORD_MASK_SHARE = 64    # candidates over 1/64 of the index: a word's proof from its (cached) mask, whose
                         # cost is per article of the index, not per candidate (Plan.unit_mask)
 
@@ -299,7 +300,7 @@ class Plan:
                     for f in word_fields:
                         proven |= view.term_freqs(f, unit.text, candidates) > 0
                 candidates = candidates[~proven]
-                if not title_only and len(candidates):     # bigram positions, where they decide
+                if not title_only and len(candidates) >= POSITIONS_MIN_CANDIDATES:   # bigram positions decide
                     decided, holds = view.phrase_positions(unit.text, candidates)
                     mask[candidates[decided & ~holds]] = False
                     candidates = candidates[~decided]

@@ -153,7 +153,7 @@ def _positions(leaf, fields: list[str], keys: list[bytes], starts, ids, weights)
         for t in np.flatnonzero(np.diff(starts) >= max(1, count // POSITION_SHARE)).tolist():
             if keys[t][0] == number:
                 gram = keys[t][1:].decode("utf-8")
-                if len(gram) == 2:
+                if len(gram) == 2 and " " not in gram:     # phrases with whitespace are read, not positioned
                     terms.append(t)
                     codes.append(bigram_code(gram))
     if not terms:

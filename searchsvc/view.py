@@ -116,10 +116,10 @@ class IndexView:
         return result
 
     def term_freqs(self, fieldname: str, term: str, docs: np.ndarray) -> np.ndarray:
-        """The term's frequency in each of ``docs`` (sorted global docnums; 0 where absent):
-        a binary search in each segment's sidecar, or, without sidecars, for a few documents
-        and a long posting list, only the Whoosh blocks that can hold them are decoded
-        (found in the term's block directory, which is kept)."""
+        """The term's frequency in each of ``docs`` (sorted global docnums; 0 where absent).
+        A short posting list is decoded once and kept; a long one is searched in each
+        segment's sidecar or, without sidecars, for a few documents, only the Whoosh blocks
+        that can hold them are decoded (found in the term's block directory, which is kept)."""
         key = (fieldname, term)
         hit = self._cache.get(key)
         df = self.doc_frequency(fieldname, term)
@@ -184,12 +184,14 @@ class IndexView:
         return hit
 
     def phrase_positions(self, text: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For ``docs`` (sorted global docnums, candidates holding every bigram of ``text``, a
-        phrase of two or more characters without whitespace): whether the sidecars' bigram
-        positions decide if their normalised text holds it, and where decided, whether it
-        does. A segment decides when bigrams with positions cover the phrase."""
+        """For ``docs`` (sorted global docnums) and ``text``, a phrase without whitespace:
+        whether the sidecars' bigram positions decide if their normalised text holds it, and
+        where decided, whether it does. A segment decides when bigrams with positions cover
+        the phrase (or when it lacks one of its bigrams)."""
         decided = np.zeros(len(docs), dtype=bool)
         holds = np.zeros(len(docs), dtype=bool)
+        if len(text) < 2:
+            return decided, holds
         grams = [text[i:i + 2] for i in range(len(text) - 1)]
         spans = [self._lookup("text_c", g)[1] for g in dict.fromkeys(grams)]
         at = {g: i for i, g in enumerate(dict.fromkeys(grams))}
@@ -221,7 +223,7 @@ class IndexView:
         bits = self._masks.get(key)
         if bits is None:
             m = np.zeros(self.n, dtype=bool)
-            if self.mapped and self._cache.get(key) is None:   # straight from the mapped ids: nothing decoded
+            if self.mapped and self._cache.peek(key) is None:   # straight from the mapped ids: nothing decoded
                 spans = self._lookup(fieldname, term)[1]
                 for (leaf, base), side, (start, end, _) in zip(self.leaves, self.sidecars, spans.tolist()):
                     if start >= 0:

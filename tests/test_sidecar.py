@@ -73,15 +73,16 @@ def assert_sidecars_equal_whoosh(index_dir: Path) -> int:
 
 
 def assert_positions_equal_texts(leaf, side) -> None:
-    """The positions kept are those of every text_c bigram held by 1/POSITION_SHARE of the
-    segment's documents, and equal where ``char_grams`` finds it in the stored text."""
+    """The positions kept are those of every text_c bigram without whitespace held by
+    1/POSITION_SHARE of the segment's documents, and equal where ``char_grams`` finds it
+    in the stored text."""
     count = leaf.doc_count_all()
     found: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for d in range(count):
         for i, gram in enumerate(char_grams(_norm(leaf, d), unigrams=False)):
             found[gram].append((d, i))
     least = max(1, count // sidecar.POSITION_SHARE)
-    want = {g for g, occ in found.items() if len({d for d, _ in occ}) >= least}
+    want = {g for g, occ in found.items() if len({d for d, _ in occ}) >= least and " " not in g}
     kept = {}
     for t in side.pos_term.tolist():
         key = side.terms[int(side.term_at[t]):int(side.term_at[t + 1])].tobytes()
@@ -127,16 +128,28 @@ def test_generated_articles_sidecars_equal_whoosh(config, analysis, tmp_path_fac
     shutil.rmtree(tmp)
 
 
-PHRASE = st.text(st.sampled_from("党建的是一二三"), min_size=2, max_size=8)
+ALPHABET = "党建的是一二三𠀀"      # (an astral character: positions count code points)
+PHRASE = st.text(st.sampled_from(ALPHABET), min_size=2, max_size=8)
+
+
+def phrase_totals(cfg, analysis, phrases) -> dict[str, int]:
+    engine = Engine.from_config(cfg.with_(reload_interval=0.0), analysis)
+    return {p: engine.search(SearchRequest(q=f'"{p}"', per_page=1)).total for p in phrases}
+
+
+def grep_totals(norms, phrases) -> dict[str, int]:
+    return {p: sum(p in n for n in norms) for p in phrases}
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(texts=st.lists(st.text(st.sampled_from("党建的是一二三 \n，"), max_size=300), min_size=1, max_size=8),
+@example(texts=["党" * 300], phrases=["党党党", "党党党党党"])     # frequencies past a byte
+@given(texts=st.lists(st.text(st.sampled_from(ALPHABET + " \n\t\u3000，"), max_size=300), min_size=1, max_size=8),
        phrases=st.lists(PHRASE, min_size=1, max_size=10))
 def test_phrases_decided_by_positions_equal_grep(config, analysis, tmp_path_factory, texts, phrases):
     """A phrase confirmed from bigram positions, never from the text, is found exactly
-    where the normalised text holds it (a small segment keeps every bigram's positions,
-    so each is decided; each article's own pieces are asked too)."""
+    where the normalised text holds it: asked of every article (those lacking one of its
+    bigrams included), and through a search. A small segment keeps every bigram's
+    positions, so each is decided; each article's own pieces are asked too."""
     from searchsvc.view import IndexView
     tmp = tmp_path_factory.mktemp("phrases")
     cfg = make_config(config, tmp)
@@ -145,18 +158,49 @@ def test_phrases_decided_by_positions_equal_grep(config, analysis, tmp_path_fact
     norms = [analysis.normalizer(a["title"]) + "\n" + analysis.normalizer(a["body"]) for a in articles]
     runs = [r for n in norms for r in re.split(r"[\s，]+", n) if len(r) >= 2]
     pieces = [p for r in runs for p in (r, r[:5], r[1:7], r[-6:]) if len(p) >= 2]
+    asked = list(dict.fromkeys(phrases + pieces[:40]))
     with IndexStore(cfg.index_dir).open().reader() as reader:
         view = IndexView(reader, "test")
         by_id = {view.searcher.stored_fields(d)["id"]: d for d in range(view.n)}
         norm_of = {by_id[a["id"]]: n for a, n in zip(articles, norms) if a["id"] in by_id}   # (empty ones refused)
-        for phrase in dict.fromkeys(phrases + pieces[:40]):
+        for phrase in asked:
             docs = np.arange(view.n)
-            for i in range(len(phrase) - 1):
-                docs = docs[view.term_freqs("text_c", phrase[i:i + 2], docs) > 0]
             decided, holds = view.phrase_positions(phrase, docs)
             assert decided.all()
             assert {int(d) for d in docs[holds]} == {d for d, n in norm_of.items() if phrase in n}, phrase
+    assert phrase_totals(cfg, analysis, asked) == grep_totals(norm_of.values(), asked)
     shutil.rmtree(tmp)
+
+
+def test_phrases_across_segments_with_and_without_positions_equal_grep(config, analysis, tmp_path, monkeypatch):
+    """Several segments: one of 200 articles (a bigram keeps positions only if 6 articles
+    hold it, so some phrases are decided by positions, some partly, some by reading), one
+    of later upserts, and one whose sidecar is gone (read through Whoosh's blocks).
+    Positions are asked even for a single candidate here (a real index asks from 8)."""
+    import random
+    from searchsvc import matching
+    monkeypatch.setattr(matching, "POSITIONS_MIN_CANDIDATES", 1)
+    rng = random.Random(7)
+    cfg = make_config(config, tmp_path)
+    # 40 characters: ~1,600 bigrams over 200 articles, some held by 6 of them, most by fewer
+    chars = "党建的是一二三设国家人民发展中华社会主义新时代经济文化生态安全法治改革开放创新协调绿色共享，\n"
+    articles = [{"id": f"a{i}", "title": "".join(rng.choices(chars[:-2], k=6)),
+                 "body": "".join(rng.choices(chars, k=rng.randint(5, 120)))} for i in range(200)]
+    Indexer(cfg, analysis).index_paths([corpus_gen.write_jsonl(articles, tmp_path / "a.jsonl")], rebuild=True,
+                                       workers=1)
+    later = [{"id": f"b{i}", "title": "党建", "body": "".join(rng.choices(chars, k=40))} for i in range(30)]
+    Indexer(cfg, analysis).index_paths([corpus_gen.write_jsonl(later, tmp_path / "b.jsonl")])
+    norms = [analysis.normalizer(a["title"]) + "\n" + analysis.normalizer(a["body"]) for a in articles + later]
+    phrases = list(dict.fromkeys("".join(rng.choices(chars[:8], k=rng.randint(3, 4))) for _ in range(150)))
+    phrases += [n[i:i + k] for n in norms[:60] for i, k in ((8, 3), (12, 4), (20, 5)) if len(n) > i + k]
+    phrases = [p for p in phrases if not any(c.isspace() or c == "，" for c in p)]
+    assert sum(grep_totals(norms, phrases).values()) > 100
+    assert phrase_totals(cfg, analysis, phrases) == grep_totals(norms, phrases)
+    with IndexStore(cfg.index_dir).open().reader() as reader:
+        sides = [sidecar.open_for(leaf) for leaf, _ in reader.leaf_readers()]
+    assert any(len(s.pos_term) for s in sides)
+    os.remove(sidecar_files(cfg.index_dir)[0])
+    assert phrase_totals(cfg, analysis, phrases) == grep_totals(norms, phrases)
 
 
 @pytest.fixture(scope="module")
