@@ -61,7 +61,7 @@ from .whoosh_adapter import field_lengths, posting_extents, reader_segment_path,
 
 MAGIC = b"SSPOST\r\n"
 VERSION = 3
-POSITION_SHARE = 32     # a bigram held by 1/32 of a segment's documents keeps its positions (~2 % of the index)
+POSITION_SHARE = 32     # a bigram held by 1/32 of a segment's documents keeps its positions (~3 % of the index)
 SUFFIX = ".ssp"
 OVERFLOW = 255          # a frequency that is not a whole number below 255 is kept aside
 ALIGN = 64
