@@ -189,38 +189,35 @@ def _positions(leaf, fields: list[str], keys: list[bytes], starts, ids, weights)
 
 def _by_hash(keys: list[bytes], starts, ids, weights):
     """The terms (``keys``) and their postings in the order of the keys' CRC-32s, the
-    dictionary's: a hash found is the term's number (no table from one to the other)."""
+    dictionary's (a hash found is the term's number: no table from one to the other), and
+    the sorted hashes."""
     hashes = np.fromiter(map(zlib.crc32, keys), np.uint32, count=len(keys))
-    if not len(keys) or (hashes[:-1] <= hashes[1:]).all():     # already so (no copies: peak memory)
-        return keys, starts, ids, weights
     order = np.argsort(hashes, kind="stable")
     lens = np.diff(starts)[order]
     new_starts = np.zeros(len(keys) + 1, np.int64)
     np.cumsum(lens, out=new_starts[1:])
     at = np.repeat(starts[:-1][order] - new_starts[:-1], lens) + np.arange(new_starts[-1])
-    return [keys[t] for t in order.tolist()], new_starts, ids[at], weights[at]
+    return [keys[t] for t in order.tolist()], new_starts, ids[at], weights[at], hashes[order]
 
 
 def _write_for(path: str, leaf, fields: list[str], keys: list[bytes], starts, ids, weights) -> None:
     """The sidecar of the segment ``leaf`` reads, from its postings (see :func:`_write`)."""
-    keys, starts, ids, weights = _by_hash(keys, starts, ids, weights)
     _write(path, leaf.segment().segment_id(), leaf.doc_count_all(), fields, keys, starts, ids, weights,
-           _lengths(leaf), _positions(leaf, fields, keys, starts, ids, weights))
+           _lengths(leaf), lambda *postings: _positions(leaf, fields, *postings))
 
 
 def _write(path: str, segment_id: str, doccount: int, fields: list[str], keys: list[bytes], starts, ids, weights,
            lengths, positions=None) -> None:
     """``keys``: each term as its field's number (in ``fields``) and its bytes, in the order
-    of the postings (``starts``); ``positions``: the ``pos_*`` arrays (none by default), for
-    terms already in the order of :func:`_by_hash`."""
-    keys, starts, ids, weights = _by_hash(keys, np.asarray(starts, np.int64), ids, weights)
-    if positions is None:
-        positions = {"pos_term": np.zeros(0, np.uint32), "pos_at": np.zeros(1, np.uint32),
-                     "pos": np.zeros(0, np.uint16)}
+    of the postings (``starts``); ``positions``: called with the terms and postings in the
+    dictionary's order, gives the ``pos_*`` arrays or None (none by default)."""
+    keys, starts, ids, weights, hashes = _by_hash(keys, np.asarray(starts, np.int64), ids, weights)
+    found = positions(keys, starts, ids, weights) if positions is not None else None
+    if found is None:
+        found = {"pos_term": np.zeros(0, np.uint32), "pos_at": np.zeros(1, np.uint32), "pos": np.zeros(0, np.uint16)}
     whole = (weights == np.round(weights)) & (weights >= 0) & (weights < OVERFLOW)
     tfs = np.where(whole, weights, OVERFLOW).astype(np.uint8)
     over_at = np.flatnonzero(~whole).astype(np.int64)
-    hashes = np.fromiter(map(zlib.crc32, keys), np.uint32, count=len(keys))
     term_at = np.zeros(len(keys) + 1, np.int64)
     np.cumsum([len(k) for k in keys], out=term_at[1:])
     arrays = {
@@ -233,7 +230,7 @@ def _write(path: str, segment_id: str, doccount: int, fields: list[str], keys: l
         "over_at": over_at,
         "over_tf": weights[over_at].astype(np.float32),
         **{f"len:{f}": v.astype(np.float32) for f, v in lengths.items()},
-        **positions,
+        **found,
     }
     table, at = {}, 0
     for name, arr in arrays.items():

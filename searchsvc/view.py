@@ -177,8 +177,9 @@ class IndexView:
                     continue
                 t = side.find(fieldname, tbytes)
                 if t is not None:
-                    spans[i] = side.starts[t], side.starts[t + 1], t
-                    df += spans[i, 1] - spans[i, 0]
+                    start, end = int(side.starts[t]), int(side.starts[t + 1])
+                    spans[i] = start, end, t
+                    df += end - start
             hit = (df, spans)
             self._dictionary.put(key, hit)
         return hit
@@ -193,14 +194,13 @@ class IndexView:
         if len(text) < 2:
             return decided, holds
         grams = [text[i:i + 2] for i in range(len(text) - 1)]
-        spans = [self._lookup("text_c", g)[1] for g in dict.fromkeys(grams)]
-        at = {g: i for i, g in enumerate(dict.fromkeys(grams))}
+        spans = {g: self._lookup("text_c", g)[1] for g in grams}    # per segment: start, end, term
         bounds = np.searchsorted(docs, [base for _, base in self.leaves] + [self.n])
         for i, ((leaf, base), side) in enumerate(zip(self.leaves, self.sidecars)):
             lo, hi = bounds[i], bounds[i + 1]
             if side is None or lo == hi:
                 continue
-            terms = [int(spans[at[g]][i, 2]) for g in grams]
+            terms = [int(spans[g][i, 2]) for g in grams]
             if min(terms) < 0:                  # a gram the segment lacks: none of it holds the phrase
                 decided[lo:hi] = True
                 continue
@@ -209,7 +209,7 @@ class IndexView:
                 continue
             local = docs[lo:hi] - base
             keys = None
-            for o in sorted(cover, key=lambda o: spans[at[grams[o]]][i, 1] - spans[at[grams[o]]][i, 0]):
+            for o in sorted(cover, key=lambda o: spans[grams[o]][i, 1] - spans[grams[o]][i, 0]):   # rarest first
                 found = side.phrase_keys(terms[o], o, local)
                 keys = found if keys is None else _common(keys, found)
             decided[lo:hi] = True
