@@ -8,7 +8,7 @@ ratio to the peers stays affordable at every size.
 ``--corpus`` must be the corpus the indexes were built from (its order names the
 documents). The queries run through ``peers.py``'s own ``top``/``all_ids``, as its run
 does (each once, in a fresh process: like our `evaluate.py` pass, not warmed first);
-prints in-process p50/p99 per query type and overall.
+prints in-process p50/p99 per query type and overall, as ``peers.py`` computes them.
 """
 
 from __future__ import annotations
@@ -16,17 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import sqlite3
-import statistics
 import sys
 import time
 from pathlib import Path
 
 SHARED_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
-
-
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 def reopen(peers, name: str, path: str, docs):
@@ -56,6 +50,7 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, args.shared_bench)
     import peers
+    from common import latency_summary      # (peers.py puts ../shared/eval on the path)
 
     docs = peers.read_corpus(args.corpus, None)
     queries = peers.restrict_queries(peers.load_queries(args.queries, None), {d["id"] for d in docs})
@@ -80,9 +75,9 @@ def main() -> None:
         peer.close()
         every = [ms for v in by_type.values() for ms in v]
         print(f"[{name}] {len(docs)} docs, {len(every)} queries answered, {failed} failed")
-        for t, v in sorted(by_type.items()):
-            print(f"  {t:10s} p50 {statistics.median(v):7.2f}  p99 {percentile(v, 0.99):7.2f} ms")
-        print(f"  {'all':10s} p50 {statistics.median(every):7.2f}  p99 {percentile(every, 0.99):7.2f} ms")
+        for t, v in sorted(by_type.items()) + [("all", every)]:
+            lat = latency_summary(v)            # peers.py's and evaluate.py's percentiles
+            print(f"  {t:10s} p50 {lat['p50']:7.2f}  p99 {lat['p99']:7.2f} ms")
 
 
 if __name__ == "__main__":
