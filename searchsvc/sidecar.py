@@ -346,7 +346,7 @@ class Sidecar:
     def postings(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
         """(segment docnums, frequencies as float32) of postings ``start:end``."""
         tfs = self.tfs[start:end].astype(np.float32)
-        self._fix_overflow(tfs, start, end, np.arange(end - start))
+        self._fix_overflow(tfs, start, end, None)
         return self.ids[start:end], tfs
 
     def freqs_of(self, start: int, end: int, docs: np.ndarray) -> np.ndarray:
@@ -365,14 +365,18 @@ class Sidecar:
         out[hit] = vals
         return out
 
-    def _fix_overflow(self, tfs: np.ndarray, start: int, end: int, where: np.ndarray) -> None:
-        """Put the kept-aside frequencies of the postings ``start + where`` into ``tfs``."""
-        if not len(self.over_at) or not (tfs == OVERFLOW).any():
+    def _fix_overflow(self, tfs: np.ndarray, start: int, end: int, where: np.ndarray | None) -> None:
+        """Put the kept-aside frequencies of the postings ``start + where`` (``None``: all
+        of ``start:end``) into ``tfs``."""
+        if not len(self.over_at):
             return
-        lo, hi = self.over_at.searchsorted([start, end])
+        lo, hi = self.over_at.searchsorted([start, end])   # binary searches first: most terms have none
         if lo == hi:
             return
         at = self.over_at[lo:hi] - start           # overflowing postings of this term
+        if where is None:
+            tfs[at] = self.over_tf[lo:hi]
+            return
         k = where.searchsorted(at)                  # ...among those asked for
         k_ok = k < len(where)
         k, at, vals = k[k_ok], at[k_ok], self.over_tf[lo:hi][k_ok]
