@@ -62,6 +62,7 @@ class Plan:
         self.full_fixed = ""
         self._fixed: dict[Clause, str] = {}
         self._texts: dict[tuple[str, str | None], Unit] = {}
+        self._gram_sets: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}   # see _candidates
         # Each clause of two or more words, scored as a phrase where its words are adjacent
         # (the user's spaces separate what need not be); not title: clauses (the title part scores those).
         self._plain = [c for c in plain if c.field is None] if self._boost_full else []
@@ -107,6 +108,7 @@ class Plan:
         for u in units + (self._coverage[1] if self._coverage else []):     # relaxing splits words anew
             u.mask = u.grams = None
         self._texts.clear()
+        self._gram_sets.clear()
         return self
 
     @property
@@ -118,6 +120,7 @@ class Plan:
         """This plan (sharing its cached masks) under a new time budget."""
         plan = copy.copy(self)
         plan.deadline = deadline
+        plan._gram_sets = {}       # its own: what it finds must not stay with a released (cached) plan
         return plan
 
     def check_time(self) -> None:
@@ -140,12 +143,14 @@ class Plan:
         if all(len(g) == 1 for g in groups):
             # Only ANDed units (no OR): narrow by every unit's grams first, so each text is
             # read to confirm a unit only when it could hold all of them.
+            grams = {}
             for g in groups:
                 for u in g[0]:
-                    result &= self.gram_mask(u, scope=result)
+                    grams[id(u)] = self.gram_mask(u, scope=result)
+                    result &= grams[id(u)]
             for g in groups:
-                for u in g[0]:
-                    result &= self.unit_mask(u, scope=result)
+                for u in g[0]:   # (the scope only narrowed since: its grams need not be found again)
+                    result &= self.unit_mask(u, scope=result, grams=grams[id(u)])
                     self.check_time()
         else:
             for g in groups:
@@ -220,6 +225,17 @@ class Plan:
         return mask
 
     def _candidates(self, gram_field: str, grams: list[str], scope: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`_find_candidates`, kept for the plan when there is no scope (read only): the
+        whole query is often one of its words, or its one clause, and asked for again."""
+        if scope is not None:
+            return self._find_candidates(gram_field, grams, scope)
+        key = (gram_field, tuple(grams))
+        mask = self._gram_sets.get(key)
+        if mask is None:
+            mask = self._gram_sets[key] = self._find_candidates(gram_field, grams)
+        return mask
+
+    def _find_candidates(self, gram_field: str, grams: list[str], scope: np.ndarray | None = None) -> np.ndarray:
         """Articles (inside ``scope``) holding the grams, rarest first. A gram whose posting
         list is much longer than the candidates left is looked up for those candidates
         only (skipping through its blocks); once two grams are applied, one over
@@ -251,7 +267,7 @@ class Plan:
         costs per article of the index: 10x more at 10x the archive); masks only while
         the candidates are a large share of the index."""
         view = self.view
-        docs = view.postings(gram_field, ranked[0])[0]
+        docs = view.doc_ids(gram_field, ranked[0])
         if scope is not None:
             docs = docs[scope[docs]]
         for i, g in enumerate(ranked[1:], 1):
@@ -268,9 +284,10 @@ class Plan:
         mask[docs] = True
         return mask
 
-    def unit_mask(self, unit: "Unit", scope: np.ndarray | None = None) -> np.ndarray:
+    def unit_mask(self, unit: "Unit", scope: np.ndarray | None = None, grams: np.ndarray | None = None) -> np.ndarray:
         """Articles whose (title or) text contains the unit's text (or a synonym), exactly.
-        With ``scope``, exact only inside it (texts outside are not read)."""
+        With ``scope``, exact only inside it (texts outside are not read); ``grams``: its
+        :meth:`gram_mask` inside a scope holding this one, when the caller has it."""
         if unit.mask is not None:
             return unit.mask
         if len(unit.texts) > 1:
@@ -279,7 +296,7 @@ class Plan:
                 unit.mask = mask
             return mask
         view = self.view
-        mask = self.gram_mask(unit, scope).copy()
+        mask = grams & scope if grams is not None and scope is not None else self.gram_mask(unit, scope).copy()
         grams = phrase_bigrams(unit.text)
         # One char or one bigram is proven by its posting, unless it holds whitespace (a
         # gram's space stands for any whitespace run, the phrase for itself).

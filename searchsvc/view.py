@@ -79,7 +79,9 @@ class IndexView:
         self.year = np.where(undated, -1, days.astype("datetime64[Y]").astype(np.int64) + 1970).astype(np.int32)
         # Decoded posting arrays of recent terms, and block directories of long posting
         # lists, bounded by bytes (worker RSS budget).
-        self._cache = SizedLRU(cache_bytes, lambda p: p[0].nbytes + p[1].nbytes + 200, name="postings")
+        # (ids, frequencies), or (ids, None) when only the ids were asked (doc_ids).
+        self._cache = SizedLRU(cache_bytes, lambda p: p[0].nbytes + (p[1] is not None and p[1].nbytes) + 200,
+                               name="postings")
         self._blocks = SizedLRU(cache_bytes // 8, lambda d: sum(b.nbytes for b, _, _ in d), name="blocks")
         self._masks = SizedLRU(cache_bytes // 4, lambda bits: bits.nbytes + 100, name="masks")
         # The texts of very long articles, which would otherwise be inflated on every
@@ -103,7 +105,7 @@ class IndexView:
         """(global docnums, term frequencies) of a term, deleted documents included."""
         key = (fieldname, term)
         hit = self._cache.get(key)
-        if hit is not None:
+        if hit is not None and hit[1] is not None:
             return hit
         ids, tfs = [], []
         for blocks, base, _count in self._term_blocks(fieldname, term):
@@ -115,6 +117,22 @@ class IndexView:
         self._cache.put(key, result)
         return result
 
+    def doc_ids(self, fieldname: str, term: str) -> np.ndarray:
+        """A term's global docnums (deleted documents included): :meth:`postings` without
+        the frequencies (a third of its cost), what narrowing candidates needs."""
+        key = (fieldname, term)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit[0]
+        if not self.mapped:
+            return self.postings(fieldname, term)[0]
+        spans = self._lookup(fieldname, term)[1]
+        ids = [side.ids[start:end].astype(np.int32) + base
+               for (_, base), side, (start, end, _) in zip(self.leaves, self.sidecars, spans.tolist()) if start >= 0]
+        ids = np.concatenate(ids) if ids else np.zeros(0, np.int32)
+        self._cache.put(key, (ids, None))
+        return ids
+
     def term_freqs(self, fieldname: str, term: str, docs: np.ndarray) -> np.ndarray:
         """The term's frequency in each of ``docs`` (sorted global docnums; 0 where absent).
         A short posting list is decoded once and kept; a long one is searched in each
@@ -122,6 +140,8 @@ class IndexView:
         that can hold them are decoded (found in the term's block directory, which is kept)."""
         key = (fieldname, term)
         hit = self._cache.get(key)
+        if hit is not None and hit[1] is None:     # only its ids are kept
+            hit = None
         df = self.doc_frequency(fieldname, term)
         # A short list is decoded (mapped: concatenated) once and kept: one binary search after,
         # not one per segment. A long one mapped: a binary search in each segment's ids.
@@ -229,7 +249,7 @@ class IndexView:
                     if start >= 0:
                         m[base:base + leaf.doc_count_all()][side.ids[start:end]] = True
             else:
-                m[self.postings(fieldname, term)[0]] = True
+                m[self.doc_ids(fieldname, term)] = True
             self._masks.put(key, np.packbits(m))
             return m
         return np.unpackbits(bits, count=self.n).view(bool)

@@ -92,3 +92,34 @@ def test_sized_lru_keeps_both_bounds():
     off = SizedLRU(1000, len, max_items=0)
     off.put(1, b"x")
     assert off.get(1) is None
+
+
+@pytest.mark.parametrize("field", ["text_c", "body"])
+def test_a_terms_ids_asked_first_leave_its_frequencies_whole(view, field):
+    """Narrowing candidates asks only for a term's ids (``doc_ids``); what is kept for
+    that must not stand in for its postings, frequencies or mask afterwards."""
+    assert view.mapped
+    leaf, base = view.leaves[0]
+    docs = np.arange(0, view.n, 2)
+    for _, tbytes in _terms(leaf, field)[:3] + _terms(leaf, field)[200:203]:
+        term = tbytes.decode()
+        view._cache.clear()
+        view._masks.clear()
+        want_ids, want_weights = _whoosh_postings(leaf, field, tbytes)
+        ids = view.doc_ids(field, term)
+        first = ids[ids < base + leaf.doc_count_all()]
+        assert np.array_equal(first, want_ids + base)
+        assert np.array_equal(view.doc_ids(field, term), ids)              # kept: the same again
+        got_ids, got_tfs = view.postings(field, term)
+        assert np.array_equal(got_ids, ids)
+        assert np.array_equal(got_tfs[:len(want_ids)], want_weights)       # not the ids-only entry
+        expected = np.zeros(len(docs), dtype=np.float32)
+        at = np.searchsorted(docs, got_ids)
+        inside = (at < len(docs)) & (docs[np.minimum(at, len(docs) - 1)] == got_ids)
+        expected[at[inside]] = got_tfs[inside]
+        view._cache.clear()
+        view.doc_ids(field, term)
+        assert np.array_equal(view.term_freqs(field, term, docs), expected)
+        view._cache.clear()
+        view.doc_ids(field, term)
+        assert np.flatnonzero(view.mask(field, term)).tolist() == ids.tolist()
