@@ -287,6 +287,7 @@ class Sidecar:
         self.terms, self.term_at = self.arrays["terms"], self.arrays["term_at"]
         self.pos_term, self.pos_at, self.pos = self.arrays["pos_term"], self.arrays["pos_at"], self.arrays["pos"]
         self._views = (memoryview(self.dict_hash), memoryview(self.term_at), memoryview(self.terms))
+        self._over_view = memoryview(self.over_at)
 
     def check(self) -> None:
         """Raise ValueError unless every array matches its CRC-32 (reads the whole file)."""
@@ -349,6 +350,14 @@ class Sidecar:
         self._fix_overflow(tfs, start, end, None)
         return self.ids[start:end], tfs
 
+    def fill(self, start: int, end: int, base: int, ids: np.ndarray, tfs: np.ndarray | None = None) -> None:
+        """Postings ``start:end`` into ``ids`` (int32, as global docnums: plus ``base``) and,
+        if given, their frequencies into ``tfs`` (float32), both of length ``end - start``."""
+        np.add(self.ids[start:end], np.int32(base), out=ids, casting="unsafe")   # (global docnums fit int32)
+        if tfs is not None:
+            tfs[:] = self.tfs[start:end]
+            self._fix_overflow(tfs, start, end, None)
+
     def freqs_of(self, start: int, end: int, docs: np.ndarray) -> np.ndarray:
         """The term's frequency in each of ``docs`` (sorted segment docnums; 0 where absent),
         by binary search in the mapped ids: nothing else is read."""
@@ -368,9 +377,11 @@ class Sidecar:
     def _fix_overflow(self, tfs: np.ndarray, start: int, end: int, where: np.ndarray | None) -> None:
         """Put the kept-aside frequencies of the postings ``start + where`` (``None``: all
         of ``start:end``) into ``tfs``."""
-        if not len(self.over_at):
+        over = self._over_view
+        if not over:
             return
-        lo, hi = self.over_at.searchsorted([start, end])   # binary searches first: most terms have none
+        lo = bisect.bisect_left(over, start)     # binary searches first (Python ints): most terms have none
+        hi = bisect.bisect_left(over, end, lo)
         if lo == hi:
             return
         at = self.over_at[lo:hi] - start           # overflowing postings of this term

@@ -46,6 +46,8 @@ class IndexView:
         # Each segment's posting arrays (sidecar.py), or None: its Whoosh blocks are decoded.
         self.sidecars = [open_for(leaf) for leaf, _ in self.leaves]
         self.mapped = all(side is not None for side in self.sidecars)    # every segment's postings mapped
+        # Each segment's first global docnum, and the end: where a sorted docnum array splits.
+        self._bounds = np.array([base for _, base in self.leaves] + [reader.doc_count_all()], dtype=np.int64)
         self.n = reader.doc_count_all()
         self.live = np.zeros(self.n, dtype=bool)
         self.date = np.full(self.n, UNDATED, dtype=np.int64)
@@ -107,15 +109,32 @@ class IndexView:
         hit = self._cache.get(key)
         if hit is not None and hit[1] is not None:
             return hit
-        ids, tfs = [], []
-        for blocks, base, _count in self._term_blocks(fieldname, term):
-            i, w = blocks.decode()
-            ids.append(i.astype(np.int32) + base)     # (uint16 + base would wrap)
-            tfs.append(w)
-        result = ((np.concatenate(ids), np.concatenate(tfs)) if ids
-                  else (np.zeros(0, np.int32), np.zeros(0, np.float32)))
+        if self.mapped:
+            result = self._gather(fieldname, term, frequencies=True)
+        else:
+            ids, tfs = [], []
+            for blocks, base, _count in self._term_blocks(fieldname, term):
+                i, w = blocks.decode()
+                ids.append(i.astype(np.int32) + base)     # (uint16 + base would wrap)
+                tfs.append(w)
+            result = ((np.concatenate(ids), np.concatenate(tfs)) if ids
+                      else (np.zeros(0, np.int32), np.zeros(0, np.float32)))
         self._cache.put(key, result)
         return result
+
+    def _gather(self, fieldname: str, term: str, frequencies: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Every segment's mapped postings of a term copied into one array each (sized by
+        the dictionary's df): a copy per segment, no temporary arrays (at 8 or more
+        segments, what a query's lookups cost is mostly this loop)."""
+        df, spans = self._lookup(fieldname, term)
+        ids = np.empty(df, np.int32)
+        tfs = np.empty(df, np.float32) if frequencies else None
+        at = 0
+        for (_, base), side, (start, end, _) in zip(self.leaves, self.sidecars, spans.tolist()):
+            if start >= 0:
+                side.fill(start, end, base, ids[at:at + end - start], None if tfs is None else tfs[at:at + end - start])
+                at += end - start
+        return ids, tfs
 
     def doc_ids(self, fieldname: str, term: str) -> np.ndarray:
         """A term's global docnums (deleted documents included): :meth:`postings` without
@@ -126,10 +145,7 @@ class IndexView:
             return hit[0]
         if not self.mapped:
             return self.postings(fieldname, term)[0]
-        spans = self._lookup(fieldname, term)[1]
-        ids = [side.ids[start:end].astype(np.int32) + base
-               for (_, base), side, (start, end, _) in zip(self.leaves, self.sidecars, spans.tolist()) if start >= 0]
-        ids = np.concatenate(ids) if ids else np.zeros(0, np.int32)
+        ids, _ = self._gather(fieldname, term, frequencies=False)
         self._cache.put(key, (ids, None))
         return ids
 
@@ -151,6 +167,15 @@ class IndexView:
                 return np.zeros(len(docs), dtype=np.float32)
             pos = np.minimum(np.searchsorted(ids, docs), len(ids) - 1)
             return np.where(ids[pos] == docs, tfs[pos], 0).astype(np.float32)
+        if self.mapped:     # a binary search in each segment's ids (no directory to keep)
+            out = np.zeros(len(docs), dtype=np.float32)
+            bounds = np.searchsorted(docs, self._bounds).tolist()
+            spans = self._lookup(fieldname, term)[1]
+            for i, (start, end, _) in enumerate(spans.tolist()):
+                lo, hi = bounds[i], bounds[i + 1]
+                if start >= 0 and lo < hi:
+                    out[lo:hi] = self.sidecars[i].freqs_of(start, end, docs[lo:hi] - self._bounds[i])
+            return out
         directory = self._blocks.get(key)
         if directory is None:
             directory = self._term_blocks(fieldname, term)
