@@ -10,7 +10,9 @@ reads a window of the body, however long the article.
 
 from __future__ import annotations
 
+import bisect
 from html import escape
+from operator import itemgetter
 
 SNIPPET_CHARS = 140           # target window, within the 120-160 the UI wants
 _SENTENCE_END = "。！？；!?;\n"
@@ -18,6 +20,7 @@ _ELLIPSIS = "…"
 MAX_MARKS = 500                 # marks per text: an article page for "的" marks the first 500
 SNIPPET_SCAN_CHARS = 4_000      # a snippet looks at this much text from its first match on
 HIGHLIGHT_PART_CHARS = 20_000   # text normalised at a time while marking a whole article
+_END = itemgetter(1)
 
 
 def find_spans(norm: str, needles, limit: int = MAX_MARKS) -> list[tuple[int, int]]:
@@ -28,23 +31,31 @@ def find_spans(norm: str, needles, limit: int = MAX_MARKS) -> list[tuple[int, in
     becomes one mark.
     """
     spans = []
+    append = spans.append
     for needle in needles:
         if not needle:
             continue
+        size = len(needle)
         start = norm.find(needle)
         found = 0
         while start != -1 and found < limit:
-            spans.append((start, start + len(needle)))
+            append((start, start + size))
             found += 1
             start = norm.find(needle, start + 1)
     spans.sort()
-    merged: list[list[int]] = []
+    merged = []
+    first = end = -1
     for s, e in spans:
-        if merged and s <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], e)
+        if s <= end:            # overlaps or touches the span being built
+            if e > end:
+                end = e
         else:
-            merged.append([s, e])
-    return [(s, e) for s, e in merged[:limit]]
+            if end >= 0:
+                merged.append((first, end))
+            first, end = s, e
+    if end >= 0:
+        merged.append((first, end))
+    return merged[:limit]
 
 
 def _to_original(spans, offsets):
@@ -54,12 +65,16 @@ def _to_original(spans, offsets):
 
 
 def render(text: str, spans, start: int = 0, end: int | None = None) -> str:
-    """HTML of ``text[start:end]`` with spans (original offsets) in <mark>."""
+    """HTML of ``text[start:end]`` with spans (original offsets, sorted and disjoint) in <mark>."""
     end = len(text) if end is None else end
     out, pos = [], start
-    for s, e in spans:
-        s, e = max(s, start), min(e, end)
-        if s >= e:
+    # Spans are sorted and disjoint: the first to end inside the window, and none after it.
+    for s, e in spans[bisect.bisect_right(spans, start, key=_END):]:
+        if s >= end:
+            break
+        s = max(s, start)
+        e = min(e, end)
+        if s >= e:                  # (an empty window)
             continue
         out.append(escape(text[pos:s], quote=False))
         out.append("<mark>" + escape(text[s:e], quote=False) + "</mark>")
@@ -101,7 +116,9 @@ def snippet(body: str, needles, normalizer, width: int = SNIPPET_CHARS, near: in
         norm, offsets = norm_body[lo:near + SNIPPET_SCAN_CHARS], None
     else:
         norm, offsets = normalizer.with_offsets(region)
-    spans = [(s + lo, e + lo) for s, e in _to_original(find_spans(norm, needles), offsets)]
+    spans = _to_original(find_spans(norm, needles), offsets)
+    if lo:
+        spans = [(s + lo, e + lo) for s, e in spans]
     start = _best_window(spans, width) if spans else lo
     start, end = _cut(body, start, width)
     html = render(body, spans, start, end).replace("\n", " ")
@@ -110,16 +127,20 @@ def snippet(body: str, needles, normalizer, width: int = SNIPPET_CHARS, near: in
 
 def _best_window(spans, width) -> int:
     """Start offset of the window holding the most marks (then most marked text)."""
-    best_i, best = 0, (0, 0)
-    j, covered = 0, 0
+    best_i, best_n, best_covered = 0, 0, 0
+    j, covered, n = 0, 0, len(spans)
     for i, (s, e) in enumerate(spans):
         if j <= i:                       # window restarts at span i
             j, covered = i + 1, e - s
-        while j < len(spans) and spans[j][1] <= s + width:
-            covered += spans[j][1] - spans[j][0]
+        limit = s + width
+        while j < n:
+            sj, ej = spans[j]
+            if ej > limit:
+                break
+            covered += ej - sj
             j += 1
-        if (j - i, covered) > best:
-            best_i, best = i, (j - i, covered)
+        if j - i > best_n or (j - i == best_n and covered > best_covered):
+            best_i, best_n, best_covered = i, j - i, covered
         covered -= e - s
     return max(0, spans[best_i][0] - width // 5)   # a little context before the first mark
 
@@ -127,16 +148,23 @@ def _best_window(spans, width) -> int:
 def _cut(text: str, start: int, width: int) -> tuple[int, int]:
     """Move start back to a sentence start (if close) and end to a sentence end."""
     if start > 0:
-        lo = max(0, start - width // 4)
-        k = max(text.rfind(p, lo, start) for p in _SENTENCE_END)
+        k = _last_stop(text, max(0, start - width // 4), start)
         if k != -1:
             start = k + 1
         while start < len(text) and text[start].isspace():
             start += 1
     end = min(len(text), start + width)
     if end < len(text):
-        lo = start + width * 6 // 7
-        k = max(text.rfind(p, lo, end) for p in _SENTENCE_END)
+        k = _last_stop(text, start + width * 6 // 7, end)
         if k != -1:
             end = k + 1
     return start, end
+
+
+def _last_stop(text: str, lo: int, hi: int) -> int:
+    """The last index in ``lo:hi`` of sentence punctuation, or -1 (a few dozen characters:
+    one look at each beats a search per punctuation mark)."""
+    for k in range(min(hi, len(text)) - 1, lo - 1, -1):
+        if text[k] in _SENTENCE_END:
+            return k
+    return -1
