@@ -8,7 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from searchsvc.highlight import MAX_MARKS, SNIPPET_CHARS, find_spans, highlight, snippet
+from hypothesis import given, settings, strategies as st
+
+from searchsvc.highlight import MAX_MARKS, SNIPPET_CHARS, find_spans, highlight, render, snippet
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +134,39 @@ def test_search_snippets_read_the_stored_normal_form_only_where_it_is_the_body_s
                         == snippet(doc["body"], needles, analysis.normalizer))
             checked += 1
     assert checked > 100
+
+
+def _occurrence_runs(text: str, needles) -> list[tuple[int, int]]:
+    """The oracle of find_spans: the characters some needle's occurrence covers, in
+    maximal runs (occurrences that overlap or touch leave no gap: one run)."""
+    covered = [False] * len(text)
+    for needle in needles:
+        for i in range(len(text) - len(needle) + 1):
+            if text.startswith(needle, i):
+                covered[i:i + len(needle)] = [True] * len(needle)
+    runs, i = [], 0
+    while i < len(text):
+        if covered[i]:
+            j = i
+            while j < len(text) and covered[j]:
+                j += 1
+            runs.append((i, j))
+            i = j
+        else:
+            i += 1
+    return runs
+
+
+@given(text=st.text(alphabet="党建乡村振兴<&。", max_size=60),
+       needles=st.lists(st.text(alphabet="党建乡村振兴<&", min_size=1, max_size=3), min_size=1, max_size=3),
+       window=st.tuples(st.integers(0, 70), st.integers(0, 70)))
+@settings(max_examples=400, deadline=None)
+def test_spans_are_the_runs_of_matched_text_and_render_marks_exactly_them(text, needles, window):
+    spans = find_spans(text, needles)
+    assert spans == _occurrence_runs(text, needles)
+    start, end = min(window), max(window)
+    html = render(text, spans, start, min(end, len(text)))
+    assert _visible(html) == text[start:min(end, len(text))]
+    marked = re.findall(r"<mark>(.*?)</mark>", html)
+    clipped = [text[max(s, start):min(e, end)] for s, e in spans if max(s, start) < min(e, end)]
+    assert [m.replace("&lt;", "<").replace("&amp;", "&") for m in marked] == clipped
