@@ -150,7 +150,7 @@ class Plan:
                     result &= grams[id(u)]
             for g in groups:
                 for u in g[0]:   # (the scope only narrowed since: its grams need not be found again)
-                    result &= self.unit_mask(u, scope=result, grams=grams[id(u)])
+                    result &= self.unit_mask(u, scope=result, scoped_grams=grams[id(u)])
                     self.check_time()
         else:
             for g in groups:
@@ -284,10 +284,11 @@ class Plan:
         mask[docs] = True
         return mask
 
-    def unit_mask(self, unit: "Unit", scope: np.ndarray | None = None, grams: np.ndarray | None = None) -> np.ndarray:
+    def unit_mask(self, unit: "Unit", scope: np.ndarray | None = None,
+                  scoped_grams: np.ndarray | None = None) -> np.ndarray:
         """Articles whose (title or) text contains the unit's text (or a synonym), exactly.
-        With ``scope``, exact only inside it (texts outside are not read); ``grams``: its
-        :meth:`gram_mask` inside a scope holding this one, when the caller has it."""
+        With ``scope``, exact only inside it (texts outside are not read); ``scoped_grams``:
+        its :meth:`gram_mask` inside a scope holding this one, when the caller has it."""
         if unit.mask is not None:
             return unit.mask
         if len(unit.texts) > 1:
@@ -296,7 +297,10 @@ class Plan:
                 unit.mask = mask
             return mask
         view = self.view
-        mask = grams & scope if grams is not None and scope is not None else self.gram_mask(unit, scope).copy()
+        if scoped_grams is not None and scope is not None:
+            mask = scoped_grams & scope
+        else:
+            mask = self.gram_mask(unit, scope).copy()
         grams = phrase_bigrams(unit.text)
         # One char or one bigram is proven by its posting, unless it holds whitespace (a
         # gram's space stands for any whitespace run, the phrase for itself).

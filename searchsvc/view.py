@@ -124,8 +124,8 @@ class IndexView:
 
     def _gather(self, fieldname: str, term: str, frequencies: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Every segment's mapped postings of a term copied into one array each (sized by
-        the dictionary's df): a copy per segment, no temporary arrays (at 8 or more
-        segments, what a query's lookups cost is mostly this loop)."""
+        the dictionary's df): one copy per segment and no temporary arrays, since this loop
+        runs once per segment for every term a query decodes."""
         df, spans = self._lookup(fieldname, term)
         ids = np.empty(df, np.int32)
         tfs = np.empty(df, np.float32) if frequencies else None
