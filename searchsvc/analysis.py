@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 # Bump when tokens change in a way that needs a rebuild (stored in the index meta).
 ANALYSIS_VERSION = 2   # 2: whitespace bigrams in the char grams
+MEMO_QUERY_CHARS = 200  # texts up to this long (queries) are segmented once (Analysis.query_terms)
 
 
 class Normalizer:
@@ -459,12 +460,20 @@ class Analysis:
                       | SearchSubwordFilter(self.segmenter) | WordCharFilter())
         self.query_words = JiebaTokenizer(self.segmenter, self.normalizer) | WordCharFilter()
         self.chars = CharNgramTokenizer(self.normalizer)
+        self._short_terms = functools.lru_cache(maxsize=4096)(self._terms)
 
     def initialize(self) -> "Analysis":
         self.segmenter.initialize()
         return self
 
     def query_terms(self, text: str) -> list[str]:
-        """The words a query is made of, normalised and segmented like articles."""
-        return [t.text for t in self.query_words(text)]
+        """The words a query is made of, normalised and segmented like articles. A short
+        text is segmented once per process: a query's plan, its phrase scoring and its
+        typo search ask for the same words (the dictionary does not change once loaded)."""
+        if len(text) <= MEMO_QUERY_CHARS:
+            return list(self._short_terms(text))
+        return list(self._terms(text))
+
+    def _terms(self, text: str) -> tuple[str, ...]:
+        return tuple(t.text for t in self.query_words(text))
 

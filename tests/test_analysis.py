@@ -79,3 +79,15 @@ def test_sample_page_body_tokens(analysis):
     for word in ("创先争优", "学习型党组织", "残疾人", "党员干部"):
         assert word in terms
     assert not any(t.isspace() or t in "，。、" for t in terms)
+
+
+def test_a_query_is_segmented_once_and_each_caller_gets_its_own_list(analysis):
+    """Short texts (queries) are remembered: the same words every time, and a caller
+    changing its list changes nobody else's."""
+    q = "省委组织部召开乡村振兴专题会议"
+    first = analysis.query_terms(q)
+    first.append("改动")
+    again = analysis.query_terms(q)
+    assert again == [t.text for t in analysis.query_words(q)] and "改动" not in again
+    long = "乡村振兴" * 100                      # longer than a query: segmented each time, same words
+    assert analysis.query_terms(long) == [t.text for t in analysis.query_words(long)]
