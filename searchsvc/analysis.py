@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 # Bump when tokens change in a way that needs a rebuild (stored in the index meta).
 ANALYSIS_VERSION = 2   # 2: whitespace bigrams in the char grams
-MEMO_QUERY_CHARS = 200  # texts up to this long (queries) are segmented once (Analysis.query_terms)
+MEMO_QUERY_CHARS = 64   # texts up to this long (queries) are segmented once (Analysis.query_terms);
+MEMO_QUERIES = 2048     # ...this many kept, ~3 KB each at most (a few MB a process)
 
 
 class Normalizer:
@@ -460,7 +461,7 @@ class Analysis:
                       | SearchSubwordFilter(self.segmenter) | WordCharFilter())
         self.query_words = JiebaTokenizer(self.segmenter, self.normalizer) | WordCharFilter()
         self.chars = CharNgramTokenizer(self.normalizer)
-        self._short_terms = functools.lru_cache(maxsize=4096)(self._terms)
+        self._short_terms = functools.lru_cache(maxsize=MEMO_QUERIES)(self._terms)
 
     def initialize(self) -> "Analysis":
         self.segmenter.initialize()

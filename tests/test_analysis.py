@@ -6,7 +6,7 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from searchsvc.analysis import char_grams, count_char_grams, phrase_bigrams
+from searchsvc.analysis import MEMO_QUERY_CHARS, char_grams, count_char_grams, phrase_bigrams
 from searchsvc.parsing import read_page
 
 from conftest import SAMPLE_PAGE, need
@@ -82,12 +82,17 @@ def test_sample_page_body_tokens(analysis):
 
 
 def test_a_query_is_segmented_once_and_each_caller_gets_its_own_list(analysis):
-    """Short texts (queries) are remembered: the same words every time, and a caller
-    changing its list changes nobody else's."""
-    q = "省委组织部召开乡村振兴专题会议"
+    """Short texts (queries, up to MEMO_QUERY_CHARS) are remembered: the same words every
+    time, and a caller changing its list changes nobody else's. Longer ones are not kept."""
+    q = "省委组织部召开乡村振兴专题会议" + "甲" * (MEMO_QUERY_CHARS - 15)
+    assert len(q) == MEMO_QUERY_CHARS
     first = analysis.query_terms(q)
+    hits = analysis._short_terms.cache_info().hits
     first.append("改动")
     again = analysis.query_terms(q)
+    assert analysis._short_terms.cache_info().hits == hits + 1
     assert again == [t.text for t in analysis.query_words(q)] and "改动" not in again
-    long = "乡村振兴" * 100                      # longer than a query: segmented each time, same words
-    assert analysis.query_terms(long) == [t.text for t in analysis.query_words(long)]
+    longer = q + "乙"
+    size = analysis._short_terms.cache_info().currsize
+    assert analysis.query_terms(longer) == [t.text for t in analysis.query_words(longer)]
+    assert analysis._short_terms.cache_info().currsize == size
