@@ -65,10 +65,11 @@ def _to_original(spans, offsets):
 
 
 def render(text: str, spans, start: int = 0, end: int | None = None) -> str:
-    """HTML of ``text[start:end]`` with spans (original offsets, sorted and disjoint) in <mark>."""
+    """HTML of ``text[start:end]`` with spans (original offsets) in <mark>."""
     end = len(text) if end is None else end
     out, pos = [], start
-    # Spans are sorted and disjoint: the first to end inside the window, and none after it.
+    # Span starts and ends never decrease (find_spans merges; offset maps are monotone): skip
+    # those ending before the window by bisect, and stop at the first starting after it.
     for s, e in spans[bisect.bisect_right(spans, start, key=_END):]:
         if s >= end:
             break
@@ -162,8 +163,8 @@ def _cut(text: str, start: int, width: int) -> tuple[int, int]:
 
 
 def _last_stop(text: str, lo: int, hi: int) -> int:
-    """The last index in ``lo:hi`` of sentence punctuation, or -1 (a few dozen characters:
-    one look at each beats a search per punctuation mark)."""
+    """The last index in ``lo:hi`` of sentence punctuation, or -1 (a window of a few dozen
+    characters, looked at from its end)."""
     for k in range(min(hi, len(text)) - 1, lo - 1, -1):
         if text[k] in _SENTENCE_END:
             return k

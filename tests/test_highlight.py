@@ -10,7 +10,8 @@ import pytest
 
 from hypothesis import given, settings, strategies as st
 
-from searchsvc.highlight import MAX_MARKS, SNIPPET_CHARS, find_spans, highlight, render, snippet
+from searchsvc.highlight import (MAX_MARKS, SNIPPET_CHARS, _SENTENCE_END, _last_stop, find_spans, highlight, render,
+                                 snippet)
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +171,11 @@ def test_spans_are_the_runs_of_matched_text_and_render_marks_exactly_them(text, 
     marked = re.findall(r"<mark>(.*?)</mark>", html)
     clipped = [text[max(s, start):min(e, end)] for s, e in spans if max(s, start) < min(e, end)]
     assert [m.replace("&lt;", "<").replace("&amp;", "&") for m in marked] == clipped
+
+
+@given(text=st.text(alphabet="党建。！？；!?;\n ，a", max_size=80), lo=st.integers(0, 90), hi=st.integers(0, 90))
+@settings(max_examples=400, deadline=None)
+def test_the_last_sentence_end_in_a_window_is_what_rfind_finds(text, lo, hi):
+    """Snippets cut at the last sentence end of a window (``_last_stop``): the largest index
+    any punctuation mark's ``rfind`` gives in the same window."""
+    assert _last_stop(text, lo, hi) == max(text.rfind(p, lo, hi) for p in _SENTENCE_END)
