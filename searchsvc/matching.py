@@ -108,7 +108,7 @@ class Plan:
         for u in units + (self._coverage[1] if self._coverage else []):     # relaxing splits words anew
             u.mask = u.grams = None
         self._texts.clear()
-        self._gram_sets.clear()
+        self._gram_sets.clear()     # full-size masks: a cached plan must not keep them (nbytes)
         return self
 
     @property
@@ -143,14 +143,14 @@ class Plan:
         if all(len(g) == 1 for g in groups):
             # Only ANDed units (no OR): narrow by every unit's grams first, so each text is
             # read to confirm a unit only when it could hold all of them.
-            grams = {}
+            gram_masks = {}      # (units compare by identity)
             for g in groups:
                 for u in g[0]:
-                    grams[id(u)] = self.gram_mask(u, scope=result)
-                    result &= grams[id(u)]
+                    gram_masks[u] = self.gram_mask(u, scope=result)
+                    result &= gram_masks[u]
             for g in groups:
                 for u in g[0]:   # (the scope only narrowed since: its grams need not be found again)
-                    result &= self.unit_mask(u, scope=result, scoped_grams=grams[id(u)])
+                    result &= self.unit_mask(u, scope=result, scoped_grams=gram_masks[u])
                     self.check_time()
         else:
             for g in groups:

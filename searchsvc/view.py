@@ -82,7 +82,7 @@ class IndexView:
         # Decoded posting arrays of recent terms, and block directories of long posting
         # lists, bounded by bytes (worker RSS budget).
         # (ids, frequencies), or (ids, None) when only the ids were asked (doc_ids).
-        self._cache = SizedLRU(cache_bytes, lambda p: p[0].nbytes + (p[1] is not None and p[1].nbytes) + 200,
+        self._cache = SizedLRU(cache_bytes, lambda p: p[0].nbytes + (p[1].nbytes if p[1] is not None else 0) + 200,
                                name="postings")
         self._blocks = SizedLRU(cache_bytes // 8, lambda d: sum(b.nbytes for b, _, _ in d), name="blocks")
         self._masks = SizedLRU(cache_bytes // 4, lambda bits: bits.nbytes + 100, name="masks")
@@ -138,7 +138,7 @@ class IndexView:
 
     def doc_ids(self, fieldname: str, term: str) -> np.ndarray:
         """A term's global docnums (deleted documents included): :meth:`postings` without
-        the frequencies (a third of its cost), what narrowing candidates needs."""
+        the frequencies, which narrowing candidates does not need."""
         key = (fieldname, term)
         hit = self._cache.get(key)
         if hit is not None:
@@ -159,8 +159,8 @@ class IndexView:
         if hit is not None and hit[1] is None:     # only its ids are kept
             hit = None
         df = self.doc_frequency(fieldname, term)
-        # A short list is decoded (mapped: concatenated) once and kept: one binary search after,
-        # not one per segment. A long one mapped: a binary search in each segment's ids.
+        # A short list is decoded (mapped: gathered from each segment) once and kept: one binary
+        # search after, not one per segment. A long one mapped: a binary search in each segment's ids.
         if hit is not None or df < SPARSE_MIN_DF or (not self.mapped and len(docs) * SPARSE_RATIO >= df):
             ids, tfs = hit if hit is not None else self.postings(fieldname, term)
             if not len(ids):
@@ -240,7 +240,7 @@ class IndexView:
             return decided, holds
         grams = [text[i:i + 2] for i in range(len(text) - 1)]
         spans = {g: self._lookup("text_c", g)[1] for g in grams}    # per segment: start, end, term
-        bounds = np.searchsorted(docs, [base for _, base in self.leaves] + [self.n])
+        bounds = np.searchsorted(docs, self._bounds)
         for i, ((leaf, base), side) in enumerate(zip(self.leaves, self.sidecars)):
             lo, hi = bounds[i], bounds[i + 1]
             if side is None or lo == hi:

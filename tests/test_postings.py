@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from searchsvc import view as view_module
 from searchsvc.cache import SizedLRU
 from searchsvc.postings import term_blocks
 from searchsvc.whoosh_adapter import term_doc_frequencies
@@ -94,32 +95,53 @@ def test_sized_lru_keeps_both_bounds():
     assert off.get(1) is None
 
 
+def _whoosh_view_postings(view, field, tbytes):
+    """A term's (global docnums, weights) over every segment, from Whoosh's own matchers."""
+    ids, weights = [], []
+    for leaf, base in view.leaves:
+        i, w = _whoosh_postings(leaf, field, tbytes)
+        ids.append(i + base if len(i) else np.zeros(0, np.int64))
+        weights.append(w)
+    return np.concatenate(ids), np.concatenate(weights)
+
+
 @pytest.mark.parametrize("field", ["text_c", "body"])
 def test_a_terms_ids_asked_first_leave_its_frequencies_whole(view, field):
     """Narrowing candidates asks only for a term's ids (``doc_ids``); what is kept for
-    that must not stand in for its postings, frequencies or mask afterwards."""
-    assert view.mapped
-    leaf, base = view.leaves[0]
+    that must not stand in for its postings, frequencies or mask afterwards. Every
+    segment against Whoosh's own matchers (the fixture has no deletions)."""
+    assert view.mapped and len(view.leaves) > 1
+    leaf, _ = view.leaves[0]
     docs = np.arange(0, view.n, 2)
     for _, tbytes in _terms(leaf, field)[:3] + _terms(leaf, field)[200:203]:
         term = tbytes.decode()
+        want_ids, want_weights = _whoosh_view_postings(view, field, tbytes)
         view._cache.clear()
         view._masks.clear()
-        want_ids, want_weights = _whoosh_postings(leaf, field, tbytes)
         ids = view.doc_ids(field, term)
-        first = ids[ids < base + leaf.doc_count_all()]
-        assert np.array_equal(first, want_ids + base)
+        assert np.array_equal(ids, want_ids)
         assert np.array_equal(view.doc_ids(field, term), ids)              # kept: the same again
-        got_ids, got_tfs = view.postings(field, term)
-        assert np.array_equal(got_ids, ids)
-        assert np.array_equal(got_tfs[:len(want_ids)], want_weights)       # not the ids-only entry
-        expected = np.zeros(len(docs), dtype=np.float32)
-        at = np.searchsorted(docs, got_ids)
-        inside = (at < len(docs)) & (docs[np.minimum(at, len(docs) - 1)] == got_ids)
-        expected[at[inside]] = got_tfs[inside]
+        got_ids, got_tfs = view.postings(field, term)                     # not the ids-only entry
+        assert np.array_equal(got_ids, want_ids) and np.array_equal(got_tfs, want_weights)
+        expected = np.array([want_weights[want_ids == d][0] if d in want_ids else 0 for d in docs], np.float32)
         view._cache.clear()
         view.doc_ids(field, term)
         assert np.array_equal(view.term_freqs(field, term, docs), expected)
         view._cache.clear()
         view.doc_ids(field, term)
-        assert np.flatnonzero(view.mask(field, term)).tolist() == ids.tolist()
+        assert np.flatnonzero(view.mask(field, term)).tolist() == want_ids.tolist()
+
+
+def test_long_lists_are_searched_in_each_segments_sidecar(view, monkeypatch):
+    """Posting lists too long to decode are searched segment by segment (here every list
+    counts as long): the frequencies Whoosh's matchers give, for documents of every segment."""
+    monkeypatch.setattr(view_module, "SPARSE_MIN_DF", 0)
+    leaf, _ = view.leaves[0]
+    rng = np.random.default_rng(3)
+    docs = np.unique(rng.integers(0, view.n, 300))
+    for field in ("text_c", "body", "title"):
+        for _, tbytes in _terms(leaf, field)[:5] + _terms(leaf, field)[100:103]:
+            view._cache.clear()
+            want_ids, want_weights = _whoosh_view_postings(view, field, tbytes)
+            expected = np.array([want_weights[want_ids == d][0] if d in want_ids else 0 for d in docs], np.float32)
+            assert np.array_equal(view.term_freqs(field, tbytes.decode(), docs), expected), tbytes

@@ -317,6 +317,11 @@ def test_segments_past_65536_documents_and_frequencies_past_a_byte(tmp_path):
         probe = np.array([0, 7, 21, 35_000, 65_535, 65_536, 69_999])
         want = [float(want_w[want_ids.tolist().index(d)]) if d in want_ids else 0.0 for d in probe.tolist()]
         assert side.freqs_of(*side.lookup("f", term), probe).tolist() == want
+        start, end = side.lookup("f", term)             # copied into a view's arrays, base added
+        into_ids, into_w = np.zeros(end - start + 2, np.int32), np.zeros(end - start + 2, np.float32)
+        side.fill(start, end, 1_000_000, into_ids[1:-1], into_w[1:-1])
+        assert into_ids[1:-1].tolist() == (want_ids.astype(np.int64) + 1_000_000).tolist()
+        assert into_w[1:-1].tolist() == want_w.tolist() and into_ids[0] == into_ids[-1] == 0
     assert side.lookup("f", b"c") is None and side.lookup("g", b"a") is None
 
 
