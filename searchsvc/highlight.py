@@ -59,9 +59,19 @@ def find_spans(norm: str, needles, limit: int = MAX_MARKS) -> list[tuple[int, in
 
 
 def _to_original(spans, offsets):
+    """Normalised spans as spans of the original text. Separate spans of the normal form may
+    fall in one original character ("㈱" is "(株)"): those overlap there and are merged, or
+    the character would be shown twice."""
     if offsets is None:
         return spans
-    return [(offsets[s], offsets[e - 1] + 1) for s, e in spans]
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        s, e = offsets[s], offsets[e - 1] + 1
+        if out and s < out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
 
 
 def render(text: str, spans, start: int = 0, end: int | None = None) -> str:

@@ -179,3 +179,14 @@ def test_the_last_sentence_end_in_a_window_is_what_rfind_finds(text, lo, hi):
     """Snippets cut at the last sentence end of a window (``_last_stop``): the largest index
     any punctuation mark's ``rfind`` gives in the same window."""
     assert _last_stop(text, lo, hi) == max(text.rfind(p, lo, hi) for p in _SENTENCE_END)
+
+
+@given(text=st.text(alphabet="党建㈱½ﬁ①㍿殘疾ＡＢ (株)1/2fi", max_size=40),
+       needles=st.lists(st.text(alphabet="党建株式会社()1⁄2fi残疾ab", min_size=1, max_size=3), min_size=1, max_size=4))
+@settings(max_examples=400, deadline=None)
+def test_highlighting_shows_the_text_once_whatever_normalisation_expands(norm, text, needles):
+    """Marks never repeat text: matches inside one character that normalises to several
+    ("㈱" is "(株)", "½" is "1⁄2") become one mark of that character."""
+    assert _visible(highlight(text, needles, norm)) == text
+    html = snippet(text, needles, norm)
+    assert _visible(html) == text.replace("\n", " ")
