@@ -461,7 +461,7 @@ class Analysis:
                       | SearchSubwordFilter(self.segmenter) | WordCharFilter())
         self.query_words = JiebaTokenizer(self.segmenter, self.normalizer) | WordCharFilter()
         self.chars = CharNgramTokenizer(self.normalizer)
-        self._short_terms = functools.lru_cache(maxsize=MEMO_QUERIES)(self._terms)
+        self._short_terms = functools.lru_cache(maxsize=MEMO_QUERIES)(self._segment_query)
 
     def initialize(self) -> "Analysis":
         self.segmenter.initialize()
@@ -473,8 +473,8 @@ class Analysis:
         typo search ask for the same words (the dictionary does not change once loaded)."""
         if len(text) <= MEMO_QUERY_CHARS:
             return list(self._short_terms(text))
-        return list(self._terms(text))
+        return list(self._segment_query(text))
 
-    def _terms(self, text: str) -> tuple[str, ...]:
+    def _segment_query(self, text: str) -> tuple[str, ...]:
         return tuple(t.text for t in self.query_words(text))
 
