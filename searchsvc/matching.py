@@ -262,7 +262,7 @@ class Plan:
         return mask
 
     def _mapped_candidates(self, gram_field: str, ranked: list[str], scope: np.ndarray | None) -> np.ndarray:
-        """:meth:`_candidates` over sidecars: the rarest gram's articles as a sorted array,
+        """:meth:`_find_candidates` over sidecars: the rarest gram's articles as a sorted array,
         narrowed by each next gram's binary searches, whose cost is per candidate (a mask
         costs per article of the index: 10x more at 10x the archive); masks only while
         the candidates are a large share of the index."""
