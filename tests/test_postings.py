@@ -111,6 +111,7 @@ def test_a_terms_ids_asked_first_leave_its_frequencies_whole(view, field):
     that must not stand in for its postings, frequencies or mask afterwards. Every
     segment against Whoosh's own matchers (the fixture has no deletions)."""
     assert view.mapped and len(view.leaves) > 1
+    assert view.doc_count == view.n          # no deletions: Whoosh's matchers skip deleted documents
     leaf, _ = view.leaves[0]
     docs = np.arange(0, view.n, 2)
     for _, tbytes in _terms(leaf, field)[:3] + _terms(leaf, field)[200:203]:
