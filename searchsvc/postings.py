@@ -96,11 +96,18 @@ class TermBlocks:
         which = np.searchsorted(self.maxids, docs)       # block i holds ids up to maxids[i]
         which = np.unique(which[which < len(self.maxids)])
         ids, weights = self.decode(which)
-        if len(ids):
-            pos = np.minimum(np.searchsorted(ids, docs), len(ids) - 1)
-            hit = ids[pos] == docs
-            out[hit] = weights[pos[hit]]
+        pos, hit = find_sorted(ids, docs)
+        out[hit] = weights[pos[hit]]
         return out
+
+
+def find_sorted(values: np.ndarray, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``probes``, where it is in the sorted ``values`` and whether it is there
+    (one binary search each): how every posting list is asked about documents."""
+    if not len(values):
+        return np.zeros(len(probes), dtype=np.intp), np.zeros(len(probes), dtype=bool)
+    pos = np.minimum(np.searchsorted(values, probes), len(values) - 1)
+    return pos, values[pos] == probes
 
 
 def term_blocks(leaf, fieldname: str, tbytes: bytes) -> TermBlocks | None:

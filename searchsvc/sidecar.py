@@ -56,7 +56,7 @@ import numpy as np
 from whoosh.reading import SegmentReader
 
 from .analysis import bigram_code, bigram_codes
-from .postings import TermBlocks
+from .postings import TermBlocks, find_sorted
 from .whoosh_adapter import field_lengths, posting_extents, reader_segment_path, segment_path
 
 MAGIC = b"SSPOST\r\n"
@@ -333,8 +333,8 @@ class Sidecar:
         start, end = int(self.starts[t]), int(self.starts[t + 1])
         ids, tfs = self.postings(start, end)
         tfs = tfs.astype(np.int64)
-        k = np.minimum(ids.searchsorted(docs.astype(ids.dtype)), len(ids) - 1)
-        chosen = k[ids[k] == docs]                  # the postings of docs
+        k, hit = find_sorted(ids, docs.astype(ids.dtype))
+        chosen = k[hit]                             # the postings of docs
         lens = tfs[chosen]
         firsts = np.cumsum(tfs)[chosen] - lens      # where each one's positions begin
         total = int(lens.sum())
@@ -365,9 +365,7 @@ class Sidecar:
         out = np.zeros(len(docs), dtype=np.float32)
         if not len(ids) or not len(docs):
             return out
-        docs = docs.astype(ids.dtype)      # (segment docnums fit; the other way would copy the ids)
-        pos = np.minimum(ids.searchsorted(docs), len(ids) - 1)
-        hit = ids[pos] == docs
+        pos, hit = find_sorted(ids, docs.astype(ids.dtype))   # (segment docnums fit; the other way would copy the ids)
         where = pos[hit]
         vals = self.tfs[start + where].astype(np.float32)
         self._fix_overflow(vals, start, end, where)

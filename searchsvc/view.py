@@ -18,7 +18,7 @@ from whoosh.searching import Searcher
 
 from .cache import SizedLRU
 from .longtext import PairPositions
-from .postings import TermBlocks, term_blocks
+from .postings import TermBlocks, find_sorted, term_blocks
 from .schema import HEAD_BYTES, UNDATED
 from .sidecar import SUFFIX, SideList, open_for
 from .whoosh_adapter import column_bytes, field_lengths, reader_segment_path
@@ -165,8 +165,8 @@ class IndexView:
             ids, tfs = hit if hit is not None else self.postings(fieldname, term)
             if not len(ids):
                 return np.zeros(len(docs), dtype=np.float32)
-            pos = np.minimum(np.searchsorted(ids, docs), len(ids) - 1)
-            return np.where(ids[pos] == docs, tfs[pos], 0).astype(np.float32)
+            pos, hit = find_sorted(ids, docs)
+            return np.where(hit, tfs[pos], 0).astype(np.float32)
         if self.mapped:     # a binary search in each segment's ids (no directory to keep)
             out = np.zeros(len(docs), dtype=np.float32)
             bounds = np.searchsorted(docs, self._bounds).tolist()
@@ -258,7 +258,7 @@ class IndexView:
                 found = side.phrase_keys(terms[o], o, local)
                 keys = found if keys is None else _common(keys, found)
             decided[lo:hi] = True
-            holds[lo:hi] = _sorted_isin(local, keys >> 32)
+            holds[lo:hi] = find_sorted(keys >> 32, local)[1]
         return decided, holds
 
     def mask(self, fieldname: str, term: str) -> np.ndarray:
@@ -424,14 +424,6 @@ class UnreadableIndex(Exception):
     """What a write produced cannot be opened by the service's reader (not published)."""
 
 
-def _sorted_isin(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``np.isin(a, b)`` for sorted ``b``: one binary search per element of ``a`` (isin
-    sorts both)."""
-    if not len(b):
-        return np.zeros(len(a), dtype=bool)
-    return b[np.minimum(np.searchsorted(b, a), len(b) - 1)] == a
-
-
 def _cover(positioned: list[bool]) -> list[int] | None:
     """Offsets of bigrams with positions (``positioned[o]``) that together cover every
     character of the phrase (bigram ``o`` covers characters ``o`` and ``o + 1``), or None."""
@@ -455,5 +447,4 @@ def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         a, b = b, a
     if not len(a):
         return a
-    k = np.minimum(b.searchsorted(a), len(b) - 1)
-    return a[b[k] == a]
+    return a[find_sorted(b, a)[1]]
