@@ -49,16 +49,16 @@ import mmap
 import os
 import struct
 import zlib
-from itertools import chain
-from operator import itemgetter
+from array import array
 
 import numpy as np
 from whoosh.reading import SegmentReader
 
 from .analysis import bigram_code, bigram_codes
 from .postings import TermBlocks, find_sorted
-from .whoosh_adapter import field_lengths, posting_extents, reader_segment_path, segment_path
+from .whoosh_adapter import Counted, field_lengths, posting_extents, reader_segment_path, segment_path
 
+assert array("I").itemsize == 4, "the recorder reads its docnums back as uint32"
 MAGIC = b"SSPOST\r\n"
 VERSION = 3
 POSITION_SHARE = 32     # a bigram held by 1/32 of a segment's documents keeps its positions (~3 % of the index)
@@ -78,25 +78,31 @@ class Recorder:
     def __init__(self):
         self.keys: list[bytes] = []
         self.fields: dict[str, int] = {}      # field -> its number in keys, in order of appearance
-        self.lists: list[list] = []           # kept as they come; flattened once, in write()
+        self.sizes: list[int] = []            # postings per term
+        self.ids = array("I")                 # every list's docnums and weights, one after the
+        self.weights = array("f")             # other (8 bytes a posting: a rebuild's peak memory)
 
-    def add(self, field: str, tbytes: bytes, postings: list) -> None:
-        """One term's ``(docnum, weight, value)`` postings (terms come in Whoosh's order)."""
+    def add(self, field: str, tbytes: bytes, postings) -> None:
+        """One term's postings, ``(docnum, weight, value)`` or ``whoosh_adapter.Counted``
+        (terms come in Whoosh's order)."""
         number = self.fields.setdefault(field, len(self.fields))
         self.keys.append(bytes((number,)) + tbytes)
-        self.lists.append(postings)
+        self.sizes.append(len(postings))
+        if isinstance(postings, Counted):
+            self.ids.extend(postings.ids)
+            self.weights.extend(postings.freqs)
+        else:
+            self.ids.extend(p[0] for p in postings)
+            self.weights.extend(p[1] for p in postings)
 
     def write(self, storage, schema, segment) -> None:
         """Write the sidecar of ``segment``, just finished (before any TOC lists it)."""
         path = segment_path(storage, segment, SUFFIX)
         if path is None:    # a storage without a folder (RamStorage): readers use Whoosh's blocks
             return
-        starts = np.zeros(len(self.lists) + 1, np.int64)
-        np.cumsum(np.fromiter(map(len, self.lists), np.int64, count=len(self.lists)), out=starts[1:])
-        total = int(starts[-1])
-        ids = np.fromiter(map(itemgetter(0), chain.from_iterable(self.lists)), np.uint32, count=total)
-        weights = np.fromiter(map(itemgetter(1), chain.from_iterable(self.lists)), np.float32, count=total)
-        self.lists = []
+        starts = np.zeros(len(self.sizes) + 1, np.int64)
+        np.cumsum(np.asarray(self.sizes, np.int64), out=starts[1:])
+        ids, weights = np.frombuffer(self.ids, np.uint32), np.frombuffer(self.weights, np.float32)
         leaf = SegmentReader(storage, schema, segment)
         try:
             _write_for(path, leaf, list(self.fields), self.keys, starts, ids, weights)
@@ -196,7 +202,10 @@ def _by_hash(keys: list[bytes], starts, ids, weights):
     lens = np.diff(starts)[order]
     new_starts = np.zeros(len(keys) + 1, np.int64)
     np.cumsum(lens, out=new_starts[1:])
-    at = np.repeat(starts[:-1][order] - new_starts[:-1], lens) + np.arange(new_starts[-1])
+    total = int(new_starts[-1])
+    index = np.int32 if total < 1 << 31 else np.int64      # (a rebuild's peak memory: 8 bytes a posting)
+    at = np.repeat((starts[:-1][order] - new_starts[:-1]).astype(index), lens)
+    at += np.arange(total, dtype=index)
     return [keys[t] for t in order.tolist()], new_starts, ids[at], weights[at], hashes[order]
 
 
@@ -247,7 +256,7 @@ def _write(path: str, segment_id: str, doccount: int, fields: list[str], keys: l
             f.write(MAGIC + _HEADER.pack(len(header)) + header)
             for name, arr in arrays.items():
                 f.seek(start + table[name]["offset"])
-                f.write(arr.tobytes())
+                f.write(arr.view(np.uint8))    # (no copy: a rebuild's peak memory)
             f.truncate(start + at)
             f.flush()
             os.fsync(f.fileno())     # a crash must not leave a right-sized file of zeros under the real name

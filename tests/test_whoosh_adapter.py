@@ -237,10 +237,11 @@ _postings = st.lists(st.tuples(st.integers(0, 5000), st.sampled_from([1.0, 2.0, 
 @given(fields=st.lists(st.tuples(st.sampled_from(["body", "id", "text_c"]), _terms), min_size=1, max_size=3,
                        unique_by=lambda f: f[0]).map(sorted),
        lists=st.lists(_postings, min_size=12, max_size=12),
-       level=st.sampled_from([1, 3]), every_block=st.booleans())
-def test_posting_list_writer_writes_whooshs_bytes(fields, lists, level, every_block):
+       level=st.sampled_from([1, 3]), every_block=st.booleans(), counted=st.booleans())
+def test_posting_list_writer_writes_whooshs_bytes(fields, lists, level, every_block, counted):
     """PostingListWriter's .trm and .pst files equal W3FieldWriter's fed one posting at a
-    time, with the same compression for every block (Whoosh's writer has one level)."""
+    time, with the same compression for every block (Whoosh's writer has one level), from
+    Whoosh's posting tuples or (``counted``, in frequency fields) from ``Counted`` lists."""
     schema = build_schema()
     storage = RamStorage()
     lengths = {d: (d * 7919) % 120_000 for d in range(5001)}    # zero for some, past 255's range for some
@@ -258,6 +259,8 @@ def test_posting_list_writer_writes_whooshs_bytes(fields, lists, level, every_bl
             if ours:
                 out.start_field(fieldname, fieldobj)
                 for t, postings in rows:
+                    if counted and fixed:
+                        postings = whoosh_adapter.Counted([d for d, _, _ in postings], [int(w) for _, w, _ in postings])
                     out.add(t, postings, lengths.get)
                 continue
             fw.start_field(fieldname, fieldobj)
@@ -270,3 +273,43 @@ def test_posting_list_writer_writes_whooshs_bytes(fields, lists, level, every_bl
         out.close() if ours else fw.close()
         files.append([storage.open_file(segment.make_filename(ext)).read() for ext in (".trm", ".pst")])
     assert files[0] == files[1]
+
+
+# The posting pool against a dict of lists, its model.
+_docs = st.lists(st.lists(st.tuples(st.sampled_from(["body", "id", "text_c"]), st.sampled_from([b"a", b"b", b"c\xe5"]),
+                                    st.integers(1, 300)), max_size=8), min_size=1, max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(docs=_docs, merged=st.lists(st.tuples(st.sampled_from(["body", "id"]), st.sampled_from([b"a", b"b", b"d"]),
+                                             st.integers(1, 9)), max_size=6))
+def test_grouping_pool_hands_out_each_term_s_postings_sorted(docs, merged):
+    """Documents' terms, pre-counted (``add_counted``: body, text_c) or one by one (``add``:
+    id), then an upsert's merged postings (``add``, later docnums): ``fields()`` hands out
+    what a dict of lists holds, fields and terms in order, postings in docnum order."""
+    pool, model = whoosh_adapter.GroupingPool(), {}
+    for docnum, terms in enumerate(docs):
+        by_field = {}
+        for field, term, freq in terms:
+            by_field.setdefault(field, {})[term] = freq      # a document's terms are distinct
+        for field, counts in sorted(by_field.items()):
+            items = [(t, n, float(n), pack_uint(n)) for t, n in counts.items()]
+            if field == "id":
+                for t, n, w, v in items:
+                    pool.add((field, t, docnum, w, v))
+            else:
+                pool.add_counted(field, docnum, items)
+            for t, n, w, v in items:
+                model.setdefault((field, t), []).append((docnum, w, v))
+    for offset, (field, term, freq) in enumerate(merged):
+        docnum = len(docs) + offset
+        pool.add((field, term, docnum, float(freq), pack_uint(freq)))
+        model.setdefault((field, term), []).append((docnum, float(freq), pack_uint(freq)))
+    assert pool.count == sum(map(len, model.values()))
+    got = []
+    for field, terms in pool.fields():
+        for term, postings in terms:
+            if isinstance(postings, whoosh_adapter.Counted):
+                postings = postings.tuples()
+            got.append(((field, term), list(postings)))
+    assert got == sorted((key, sorted(postings)) for key, postings in model.items())

@@ -12,7 +12,6 @@ term's whole posting list at once, byte for byte what ``W3FieldWriter`` writes.
 
 from __future__ import annotations
 
-import itertools
 import pickle
 import uuid
 import zlib
@@ -20,6 +19,8 @@ from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from hashlib import md5
+from operator import sub
+from struct import pack
 
 import numpy as np
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3Segment, W3TermInfo
@@ -27,7 +28,7 @@ from whoosh.columns import CompressedBytesColumn
 from whoosh.filedb import filetables
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import _DEF_INDEX_NAME, TOC
-from whoosh.system import pack_int, pack_long, pack_ushort
+from whoosh.system import pack_int, pack_long, pack_uint, pack_ushort
 from whoosh.util.numeric import length_to_byte
 from whoosh.writing import MERGE_SMALL, NO_MERGE, SegmentWriter
 
@@ -36,49 +37,95 @@ MIN_COMPRESSED_POSTINGS = 8  # smaller blocks are written uncompressed
 MERGE_MAX_BYTES = 4 << 20    # larger segments are left out of upserts' merges (~0.5 s a MB to rewrite)
 
 
+class Counted:
+    """One term's postings in a pre-counted field, whose weight is the frequency and whose
+    value its 4-byte form (``Frequency`` format, boost 1): document numbers and frequencies
+    as two lists. A posting costs 16 bytes here against ~200 as Whoosh's
+    ``(docnum, weight, value)`` tuple, which capped a segment's postings by memory."""
+
+    __slots__ = ("ids", "freqs")
+
+    def __init__(self, ids: list[int], freqs: list[int]):
+        self.ids, self.freqs = ids, freqs
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def tuples(self) -> list[tuple[int, float, bytes]]:
+        """Whoosh's form of the same postings."""
+        return [(d, float(f), pack_uint(f)) for d, f in zip(self.ids, self.freqs)]
+
+
 class GroupingPool:
     """Whoosh's posting-pool interface, grouping postings per (field, term).
 
     Whoosh's ``PostingPool`` sorts every ``(field, term, docnum, ...)`` tuple;
-    grouping needs one sort of the distinct terms instead. A writer's first
-    document is kept as it came (its terms are distinct) and grouped only when a
-    second one arrives: writing one article (a PUT) groups nothing.
+    grouping needs one sort of the distinct terms instead. Pre-counted fields'
+    postings (``add_counted``) are kept as a list of numbers per term, docnum and
+    frequency in turn; documents come in docnum order, so it needs no sort. A
+    writer's first document is kept as it came (its terms are distinct) and grouped
+    only when a second one arrives: writing one article (a PUT) groups nothing.
     """
 
     def __init__(self):
-        self.groups = defaultdict(list)
+        self.groups = defaultdict(list)     # (field, term) -> [(docnum, weight, value)], from add()
+        self.counted: dict[str, defaultdict] = {}   # field -> term -> [docnum, freq, docnum, freq, ...]
         self.count = 0
         self._docnum = None     # the only document so far (None: none yet, or grouped)
-        self._first = []        # ...its (fieldname, [(term, freq, weight, value), ...])
+        self._first = []        # ...its (fieldname, [(term, freq, weight, value), ...], counted)
 
     def add(self, item):
         fieldname, tbytes, docnum, weight, vbytes = item
-        self.add_counted(fieldname, docnum, [(tbytes, None, weight, vbytes)])
+        self.count += 1
+        if self._keep_first(docnum):
+            self._first.append((fieldname, [(tbytes, None, weight, vbytes)], False))
+        else:
+            self.groups[fieldname, tbytes].append((docnum, weight, vbytes))
 
     def add_counted(self, fieldname, docnum, items):
-        """A document's terms in one field, each once: ``(term, freq, weight, value)``."""
+        """A document's terms in one field, each once: ``(term, freq, weight, value)`` with
+        the frequency's weight and value (only the frequency is kept)."""
         self.count += len(items)
-        if not self.groups and self._docnum in (None, docnum):
+        if self._keep_first(docnum):
+            self._first.append((fieldname, items, True))
+        else:
+            self._add_counted(fieldname, docnum, items)
+
+    def _keep_first(self, docnum) -> bool:
+        """Whether ``docnum`` is still the only document (its terms are kept as they came);
+        when another arrives, the first is grouped."""
+        if not self.groups and not self.counted and self._docnum in (None, docnum):
             self._docnum = docnum
-            self._first.append((fieldname, items))
-            return
+            return True
         self._group_first()
-        groups = self.groups
-        for tbytes, _freq, weight, vbytes in items:
-            groups[fieldname, tbytes].append((docnum, weight, vbytes))
+        return False
+
+    def _add_counted(self, fieldname, docnum, items):
+        field = self.counted.get(fieldname)
+        if field is None:
+            field = self.counted[fieldname] = defaultdict(list)
+        for tbytes, freq, _weight, _value in items:
+            numbers = field[tbytes]
+            numbers.append(docnum)
+            numbers.append(freq)
 
     def _group_first(self):
         first, self._first = self._first, []
-        for fieldname, items in first:
-            for tbytes, _freq, weight, vbytes in items:
-                self.groups[fieldname, tbytes].append((self._docnum, weight, vbytes))
+        for fieldname, items, counted in first:
+            if counted:
+                self._add_counted(fieldname, self._docnum, items)
+            else:
+                for tbytes, _freq, weight, vbytes in items:
+                    self.groups[fieldname, tbytes].append((self._docnum, weight, vbytes))
         self._docnum = None
 
     def fields(self):
-        """``(fieldname, terms)`` in field order; ``terms``: ``(term, sorted postings)`` in term order."""
-        if self._first and not self.groups:
+        """``(fieldname, terms)`` in field order; ``terms``: ``(term, postings)`` in term
+        order, postings sorted by docnum: a :class:`Counted`, or Whoosh's tuples. Each term
+        is let go of as it is handed out."""
+        if self._first and not self.groups and not self.counted:
             fields = defaultdict(list)
-            for fieldname, items in self._first:
+            for fieldname, items, _counted in self._first:
                 fields[fieldname] += items
             docnum = self._docnum
             for fieldname in sorted(fields):
@@ -86,18 +133,30 @@ class GroupingPool:
                 yield fieldname, ((tbytes, [(docnum, weight, vbytes)]) for tbytes, _freq, weight, vbytes in items)
             return
         self._group_first()
-        keys = sorted(self.groups)
-        for fieldname, field_keys in itertools.groupby(keys, key=lambda key: key[0]):
-            yield fieldname, ((key[1], sorted(self.groups[key])) for key in field_keys)
+        tupled = defaultdict(set)
+        for fieldname, tbytes in self.groups:
+            tupled[fieldname].add(tbytes)
+        for fieldname in sorted(set(tupled) | set(self.counted)):
+            yield fieldname, self._terms(fieldname, tupled.get(fieldname, set()))
+
+    def _terms(self, fieldname, tupled: set):
+        counted = self.counted.get(fieldname, {})
+        for tbytes in sorted(tupled.union(counted)):
+            numbers = counted.pop(tbytes, None)
+            postings = None if numbers is None else Counted(numbers[0::2], numbers[1::2])
+            if tbytes in tupled:     # (an upsert's merge: old segments' postings come one by one)
+                postings = sorted(self.groups.pop((fieldname, tbytes)) + (postings.tuples() if postings else []))
+            yield tbytes, postings
 
     def iter_postings(self):
         for fieldname, terms in self.fields():
             for tbytes, postings in terms:
-                for docnum, weight, vbytes in postings:
+                for docnum, weight, vbytes in (postings.tuples() if type(postings) is Counted else postings):
                     yield fieldname, tbytes, docnum, weight, vbytes
 
     def cleanup(self):
         self.groups.clear()
+        self.counted.clear()
         self._first = []
         self._docnum = None
 
@@ -311,21 +370,26 @@ class PostingListWriter:
     def add_many(self, terms: Iterable[tuple[bytes, list]], lengths: Callable[[int], int | None]) -> None:
         """:meth:`add` for each ``(term, postings)`` of ``terms`` (one loop: a long article's
         field has 100,000 terms)."""
-        memo, encode = self._memo, self._encode
+        memo, encode, encode_counted = self._memo, self._encode, self._encode_counted
         posts, rows, row_starts = self._posts, self._rows, self._row_starts    # cleared in place by _flush
         buckets, prefix, pack_lengths = self._tindex.buckets, self._prefix, _ROW_LENGTHS.pack
         recorder = self._recorder
         for tbytes, postings in terms:
+            counted = type(postings) is Counted
             if len(postings) == 1:
-                docnum, weight, value = postings[0]
-                key = (docnum, weight, value, lengths(docnum))
+                if counted:
+                    docnum = postings.ids[0]
+                    key = (docnum, postings.freqs[0], lengths(docnum))
+                else:
+                    docnum, weight, value = postings[0]
+                    key = (docnum, weight, value, lengths(docnum))
                 encoded = memo.get(key)
                 if encoded is None:
                     if len(memo) >= _MEMO_LIMIT:
                         memo.clear()
-                    encoded = memo[key] = encode(postings, lengths)
+                    encoded = memo[key] = (encode_counted if counted else encode)(postings, lengths)
             else:
-                encoded = encode(postings, lengths)
+                encoded = (encode_counted if counted else encode)(postings, lengths)
             block, info = encoded
             offset = self._posts_at + len(posts)
             if recorder is not None:
@@ -363,43 +427,78 @@ class PostingListWriter:
 
     def _encode(self, postings: list, lengths) -> tuple[bytes, bytes]:
         """(posting list bytes, term info without its extent), as W3PostingsWriter and
-        W3TermInfo write them."""
+        W3TermInfo write them, of ``(docnum, weight, value)`` postings."""
+        fixed, step = self._fixed, self._blocklimit
+
+        def blocks():
+            for start in range(0, len(postings), step):
+                chunk = postings[start:start + step]
+                weights = array("f", [p[1] for p in chunk])    # rounded to float32 as Whoosh stores them
+                if all(w == 1.0 for w in weights):
+                    mini_weights = None
+                elif all(w == weights[0] for w in weights):
+                    mini_weights = weights[0]
+                else:
+                    mini_weights = tuple(weights)
+                values = [p[2] for p in chunk if p[2]]
+                mini_values = tuple(values) if fixed is None or fixed < 0 else None if fixed == 0 else b"".join(values)
+                yield [p[0] for p in chunk], max(weights), sum(weights), mini_weights, mini_values
+        return self._assemble(blocks(), len(postings), lengths)
+
+    def _encode_counted(self, postings: Counted, lengths) -> tuple[bytes, bytes]:
+        """:meth:`_encode` of a :class:`Counted` list: the same bytes, from its two lists."""
+        assert self._fixed == 4, "a pre-counted field stores the frequency as its value"
+        ids, freqs, step = postings.ids, postings.freqs, self._blocklimit
+
+        def blocks():
+            for start in range(0, len(ids), step):
+                weights = freqs[start:start + step]
+                low, high = min(weights), max(weights)
+                if low == high:
+                    mini_weights = None if high == 1 else float(high)
+                else:
+                    mini_weights = tuple(map(float, weights))
+                yield (ids[start:start + step], float(high), sum(weights), mini_weights,
+                       pack(f">{len(weights)}I", *weights))
+        return self._assemble(blocks(), len(ids), lengths)
+
+    def _assemble(self, blocks, n: int, lengths) -> tuple[bytes, bytes]:
+        """The posting list of ``n`` postings from its ``blocks``: (docnums, greatest weight,
+        sum of weights, the weights and the values as a block stores them)."""
         parts = [WHOOSH3_HEADER_MAGIC]
-        total, minlength, maxlength, maxweight = 0.0, None, 0, 0
-        n, step = len(postings), self._blocklimit
-        for start in range(0, n, step):
-            chunk = postings[start:start + step]
-            ids = [p[0] for p in chunk]
-            weights = array("f", [p[1] for p in chunk])    # rounded to float32 as Whoosh stores them
-            lens = [x for x in map(lengths, ids) if x]
+        total, minlength, maxlength, maxweight, first = 0.0, None, 0, 0, None
+        written = 0
+        for ids, bmaxweight, weights_sum, mini_weights, mini_values in blocks:
+            lens = list(map(lengths, ids))
+            if 0 in lens or None in lens:
+                lens = [x for x in lens if x]
             bmin, bmax = (min(lens), max(lens)) if lens else (None, 0)
-            bmaxweight = max(weights)
-            deltas = tuple(b - a for a, b in zip([0] + ids, ids))
-            if all(w == 1.0 for w in weights):
-                mini_weights = None
-            elif all(w == weights[0] for w in weights):
-                mini_weights = weights[0]
-            else:
-                mini_weights = tuple(weights)
-            values = [p[2] for p in chunk if p[2]]
-            fixed = self._fixed
-            mini_values = tuple(values) if fixed is None or fixed < 0 else None if fixed == 0 else b"".join(values)
+            deltas = (ids[0],) + tuple(map(sub, ids[1:], ids))
             data = pickle.dumps((deltas, mini_weights, mini_values), 2)
-            comp = self._level if len(chunk) >= self._min_compressed else 0
+            comp = self._level if len(ids) >= self._min_compressed else 0
             if comp:
                 data = zlib.compress(data, comp)
-            info = pickle.dumps((len(ids), ids[-1], bmaxweight, comp, length_to_byte(bmin),
-                                 length_to_byte(bmax)), 2)
+            info = pickle.dumps((len(ids), ids[-1], bmaxweight, comp, _length_byte(bmin), _length_byte(bmax)), 2)
             size = len(info) + len(data)
-            parts += [pack_int(-size if start + step >= n else size), info, data]
-            total += sum(weights)
+            written += len(ids)
+            parts += [pack_int(-size if written >= n else size), info, data]
+            total += weights_sum
             if minlength is None or (bmin is not None and bmin < minlength):
                 minlength = bmin
             maxlength = max(maxlength, bmax)
             maxweight = max(maxweight, bmaxweight)
-        info = W3TermInfo._struct.pack(False, total, n, length_to_byte(minlength), length_to_byte(maxlength),
-                                       maxweight, postings[0][0], postings[-1][0])
+            first = ids[0] if first is None else first
+        info = W3TermInfo._struct.pack(False, total, n, _length_byte(minlength), _length_byte(maxlength),
+                                       maxweight, first, ids[-1])
         return b"".join(parts), info
+
+
+_LENGTH_BYTES = [length_to_byte(n) for n in range(1 << 16)]
+
+
+def _length_byte(length: int | None) -> int:
+    """Whoosh's ``length_to_byte`` (a binary search), from a table for the usual lengths."""
+    return _LENGTH_BYTES[length] if length is not None and 0 <= length < 65536 else length_to_byte(length)
 
 
 _SLOT = np.dtype([("hash", ">u4"), ("pos", ">i8")])     # filetables._pointer
