@@ -102,3 +102,38 @@ def test_upserts_leave_large_segments_out_of_their_merges(tmp_path, analysis, co
     assert (large in segments) == bool(limit)
     assert len(segments) <= 4                 # the small ones were merged either way
     assert IndexStore(cfg.index_dir).open().doc_count() == 47
+
+
+def test_new_segments_are_read_back_before_they_are_published(tmp_path, analysis):
+    """What a rebuild's parent does before its commit (``view.verify``), on segments a worker
+    finished in a writer's own storage: intact ones pass; an article missing from them, a
+    damaged sidecar or a truncated segment file raises UnreadableIndex."""
+    from searchsvc import sidecar
+    from searchsvc.schema import build_schema, document
+    from searchsvc.view import UnreadableIndex, verify
+    from searchsvc.whoosh_adapter import FastSegmentWriter
+
+    ix = whoosh_index.create_in(str(tmp_path), build_schema())
+    worker = FastSegmentWriter(ix, recorder=sidecar.Recorder, _lk=False)
+    articles = [Article(id=f"a{i}", title=f"会议{i}", body="全面从严治党，" * (i + 1)) for i in range(40)]
+    for a in articles:
+        worker.add_document(**document(a, analysis))
+    segment = worker.finish_segment()
+    ids = [a.id for a in articles]
+    verify(ix.storage, ix.schema, [segment], ids)
+    with pytest.raises(UnreadableIndex, match="'gone' is missing"):
+        verify(ix.storage, ix.schema, [segment], ids + ["gone"])
+
+    side = next(tmp_path.glob("*.ssp"))
+    intact = side.read_bytes()
+    damaged = bytearray(intact)
+    damaged[len(damaged) // 2] ^= 0x10        # a flipped bit in the postings: only the checksums see it
+    side.write_bytes(bytes(damaged))
+    with pytest.raises(UnreadableIndex, match="checksum"):
+        verify(ix.storage, ix.schema, [segment], ids)
+    side.write_bytes(intact)
+
+    seg = next(tmp_path.glob("*.seg"))
+    seg.write_bytes(seg.read_bytes()[:seg.stat().st_size // 2])
+    with pytest.raises(UnreadableIndex):
+        verify(ix.storage, ix.schema, [segment], ids)
