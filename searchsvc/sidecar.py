@@ -203,7 +203,7 @@ def _by_hash(keys: list[bytes], starts, ids, weights):
     new_starts = np.zeros(len(keys) + 1, np.int64)
     np.cumsum(lens, out=new_starts[1:])
     total = int(new_starts[-1])
-    index = np.int32 if total < 1 << 31 else np.int64      # (a rebuild's peak memory: 8 bytes a posting)
+    index = np.int32 if total < 1 << 31 else np.int64      # (a rebuild's peak memory: 4 bytes an index, not 8)
     at = np.repeat((starts[:-1][order] - new_starts[:-1]).astype(index), lens)
     at += np.arange(total, dtype=index)
     return [keys[t] for t in order.tolist()], new_starts, ids[at], weights[at], hashes[order]

@@ -104,14 +104,21 @@ def test_upserts_leave_large_segments_out_of_their_merges(tmp_path, analysis, co
     assert IndexStore(cfg.index_dir).open().doc_count() == 47
 
 
-def test_new_segments_are_read_back_before_they_are_published(tmp_path, analysis):
+def test_new_segments_are_read_back_before_they_are_published(tmp_path, analysis, monkeypatch):
     """What a rebuild's parent does before its commit (``view.verify``), on segments a worker
-    finished in a writer's own storage: intact ones pass; an article missing from them, a
-    damaged sidecar or a truncated segment file raises UnreadableIndex."""
+    finished in a writer's own storage, read as the service reads them (``pread``, not the
+    writer's mmap path): intact ones pass; an article missing from them, a flipped bit in
+    the sidecar's postings or a truncated segment file raises UnreadableIndex."""
     from searchsvc import sidecar
+    from searchsvc.filestore import PreadFileStorage
     from searchsvc.schema import build_schema, document
     from searchsvc.view import UnreadableIndex, verify
     from searchsvc.whoosh_adapter import FastSegmentWriter
+
+    opened = []
+    pread_open = PreadFileStorage.open_file
+    monkeypatch.setattr(PreadFileStorage, "open_file", lambda self, name, **kw: opened.append(name) or
+                        pread_open(self, name, **kw))
 
     ix = whoosh_index.create_in(str(tmp_path), build_schema())
     worker = FastSegmentWriter(ix, recorder=sidecar.Recorder, _lk=False)
@@ -121,13 +128,17 @@ def test_new_segments_are_read_back_before_they_are_published(tmp_path, analysis
     segment = worker.finish_segment()
     ids = [a.id for a in articles]
     verify(ix.storage, ix.schema, [segment], ids)
+    assert opened, "verify read through the writer's storage"
     with pytest.raises(UnreadableIndex, match="'gone' is missing"):
         verify(ix.storage, ix.schema, [segment], ids + ["gone"])
 
     side = next(tmp_path.glob("*.ssp"))
     intact = side.read_bytes()
+    (n,) = sidecar._HEADER.unpack_from(intact, len(sidecar.MAGIC))    # the layout Sidecar() reads
+    meta = json.loads(intact[len(sidecar.MAGIC) + sidecar._HEADER.size:][:n])
+    start = -(-(len(sidecar.MAGIC) + sidecar._HEADER.size + n) // sidecar.ALIGN) * sidecar.ALIGN
     damaged = bytearray(intact)
-    damaged[len(damaged) // 2] ^= 0x10        # a flipped bit in the postings: only the checksums see it
+    damaged[start + meta["arrays"]["ids"]["offset"]] ^= 0x10    # only the checksums see it
     side.write_bytes(bytes(damaged))
     with pytest.raises(UnreadableIndex, match="checksum"):
         verify(ix.storage, ix.schema, [segment], ids)
