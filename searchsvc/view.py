@@ -13,12 +13,10 @@ from __future__ import annotations
 import unicodedata
 
 import numpy as np
-from whoosh.filedb.filestore import FileStorage
 from whoosh.reading import MultiReader, SegmentReader
 from whoosh.searching import Searcher
 
 from .cache import SizedLRU
-from .filestore import PreadFileStorage
 from .longtext import PairPositions
 from .postings import TermBlocks, find_sorted, term_blocks
 from .schema import HEAD_BYTES, UNDATED
@@ -398,10 +396,6 @@ def verify(storage, schema, segments, ids) -> None:
     """Open new ``segments`` the way the service does and read a sample of ``ids`` back
     (their stored fields and normalised text); raises :class:`UnreadableIndex` when that
     fails, so nothing a worker cannot open is ever made current."""
-    if isinstance(storage, FileStorage) and not isinstance(storage, PreadFileStorage):
-        # The service's reads (pread): a writer's storage opens a segment's files through Whoosh's
-        # mmap path, which copies what it opens (at x10: 1.4 GB anon + 2 GB mapped, now 0.1 + 0.6).
-        storage = PreadFileStorage(storage.folder)
     step = max(1, len(ids) // VERIFY_SAMPLE)
     view = None
     try:

@@ -106,12 +106,13 @@ def test_upserts_leave_large_segments_out_of_their_merges(tmp_path, analysis, co
 
 def test_new_segments_are_read_back_before_they_are_published(tmp_path, analysis, monkeypatch):
     """What a rebuild's parent does before its commit (``view.verify``), on segments a worker
-    finished in a writer's own storage, read as the service reads them (``pread``, not the
-    writer's mmap path): intact ones pass; an article missing from them, a flipped bit in
-    the sidecar's postings or a truncated segment file raises UnreadableIndex."""
+    finished in the new generation a rebuild writes (``IndexStore.create_generation``), read
+    as the service reads them (``pread``, not Whoosh's mmap path): intact ones pass; an
+    article missing from them, a flipped bit in the sidecar's postings or a truncated
+    segment file raises UnreadableIndex."""
     from searchsvc import sidecar
     from searchsvc.filestore import PreadFileStorage
-    from searchsvc.schema import build_schema, document
+    from searchsvc.schema import document
     from searchsvc.view import UnreadableIndex, verify
     from searchsvc.whoosh_adapter import FastSegmentWriter
 
@@ -120,19 +121,20 @@ def test_new_segments_are_read_back_before_they_are_published(tmp_path, analysis
     monkeypatch.setattr(PreadFileStorage, "open_file", lambda self, name, **kw: opened.append(name) or
                         pread_open(self, name, **kw))
 
-    ix = whoosh_index.create_in(str(tmp_path), build_schema())
+    generation, ix = IndexStore(tmp_path).create_generation(None)
     worker = FastSegmentWriter(ix, recorder=sidecar.Recorder, _lk=False)
     articles = [Article(id=f"a{i}", title=f"会议{i}", body="全面从严治党，" * (i + 1)) for i in range(40)]
     for a in articles:
         worker.add_document(**document(a, analysis))
     segment = worker.finish_segment()
     ids = [a.id for a in articles]
+    opened.clear()                            # (the writer read its TOC)
     verify(ix.storage, ix.schema, [segment], ids)
     assert opened, "verify read through the writer's storage"
     with pytest.raises(UnreadableIndex, match="'gone' is missing"):
         verify(ix.storage, ix.schema, [segment], ids + ["gone"])
 
-    side = next(tmp_path.glob("*.ssp"))
+    side = next(generation.glob("*.ssp"))
     intact = side.read_bytes()
     (n,) = sidecar._HEADER.unpack_from(intact, len(sidecar.MAGIC))    # the layout Sidecar() reads
     meta = json.loads(intact[len(sidecar.MAGIC) + sidecar._HEADER.size:][:n])
@@ -144,7 +146,7 @@ def test_new_segments_are_read_back_before_they_are_published(tmp_path, analysis
         verify(ix.storage, ix.schema, [segment], ids)
     side.write_bytes(intact)
 
-    seg = next(tmp_path.glob("*.seg"))
+    seg = next(generation.glob("*.seg"))
     seg.write_bytes(seg.read_bytes()[:seg.stat().st_size // 2])
     with pytest.raises(UnreadableIndex):
         verify(ix.storage, ix.schema, [segment], ids)
