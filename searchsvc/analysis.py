@@ -365,6 +365,10 @@ class CharNgramTokenizer(Tokenizer):
         on long texts."""
         return count_char_grams(norm, self.unigrams)
 
+    def gram_keys(self, norm: str) -> tuple[np.ndarray, np.ndarray]:
+        """The same grams and counts as arrays (see :func:`gram_keys`), for the indexer."""
+        return gram_keys(norm, self.unigrams)
+
 
 def char_grams(norm: str, unigrams: bool = True):
     """Unigrams and bigrams of already-normalised text, in text order.
@@ -396,17 +400,42 @@ SPACE = 0x20
 
 def count_char_grams(norm: str, unigrams: bool = True) -> list[tuple[str, int]]:
     """(gram, count) of ``char_grams(norm, unigrams)``, vectorised over code points."""
+    keys, counts = gram_keys(norm, unigrams)
+    return list(zip(gram_texts(keys), counts.tolist()))
+
+
+# A gram as one number whose order is its UTF-8 bytes' order (UTF-8 keeps code point order
+# and no character's bytes begin another's): first << 22 | (second + 1), 0 for a unigram.
+GRAM_SHIFT = 22
+_SECOND = (1 << GRAM_SHIFT) - 1
+
+
+def gram_keys(norm: str, unigrams: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct grams of ``char_grams(norm, unigrams)`` as keys (uint64, ascending;
+    ``gram_texts`` gives them back) and their counts (uint32)."""
     cps = np.frombuffer(norm.encode("utf-32-le"), dtype=np.uint32)
     space = _IS_SPACE[np.minimum(cps, 0x3001)]
-    out = []
+    parts = []
     if unigrams:
-        values, counts = np.unique(cps[~space], return_counts=True)
-        out += zip(map(chr, values.tolist()), counts.tolist())
-    pairs = _bigram_codes(cps, space)
-    if len(pairs):
-        values, counts = np.unique(pairs, return_counts=True)
-        out += ((bigram_text(v), n) for v, n in zip(values.tolist(), counts.tolist()))
-    return out
+        parts.append(cps[~space].astype(np.uint64) << GRAM_SHIFT)
+    symbols = _symbols(cps, space)
+    if len(symbols) >= 2:
+        parts.append((symbols[:-1].astype(np.uint64) << GRAM_SHIFT) | (symbols[1:] + 1))
+    if not parts:
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint32)
+    keys, counts = np.unique(np.concatenate(parts) if len(parts) > 1 else parts[0], return_counts=True)
+    return keys, counts.astype(np.uint32)
+
+
+def gram_texts(keys: np.ndarray) -> list[str]:
+    """The grams of ``gram_keys``' keys."""
+    return [chr(a) + chr(b - 1) if b else chr(a)
+            for a, b in zip((keys >> GRAM_SHIFT).tolist(), (keys & _SECOND).tolist())]
+
+
+def gram_terms(keys: np.ndarray) -> list[bytes]:
+    """The grams of ``gram_keys``' keys as index terms (UTF-8)."""
+    return [gram.encode("utf-8") for gram in gram_texts(keys)]
 
 
 def bigram_codes(norm: str) -> np.ndarray:
@@ -421,19 +450,19 @@ def bigram_code(gram: str) -> int:
     return (ord(gram[0]) << 21) | ord(gram[1])
 
 
-def bigram_text(code: int) -> str:
-    return chr(code >> 21) + chr(code & 0x1FFFFF)
-
-
 def _bigram_codes(cps: np.ndarray, space: np.ndarray) -> np.ndarray:
-    # Whitespace runs collapse to one space, as in char_grams.
-    keep = ~space
-    keep[1:] |= space[1:] & ~space[:-1]
-    keep[:1] |= space[:1]
-    symbols = np.where(space, SPACE, cps)[keep]
+    symbols = _symbols(cps, space)
     if len(symbols) < 2:
         return np.zeros(0, np.uint64)
     return (symbols[:-1].astype(np.uint64) << 21) | symbols[1:]
+
+
+def _symbols(cps: np.ndarray, space: np.ndarray) -> np.ndarray:
+    """The code points bigrams are made of: whitespace runs collapse to one space, as in char_grams."""
+    keep = ~space
+    keep[1:] |= space[1:] & ~space[:-1]
+    keep[:1] |= space[:1]
+    return np.where(space, SPACE, cps)[keep]
 
 
 def phrase_bigrams(norm: str) -> list[str]:

@@ -30,9 +30,9 @@ from whoosh import columns, fields, formats
 from whoosh.system import pack_uint
 from whoosh.util.numeric import to_sortable
 
-from .analysis import Analysis
+from .analysis import Analysis, gram_terms
 from .parsing import Article, format_date
-from .whoosh_adapter import compressed_bytes_reader, compressed_bytes_writer
+from .whoosh_adapter import KeyedCounts, compressed_bytes_reader, compressed_bytes_writer
 
 EPOCH = dt.datetime(1970, 1, 1)
 UNDATED = -(2 ** 62)
@@ -78,7 +78,8 @@ def minutes_to_date(minutes: int) -> dt.datetime | None:
 
 class PreCounted(fields.FieldType):
     """A scorable term-frequency field whose value is already a list of
-    ``(term_bytes, freq, weight, value_bytes)`` (see :func:`count_terms`).
+    ``(term_bytes, freq, weight, value_bytes)`` (see :func:`count_terms`), or a
+    ``whoosh_adapter.KeyedCounts`` (the character grams: arrays, grouped with one sort).
 
     Whoosh's own fields run their analyzer inside the writer; ours run in
     worker processes so that segmentation uses every core.
@@ -98,6 +99,8 @@ class PreCounted(fields.FieldType):
     def index(self, value, **kwargs):
         if isinstance(value, str):     # convenience for ad-hoc writers and tests
             value = count_terms(t.text for t in self.analyzer(value))
+        elif isinstance(value, KeyedCounts):     # (Whoosh's own writer)
+            value = value.items()
         return value
 
 
@@ -142,8 +145,8 @@ def document(article: Article, analysis: Analysis) -> dict:
         # Words rank and prove matches, grams find them: a very long body is segmented
         # only at its start (bounded indexing time), while every gram of it is indexed.
         "body": count_terms(t.text for t in words(norm_body[:WORD_CHARS], normalized=True)),
-        "title_c": counted_terms(grams.gram_counts(norm_title)),
-        "text_c": counted_terms(grams.gram_counts(norm_text)),
+        "title_c": KeyedCounts(*grams.gram_keys(norm_title), gram_terms),
+        "text_c": KeyedCounts(*grams.gram_keys(norm_text), gram_terms),
         "norm": norm_text.encode("utf-8"),
         "head": head_bytes(norm_text),
         "doc": stored,

@@ -6,7 +6,7 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from searchsvc.analysis import MEMO_QUERY_CHARS, char_grams, count_char_grams, phrase_bigrams
+from searchsvc.analysis import MEMO_QUERY_CHARS, char_grams, count_char_grams, gram_keys, gram_terms, phrase_bigrams
 from searchsvc.parsing import read_page
 
 from conftest import SAMPLE_PAGE, need
@@ -56,6 +56,15 @@ GRAM_TEXT = st.text(st.sampled_from(list("的是 \n\t\u3000a1中国😀𠀀\u030
 @given(GRAM_TEXT, st.booleans())
 def test_numpy_gram_counts_equal_the_generator(text, unigrams):
     assert dict(count_char_grams(text, unigrams)) == Counter(char_grams(text, unigrams))
+
+
+@given(GRAM_TEXT, st.booleans())
+def test_gram_keys_sort_as_the_terms_bytes(text, unigrams):
+    """The indexer sorts grams by key: that must be Whoosh's term order, the UTF-8 bytes'."""
+    keys, counts = gram_keys(text, unigrams)
+    terms = gram_terms(keys)
+    assert terms == sorted(set(terms))
+    assert dict(zip(terms, counts.tolist())) == {g.encode(): n for g, n in Counter(char_grams(text, unigrams)).items()}
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])

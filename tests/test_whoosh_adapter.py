@@ -276,17 +276,24 @@ def test_posting_list_writer_writes_whooshs_bytes(fields, lists, level, every_bl
 
 
 # The posting pool against a dict of lists, its model.
-_docs = st.lists(st.lists(st.tuples(st.sampled_from(["body", "id", "text_c"]), st.sampled_from([b"a", b"b", b"c\xe5"]),
+_POOL_TERMS = [b"a", b"b", b"c\xe5"]         # in byte order: a term's key is its place here
+_docs = st.lists(st.lists(st.tuples(st.sampled_from(["body", "id", "text_c"]), st.sampled_from(_POOL_TERMS),
                                     st.integers(1, 300)), max_size=8), min_size=1, max_size=6)
 
 
+def _pool_terms(keys):
+    return [_POOL_TERMS[k] for k in keys.tolist()]
+
+
 @settings(max_examples=150, deadline=None)
-@given(docs=_docs, merged=st.lists(st.tuples(st.sampled_from(["body", "id"]), st.sampled_from([b"a", b"b", b"d"]),
-                                             st.integers(1, 9)), max_size=6))
-def test_grouping_pool_hands_out_each_term_s_postings_sorted(docs, merged):
-    """Documents' terms, pre-counted (``add_counted``: body, text_c) or one by one (``add``:
-    id), then an upsert's merged postings (``add``, later docnums): ``fields()`` hands out
-    what a dict of lists holds, fields and terms in order, postings in docnum order."""
+@given(docs=_docs, merged=st.lists(st.tuples(st.sampled_from(["body", "id", "text_c"]), st.sampled_from([b"a", b"b", b"d"]),
+                                             st.integers(1, 9)), max_size=6),
+       keyed=st.booleans())
+def test_grouping_pool_hands_out_each_term_s_postings_sorted(docs, merged, keyed):
+    """Documents' terms, pre-counted (``add_counted``: body, and text_c as a list or, when
+    ``keyed``, as a ``KeyedCounts``) or one by one (``add``: id), then an upsert's merged
+    postings (``add``, later docnums): ``fields()`` hands out what a dict of lists holds,
+    fields and terms in order, postings in docnum order."""
     pool, model = whoosh_adapter.GroupingPool(), {}
     for docnum, terms in enumerate(docs):
         by_field = {}
@@ -297,6 +304,10 @@ def test_grouping_pool_hands_out_each_term_s_postings_sorted(docs, merged):
             if field == "id":
                 for t, n, w, v in items:
                     pool.add((field, t, docnum, w, v))
+            elif field == "text_c" and keyed:
+                keys = np.array(sorted(_POOL_TERMS.index(t) for t in counts), np.uint64)
+                freqs = np.array([counts[_POOL_TERMS[k]] for k in keys.tolist()], np.uint32)
+                pool.add_counted(field, docnum, whoosh_adapter.KeyedCounts(keys, freqs, _pool_terms))
             else:
                 pool.add_counted(field, docnum, items)
             for t, n, w, v in items:
