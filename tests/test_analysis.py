@@ -1,12 +1,14 @@
 """The analysis chain: what goes into the index and what queries are made of."""
 
+import sys
 import unicodedata
 from collections import Counter
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from searchsvc.analysis import MEMO_QUERY_CHARS, char_grams, count_char_grams, gram_keys, gram_terms, phrase_bigrams
+from searchsvc.analysis import (MEMO_QUERY_CHARS, char_grams, count_char_grams, gram_keys, gram_terms, is_word,
+                                phrase_bigrams)
 from searchsvc.parsing import read_page
 
 from conftest import SAMPLE_PAGE, need
@@ -105,3 +107,11 @@ def test_a_query_is_segmented_once_and_each_caller_gets_its_own_list(analysis):
     size = analysis._short_terms.cache_info().currsize
     assert analysis.query_terms(longer) == [t.text for t in analysis.query_words(longer)]
     assert analysis._short_terms.cache_info().currsize == size
+
+
+def test_a_word_has_a_character_for_which_isalnum_holds():
+    """is_word's regex against str.isalnum, over every code point."""
+    for cp in range(sys.maxunicode + 1):
+        ch = chr(cp)
+        assert is_word(ch) == ch.isalnum(), hex(cp)
+    assert is_word("，中") and not is_word("，_ 。")

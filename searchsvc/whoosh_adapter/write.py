@@ -276,7 +276,8 @@ class FastSegmentWriter(SegmentWriter):
         self._precounted = {name for name, f in self.schema.items() if getattr(f, "precounted", False)}
         # The pool keeps only their frequencies: weight and value must follow from them.
         assert all(self.schema[name].format.field_boost == 1.0 for name in self._precounted)
-        self._lengths = defaultdict(dict)    # fieldname -> {docnum: length}
+        self._lengths = defaultdict(dict)    # fieldname -> {docnum: length}, of documents added here
+        self._documents = 0                  # ...how many (the others came from merged segments)
 
     def add_document(self, **fields):
         """Whoosh's add_document (no spelling, no vectors, no field boosts), with
@@ -300,16 +301,17 @@ class FastSegmentWriter(SegmentWriter):
                 if name in self._precounted:
                     self.pool.add_counted(name, docnum, items)
                     length = int(items.counts.sum()) if type(items) is KeyedCounts else sum(item[1] for item in items)
-                    self._lengths[name][docnum] = length
                 else:
                     for tbytes, freq, weight, vbytes in items:
                         length += freq if field.scorable else 0
                         self.pool.add((name, tbytes, docnum, weight, vbytes))
+                self._lengths[name][docnum] = length
             pdw.add_field(name, field, value if field.stored else None, length)
             if field.column_type is not None:
                 pdw.add_column_value(name, field.column_type, field.to_column_value(value))
         pdw.finish_doc()
         self._added = True
+        self._documents += 1
         self.docnum += 1
 
     @property
@@ -329,8 +331,8 @@ class FastSegmentWriter(SegmentWriter):
 
     def _field_lengths(self, fieldname):
         known = self._lengths.get(fieldname)
-        if known is not None and len(known) == self.docnum - self.docbase:
-            return known.get
+        if known is not None and self._documents == self.docnum - self.docbase:
+            return known.get    # (a document without the field has no postings in it to ask about)
         pdr = self.codec.per_document_reader(self.storage, self.get_segment())
         return lambda docnum: pdr.doc_field_length(docnum, fieldname)
 
