@@ -17,12 +17,13 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from .analysis import Analysis
 from .config import Config
 from .journal import Journal, final_state
 from .parsing import Article, Skip, read_inputs
+from .spool import Spool
 from .schema import document
 from . import sidecar
 from .view import verify
@@ -64,7 +65,16 @@ class Indexer:
                     progress: Callable[[int], None] | None = None) -> Summary:
         """Read ``paths`` (JSONL files, page files, directories) and index them."""
         t0 = time.perf_counter()
-        articles: dict[str, Article] = {}
+        with Spool(self.store.root) as articles:     # on disk, not in this process's memory
+            skipped = self._read(paths, articles, on_skip)
+            summary = self.index_articles(articles, rebuild, workers, progress)
+        summary.skipped = skipped
+        summary.seconds = time.perf_counter() - t0
+        return summary
+
+    def _read(self, paths: Iterable, articles: Spool, on_skip: Callable[[Skip], None] | None) -> list[Skip]:
+        """Add the articles of ``paths`` to ``articles`` (a later line with the same id wins);
+        return what was skipped."""
         skipped = []
         for item in read_inputs(paths, self.config.site_crumbs):
             if isinstance(item, Skip):
@@ -72,13 +82,10 @@ class Indexer:
                 if on_skip:
                     on_skip(item)
             else:
-                articles[item.id] = item      # a later line with the same id wins
-        summary = self.index_articles(list(articles.values()), rebuild, workers, progress)
-        summary.skipped = skipped
-        summary.seconds = time.perf_counter() - t0
-        return summary
+                articles.add(item)
+        return skipped
 
-    def index_articles(self, articles: list[Article], rebuild: bool = False, workers: int | None = None,
+    def index_articles(self, articles: Sequence[Article], rebuild: bool = False, workers: int | None = None,
                        progress: Callable[[int], None] | None = None,
                        lock_wait: float = LOCK_TIMEOUT) -> Summary:
         self.analysis.initialize()
@@ -165,12 +172,13 @@ class Indexer:
     def _write(self, ix, articles, workers, progress, replace: bool, lock_wait: float = LOCK_TIMEOUT,
                deletes: Iterable[str] = ()) -> Summary:
         summary = Summary()
+        ids = articles.ids if isinstance(articles, Spool) else [a.id for a in articles]
         writer = self._writer(ix, lock_wait)
         try:
             if replace and writer.segments:
                 with writer.searcher() as s:
-                    for a in articles:
-                        summary.updated += bool(writer.delete_by_term("id", a.id, searcher=s))
+                    for doc_id in ids:
+                        summary.updated += bool(writer.delete_by_term("id", doc_id, searcher=s))
                     for doc_id in deletes:
                         writer.delete_by_term("id", doc_id, searcher=s)
             summary.indexed = len(articles) - summary.updated
@@ -189,7 +197,7 @@ class Indexer:
             old = {s.segment_id() for s in writer.segments}
             fresh = [s for s in segments if s.segment_id() not in old]
             if fresh:   # read back as the service will before any reader can see it
-                verify(writer.storage, writer.schema, fresh, [a.id for a in articles])
+                verify(writer.storage, writer.schema, fresh, ids)
             writer.commit_segments(segments)
             summary.documents = ix.doc_count()
         except BaseException:
@@ -207,16 +215,21 @@ class Indexer:
 
         Worker k gets the k-th contiguous share of the articles: neighbouring
         articles share vocabulary, so the segments' term tables overlap less
-        (a smaller index) and the result does not depend on scheduling.
+        (a smaller index) and the result does not depend on scheduling. A job names
+        a batch by its place in ``articles``, which each worker inherited (a spool's
+        file, or a list): the parent reads no article and sends none.
         """
+        n = len(articles)
+        bounds = [k * n // workers for k in range(workers + 1)]
+        batches = [[(i, min(i + BATCH, end)) for i in range(start, end, BATCH)]
+                   for start, end in zip(bounds, bounds[1:])]
         ctx = multiprocessing.get_context("fork")   # inherit the loaded jieba dictionary
         queues = [ctx.Queue(4) for _ in range(workers)]
         results = ctx.Queue()
-        procs = [ctx.Process(target=_worker, args=(ix, self.analysis, q, results), daemon=True) for q in queues]
+        procs = [ctx.Process(target=_worker, args=(ix, self.analysis, articles, q, results), daemon=True)
+                 for q in queues]
         for p in procs:
             p.start()
-        shares = [articles[k * len(articles) // workers:(k + 1) * len(articles) // workers] for k in range(workers)]
-        batches = [[share[i:i + BATCH] for i in range(0, len(share), BATCH)] for share in shares]
         segments, finished = [], 0
         try:
             for i in range(max(map(len, batches))):
@@ -299,13 +312,15 @@ def _next_job(jobs, parent: int):
                 os._exit(1)
 
 
-def _worker(ix, analysis: Analysis, jobs, results) -> None:
-    """Worker process: analyse jobs of articles and write them into segments."""
+def _worker(ix, analysis: Analysis, articles: Sequence[Article], jobs, results) -> None:
+    """Worker process: analyse jobs of articles (``(start, end)`` in ``articles``) and
+    write them into segments."""
     parent = os.getppid()
     _die_with_parent()
     try:
         segments, writer = [], None
-        while (batch := _next_job(jobs, parent)) is not None:
+        while (job := _next_job(jobs, parent)) is not None:
+            batch = articles[job[0]:job[1]]
             for article in batch:
                 if writer is None:
                     writer = FastSegmentWriter(ix, recorder=sidecar.Recorder, _lk=False)

@@ -1,15 +1,21 @@
 """The index and the command line that builds it."""
 
+import gc
 import json
+import multiprocessing
 import subprocess
 import sys
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from whoosh import index as whoosh_index
 
 from searchsvc.cli import EXAMPLE_CORPUS, main
+from searchsvc.indexing import Indexer
 from searchsvc.parsing import Article
+from searchsvc.spool import Spool
 from searchsvc.store import IndexStore
 
 
@@ -150,3 +156,55 @@ def test_new_segments_are_read_back_before_they_are_published(tmp_path, analysis
     seg.write_bytes(seg.read_bytes()[:seg.stat().st_size // 2])
     with pytest.raises(UnreadableIndex):
         verify(ix.storage, ix.schema, [segment], ids)
+
+
+# ------------------------------------------------------------------ the spool
+_spooled = st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.text(max_size=30)), max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=_spooled)
+def test_the_spool_holds_what_a_dict_of_articles_holds(tmp_path_factory, items):
+    """A later article with the same id replaces the earlier one in its place, as
+    ``dict[id] = article`` does; slices, iteration and a forked process read the same."""
+    model = {}
+    with Spool(tmp_path_factory.mktemp("spool")) as spool:
+        for doc_id, title in items:
+            article = Article(id=doc_id, title=title, body=title * 3)
+            spool.add(article)
+            model[doc_id] = article
+        assert spool.ids == list(model) and len(spool) == len(model)
+        assert list(spool) == list(model.values()) == spool[:]
+        assert spool[1:3] == list(model.values())[1:3]
+        ctx = multiprocessing.get_context("fork")
+        out = ctx.Queue()
+        child = ctx.Process(target=_send_titles, args=(spool, out))    # (inherited, not pickled)
+        child.start()
+        assert out.get(timeout=30) == [a.title for a in model.values()]
+        child.join()
+
+
+def _send_titles(spool, out):
+    out.put([a.title for a in spool])
+
+
+def test_a_later_line_wins_and_the_parent_holds_no_article(tmp_path, analysis, config):
+    """index_paths: the last line of an id is indexed, and while two workers index, the
+    parent process holds no Article: they read their batches from the spool."""
+    lines = [{"id": f"a{i}", "title": f"第{i}篇", "body": "党建工作" * 50} for i in range(600)]
+    lines.append({"id": "a7", "title": "改过的标题", "body": "乡村振兴"})
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), "utf-8")
+    def articles_held():
+        gc.collect()
+        return sum(isinstance(o, Article) for o in gc.get_objects())
+
+    before, seen = articles_held(), []     # (other tests' objects may still be alive)
+    progress = lambda _n: seen.append(articles_held())    # noqa: E731
+
+    cfg = config.with_(index_dir=tmp_path / "ix")
+    summary = Indexer(cfg, analysis).index_paths([corpus], rebuild=True, workers=2, progress=progress)
+    assert summary.indexed == 600 and summary.documents == 600
+    assert seen and max(seen) <= before
+    with IndexStore(cfg.index_dir).open().searcher() as s:
+        assert s.document(id="a7")["doc"]["title"] == "改过的标题"
