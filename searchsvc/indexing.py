@@ -226,11 +226,11 @@ class Indexer:
         ctx = multiprocessing.get_context("fork")   # inherit the loaded jieba dictionary
         queues = [ctx.Queue(4) for _ in range(workers)]
         results = ctx.Queue()
-        procs = [ctx.Process(target=_worker, args=(ix, self.analysis, articles, q, results), daemon=True)
-                 for q in queues]
+        procs = [ctx.Process(target=_worker, args=(ix, self.analysis, articles, k, q, results), daemon=True)
+                 for k, q in enumerate(queues)]
         for p in procs:
             p.start()
-        segments, finished = [], 0
+        segments, finished = {}, 0     # worker -> its segments
         try:
             for i in range(max(map(len, batches))):
                 for q, worker_batches in zip(queues, batches):   # round robin keeps every worker busy
@@ -249,7 +249,9 @@ class Indexer:
             if finished < len(procs):
                 for q in queues:    # jobs no worker will read: don't wait at exit to flush them
                     q.cancel_join_thread()
-        return segments
+        # In the workers' order, not the order they finished in: document numbers (and so the
+        # order of equal scores) do not depend on scheduling.
+        return [segment for k in sorted(segments) for segment in segments[k]]
 
 
 def _put(q, item, results, segments, progress, procs) -> int:
@@ -285,7 +287,8 @@ def _collect(results, segments, progress, block: bool, procs) -> int:
         if kind == "progress" and progress:
             progress(value)
         if kind == "segments":
-            segments.extend(value)
+            k, finished_segments = value
+            segments[k] = finished_segments
             finished += 1
         if block:
             return finished
@@ -312,7 +315,7 @@ def _next_job(jobs, parent: int):
                 os._exit(1)
 
 
-def _worker(ix, analysis: Analysis, articles: Sequence[Article], jobs, results) -> None:
+def _worker(ix, analysis: Analysis, articles: Sequence[Article], k: int, jobs, results) -> None:
     """Worker process: analyse jobs of articles (``(start, end)`` in ``articles``) and
     write them into segments."""
     parent = os.getppid()
@@ -331,7 +334,7 @@ def _worker(ix, analysis: Analysis, articles: Sequence[Article], jobs, results) 
             results.put(("progress", len(batch)))
         if writer is not None:
             segments.append(writer.finish_segment())
-        results.put(("segments", segments))
+        results.put(("segments", (k, segments)))
     except OSError as e:
         results.put(("oserror", (e.errno, e.strerror or str(e))))
     except BaseException:

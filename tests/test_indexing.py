@@ -208,3 +208,14 @@ def test_a_later_line_wins_and_the_parent_holds_no_article(tmp_path, analysis, c
     assert seen and max(seen) <= before
     with IndexStore(cfg.index_dir).open().searcher() as s:
         assert s.document(id="a7")["doc"]["title"] == "改过的标题"
+
+
+def test_document_order_is_the_input_order_whichever_worker_finishes_first(tmp_path, analysis, config):
+    """The first worker gets long articles and finishes last; its segment still comes first,
+    so document numbers (and the order of equal scores) do not depend on scheduling."""
+    long = [Article(id=f"long{i}", title=f"长文{i}", body="党的建设和乡村振兴。" * 400) for i in range(200)]
+    short = [Article(id=f"short{i}", title=f"短文{i}", body="会议") for i in range(200)]
+    cfg = config.with_(index_dir=tmp_path / "ix")
+    Indexer(cfg, analysis).index_articles(long + short, rebuild=True, workers=2)
+    with IndexStore(cfg.index_dir).open().searcher() as s:
+        assert [s.stored_fields(d)["id"] for d in range(400)] == [a.id for a in long + short]
