@@ -534,17 +534,22 @@ class PostingListWriter:
         if max(freqs) >= 1 << 24:    # (past float32's integers: the same bytes as the tuples' path wrote)
             return self._encode(postings.tuples(), lengths)
 
-        def blocks():
-            for start in range(0, len(ids), step):
-                weights = freqs[start:start + step]
-                low, high = min(weights), max(weights)
-                if low == high:
-                    mini_weights = None if high == 1 else float(high)
-                else:
-                    mini_weights = tuple(map(float, weights))
-                yield (ids[start:start + step], float(high), sum(weights), mini_weights,
-                       pack(f">{len(weights)}I", *weights))
-        return self._assemble(blocks(), len(ids), lengths)
+        def block(ids, weights):
+            low, high = min(weights), max(weights)
+            if low == high:
+                mini_weights = None if high == 1 else float(high)
+            else:
+                mini_weights = tuple(map(float, weights))
+            return ids, float(high), sum(weights), mini_weights, pack(f">{len(weights)}I", *weights)
+        if len(ids) > step:
+            return self._assemble((block(ids[start:start + step], freqs[start:start + step])
+                                   for start in range(0, len(ids), step)), len(ids), lengths)
+        # One block, as most lists are: _assemble's sums over blocks are this block's own figures.
+        ids, high, total, mini_weights, values = block(ids, freqs)
+        data, bmin, bmax = self._block(ids, high, mini_weights, values, True, lengths)
+        info = W3TermInfo._struct.pack(False, float(total), len(ids), _length_byte(bmin), _length_byte(bmax),
+                                       high, ids[0], ids[-1])
+        return WHOOSH3_HEADER_MAGIC + data, info
 
     def _assemble(self, blocks, n: int, lengths) -> tuple[bytes, bytes]:
         """The posting list of ``n`` postings from its ``blocks``: (docnums, greatest weight,
@@ -553,19 +558,9 @@ class PostingListWriter:
         total, minlength, maxlength, maxweight, first = 0.0, None, 0, 0, None
         written = 0
         for ids, bmaxweight, weights_sum, mini_weights, mini_values in blocks:
-            lens = list(map(lengths, ids))
-            if 0 in lens or None in lens:
-                lens = [x for x in lens if x]
-            bmin, bmax = (min(lens), max(lens)) if lens else (None, 0)
-            deltas = (ids[0],) + tuple(map(sub, ids[1:], ids))
-            data = pickle.dumps((deltas, mini_weights, mini_values), 2)
-            comp = self._level if len(ids) >= self._min_compressed else 0
-            if comp:
-                data = zlib.compress(data, comp)
-            info = pickle.dumps((len(ids), ids[-1], bmaxweight, comp, _length_byte(bmin), _length_byte(bmax)), 2)
-            size = len(info) + len(data)
             written += len(ids)
-            parts += [pack_int(-size if written >= n else size), info, data]
+            data, bmin, bmax = self._block(ids, bmaxweight, mini_weights, mini_values, written >= n, lengths)
+            parts.append(data)
             total += weights_sum
             if minlength is None or (bmin is not None and bmin < minlength):
                 minlength = bmin
@@ -575,6 +570,22 @@ class PostingListWriter:
         info = W3TermInfo._struct.pack(False, total, n, _length_byte(minlength), _length_byte(maxlength),
                                        maxweight, first, ids[-1])
         return b"".join(parts), info
+
+    def _block(self, ids, maxweight, mini_weights, mini_values, last: bool, lengths) -> tuple[bytes, int | None, int]:
+        """One block's bytes (its size, its info and its postings, zlib-compressed when it has
+        enough of them), and the least and greatest field length of its documents."""
+        lens = list(map(lengths, ids))
+        if 0 in lens or None in lens:
+            lens = [x for x in lens if x]
+        bmin, bmax = (min(lens), max(lens)) if lens else (None, 0)
+        deltas = (ids[0],) + tuple(map(sub, ids[1:], ids))
+        data = pickle.dumps((deltas, mini_weights, mini_values), 2)
+        comp = self._level if len(ids) >= self._min_compressed else 0
+        if comp:
+            data = zlib.compress(data, comp)
+        info = pickle.dumps((len(ids), ids[-1], maxweight, comp, _length_byte(bmin), _length_byte(bmax)), 2)
+        size = len(info) + len(data)
+        return b"".join((pack_int(-size if last else size), info, data)), bmin, bmax
 
 
 _LENGTH_BYTES = bytes(length_to_byte(n) for n in range(1 << 16))
