@@ -365,14 +365,10 @@ class CharNgramTokenizer(Tokenizer):
                 t.pos = pos
             yield t
 
-    def gram_counts(self, norm: str) -> list[tuple[str, int]]:
-        """(gram, count) of the grams of text that is already normalised, counted with numpy:
-        the same counts as ``Counter(char_grams(norm))`` (a test pins it) at 1/8 of the time
-        on long texts."""
-        return count_char_grams(norm, self.unigrams)
-
     def gram_keys(self, norm: str) -> tuple[np.ndarray, np.ndarray]:
-        """The same grams and counts as arrays (see :func:`gram_keys`), for the indexer."""
+        """The grams of text that is already normalised and their counts, as arrays (see
+        :func:`gram_keys`; ``count_char_grams`` gives them as text, the same counts as
+        ``Counter(char_grams(norm))``, which a test pins)."""
         return gram_keys(norm, self.unigrams)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -24,18 +25,24 @@ class Spool(Sequence):
     """A sequence of articles in an unlinked temporary file under ``directory``
     (nothing is left behind, even by kill -9). ``add`` an article; one whose id was
     added before replaces it in its place (a later line wins). Reading, from any
-    process that inherited the file (fork), goes by offset (``os.pread``)."""
+    process that inherited the file (fork), goes by offset (``os.pread``).
+
+    Writes are unbuffered: a forked process inherits no pending bytes to write again.
+    ``len()`` fixes the order of the records; call it before forking readers, so that
+    they share that array instead of each building its own."""
 
     def __init__(self, directory: str | os.PathLike):
         Path(directory).mkdir(parents=True, exist_ok=True)
-        self._file = tempfile.TemporaryFile(dir=directory, prefix=".spool-")
+        self._file = tempfile.TemporaryFile(dir=directory, prefix=".spool-", buffering=0)
         self._end = 0
         self._at: dict[str, int] = {}       # id -> offset of its latest record
-        self._offsets: list[int] | None = None
+        self._offsets: array | None = None
 
     def add(self, article: Article) -> None:
         data = pickle.dumps(article, pickle.HIGHEST_PROTOCOL)
-        self._file.write(len(data).to_bytes(_LENGTH, "little") + data)
+        record = memoryview(len(data).to_bytes(_LENGTH, "little") + data)
+        while record:
+            record = record[self._file.write(record):]
         self._at[article.id] = self._end
         self._end += _LENGTH + len(data)
         self._offsets = None
@@ -45,7 +52,7 @@ class Spool(Sequence):
         return list(self._at)
 
     def __len__(self) -> int:
-        return len(self._at)
+        return len(self._frozen())
 
     def __getitem__(self, index):
         offsets = self._frozen()[index]
@@ -66,16 +73,16 @@ class Spool(Sequence):
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _frozen(self) -> list[int]:
-        if self._offsets is None:
-            self._file.flush()
-            self._offsets = list(self._at.values())
+    def _frozen(self) -> array:
+        if self._offsets is None:      # (an array: no reference counts for forked readers to copy)
+            self._offsets = array("q", self._at.values())
         return self._offsets
 
     def _read(self, offset: int) -> Article:
         fd = self._file.fileno()
-        size = int.from_bytes(os.pread(fd, _LENGTH, offset), "little")
+        header = os.pread(fd, _LENGTH, offset)
+        size = int.from_bytes(header, "little")
         data = os.pread(fd, size, offset + _LENGTH)
-        if len(data) != size:
+        if len(header) != _LENGTH or len(data) != size:
             raise OSError(f"spooled article at {offset} is truncated")
         return pickle.loads(data)

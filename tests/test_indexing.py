@@ -3,6 +3,8 @@
 import gc
 import json
 import multiprocessing
+import os
+import pickle
 import subprocess
 import sys
 import time
@@ -166,22 +168,26 @@ _spooled = st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.text(max
 @given(items=_spooled)
 def test_the_spool_holds_what_a_dict_of_articles_holds(tmp_path_factory, items):
     """A later article with the same id replaces the earlier one in its place, as
-    ``dict[id] = article`` does; slices, iteration and a forked process read the same."""
-    model = {}
+    ``dict[id] = article`` does; a process forked right after the writes, slices and
+    iteration read the same, and the file holds each record once (nothing left in a
+    buffer for the forked process to write again)."""
+    model, written = {}, 0
     with Spool(tmp_path_factory.mktemp("spool")) as spool:
         for doc_id, title in items:
             article = Article(id=doc_id, title=title, body=title * 3)
             spool.add(article)
             model[doc_id] = article
-        assert spool.ids == list(model) and len(spool) == len(model)
-        assert list(spool) == list(model.values()) == spool[:]
-        assert spool[1:3] == list(model.values())[1:3]
+            written += 8 + len(pickle.dumps(article, pickle.HIGHEST_PROTOCOL))
         ctx = multiprocessing.get_context("fork")
         out = ctx.Queue()
         child = ctx.Process(target=_send_titles, args=(spool, out))    # (inherited, not pickled)
         child.start()
         assert out.get(timeout=30) == [a.title for a in model.values()]
         child.join()
+        assert spool.ids == list(model) and len(spool) == len(model)
+        assert list(spool) == list(model.values()) == spool[:]
+        assert spool[1:3] == list(model.values())[1:3]
+        assert os.fstat(spool._file.fileno()).st_size == written
 
 
 def _send_titles(spool, out):

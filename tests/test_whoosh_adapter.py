@@ -95,11 +95,18 @@ def _contents(reader):
     return {
         "terms": list(reader.all_terms()),
         "postings": {(f, t): list(reader.postings(f, t).all_items()) for f, t in reader.all_terms()},
+        "term infos": {(f, t): _term_info(reader.term_info(f, t)) for f, t in reader.all_terms()},
         "lengths": [[reader.doc_field_length(d, f) for f in ("title", "body", "title_c", "text_c")] for _, d in docs],
         "stored": [reader.stored_fields(d) for _, d in docs],
         "columns": {name: [reader.column_reader(name)[d] for _, d in docs]
                     for name in ("norm", "head", "section", "date")},
     }
+
+
+def _term_info(info):
+    """What a term's row says besides its postings: the lengths and weights scoring reads."""
+    return (info.weight(), info.doc_frequency(), info.min_length(), info.max_length(), info.max_weight(),
+            info.min_id(), info.max_id())
 
 
 @pytest.mark.parametrize("count", [1, None], ids=["one article", "all"])
@@ -288,12 +295,13 @@ def _pool_terms(keys):
 @settings(max_examples=150, deadline=None)
 @given(docs=_docs, merged=st.lists(st.tuples(st.sampled_from(["body", "id", "text_c"]), st.sampled_from([b"a", b"b", b"d"]),
                                              st.integers(1, 9)), max_size=6),
-       keyed=st.booleans())
+       keyed=st.lists(st.booleans(), min_size=6, max_size=6))
 def test_grouping_pool_hands_out_each_term_s_postings_sorted(docs, merged, keyed):
-    """Documents' terms, pre-counted (``add_counted``: body, and text_c as a list or, when
-    ``keyed``, as a ``KeyedCounts``) or one by one (``add``: id), then an upsert's merged
-    postings (``add``, later docnums): ``fields()`` hands out what a dict of lists holds,
-    fields and terms in order, postings in docnum order."""
+    """Documents' terms, pre-counted (``add_counted``: body, and text_c as a list or, for
+    the documents ``keyed`` picks, as a ``KeyedCounts``, with an empty one in title_c) or
+    one by one (``add``: id), then an upsert's merged postings (``add``, later docnums):
+    ``fields()`` hands out what a dict of lists holds, fields and terms in order, postings
+    in docnum order."""
     pool, model = whoosh_adapter.GroupingPool(), {}
     for docnum, terms in enumerate(docs):
         by_field = {}
@@ -304,7 +312,7 @@ def test_grouping_pool_hands_out_each_term_s_postings_sorted(docs, merged, keyed
             if field == "id":
                 for t, n, w, v in items:
                     pool.add((field, t, docnum, w, v))
-            elif field == "text_c" and keyed:
+            elif field == "text_c" and keyed[docnum]:
                 keys = np.array(sorted(_POOL_TERMS.index(t) for t in counts), np.uint64)
                 freqs = np.array([counts[_POOL_TERMS[k]] for k in keys.tolist()], np.uint32)
                 pool.add_counted(field, docnum, whoosh_adapter.KeyedCounts(keys, freqs, _pool_terms))
@@ -312,6 +320,9 @@ def test_grouping_pool_hands_out_each_term_s_postings_sorted(docs, merged, keyed
                 pool.add_counted(field, docnum, items)
             for t, n, w, v in items:
                 model.setdefault((field, t), []).append((docnum, w, v))
+        if keyed[docnum]:
+            pool.add_counted("title_c", docnum, whoosh_adapter.KeyedCounts(np.zeros(0, np.uint64),
+                                                                           np.zeros(0, np.uint32), _pool_terms))
     for offset, (field, term, freq) in enumerate(merged):
         docnum = len(docs) + offset
         pool.add((field, term, docnum, float(freq), pack_uint(freq)))
