@@ -201,13 +201,15 @@ def test_a_later_line_wins_and_the_parent_holds_no_article(tmp_path, analysis, c
     lines.append({"id": "a7", "title": "改过的标题", "body": "乡村振兴"})
     corpus = tmp_path / "c.jsonl"
     corpus.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), "utf-8")
+
     def articles_held():
         gc.collect()
         return sum(isinstance(o, Article) for o in gc.get_objects())
 
-    before, seen = articles_held(), []     # (other tests' objects may still be alive)
-    progress = lambda _n: seen.append(articles_held())    # noqa: E731
+    def progress(_count):       # called in the parent as workers report batches
+        seen.append(articles_held())
 
+    before, seen = articles_held(), []     # (other tests' objects may still be alive)
     cfg = config.with_(index_dir=tmp_path / "ix")
     summary = Indexer(cfg, analysis).index_paths([corpus], rebuild=True, workers=2, progress=progress)
     assert summary.indexed == 600 and summary.documents == 600

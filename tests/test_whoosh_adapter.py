@@ -111,7 +111,7 @@ def _term_info(info):
 
 @pytest.mark.parametrize("count", [1, None], ids=["one article", "all"])
 def test_fast_writer_writes_what_the_stock_writer_writes(tmp_path, analysis, articles, count):
-    """The whole-list flush: the same terms, postings, lengths, stored fields and columns
+    """The whole-list flush: the same terms, postings, term infos, lengths, stored fields and columns
     as Whoosh's own writer (one article: the pool's ungrouped path, as for a PUT)."""
     readers = []
     for name, cls in (("fast", FastSegmentWriter), ("stock", SegmentWriter)):
