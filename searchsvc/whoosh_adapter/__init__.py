@@ -42,6 +42,8 @@ Write side (``write.py``):
   ``HashWriter.add`` (``filetables._lengths``, ``md5_hash``) and ``filetables._pointer``'s
   slot layout, all reproduced byte for byte
 - ``Segment.list_files``, ``Storage.file_length``: a segment's size (upserts leave big ones unmerged)
+- ``whoosh.util.numeric.length_to_byte`` as a binary search among ``byte_to_length``'s 256
+  lengths: ``write._LENGTH_BYTES`` is built that way (the byte test compares with Whoosh's writer)
 - ``CompressedBytesColumn.Writer._compress``: replaced by LZ4's
 - ``whoosh.index.TOC._filename``, ``TOC._latest_generation``, ``_DEF_INDEX_NAME``:
   a commit's TOC file and the newest generation, without opening the index

@@ -29,7 +29,7 @@ from whoosh.filedb import filetables
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import _DEF_INDEX_NAME, TOC
 from whoosh.system import pack_int, pack_long, pack_uint, pack_ushort
-from whoosh.util.numeric import length_to_byte
+from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import MERGE_SMALL, NO_MERGE, SegmentWriter
 
 BLOCK_LIMIT = 128            # W3Codec's postings per block
@@ -154,11 +154,15 @@ class GroupingPool:
     def _keep_first(self, docnum) -> bool:
         """Whether ``docnum`` is still the only document (its terms are kept as they came);
         when another arrives, the first is grouped."""
-        if not self.groups and not self.counted and not self.keyed and self._docnum in (None, docnum):
+        if self._ungrouped() and self._docnum in (None, docnum):
             self._docnum = docnum
             return True
         self._group_first()
         return False
+
+    def _ungrouped(self) -> bool:
+        """Whether no posting has been grouped yet (at most one document came)."""
+        return not self.groups and not self.counted and not self.keyed
 
     def _add_counted(self, fieldname, docnum, items):
         if type(items) is KeyedCounts:
@@ -189,7 +193,7 @@ class GroupingPool:
         """``(fieldname, terms)`` in field order; ``terms``: ``(term, postings)`` in term
         order, postings sorted by docnum: a :class:`Counted`, or Whoosh's tuples. Each term
         is let go of as it is handed out."""
-        if self._first and not self.groups and not self.counted and not self.keyed:
+        if self._first and self._ungrouped():
             fields = defaultdict(list)
             for fieldname, items, _counted in self._first:
                 fields[fieldname] += items.items() if type(items) is KeyedCounts else items
@@ -590,7 +594,9 @@ class PostingListWriter:
         return b"".join((pack_int(-size if last else size), info, data)), bmin, bmax
 
 
-_LENGTH_BYTES = bytes(length_to_byte(n) for n in range(1 << 16))
+# length_to_byte is a binary search among the 256 lengths byte_to_length decodes: one numpy
+# search builds the table (calling it 65,536 times took ~30 ms of every process's start-up).
+_LENGTH_BYTES = np.searchsorted([byte_to_length(b) for b in range(256)], np.arange(1 << 16)).astype(np.uint8).tobytes()
 
 
 def _length_byte(length: int | None) -> int:
