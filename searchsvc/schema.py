@@ -30,7 +30,7 @@ from whoosh import columns, fields, formats
 from whoosh.system import pack_uint
 from whoosh.util.numeric import to_sortable
 
-from .analysis import Analysis, gram_terms
+from .analysis import Analysis, gram_terms, token_texts
 from .parsing import Article, format_date
 from .whoosh_adapter import KeyedCounts, compressed_bytes_reader, compressed_bytes_writer
 
@@ -141,10 +141,10 @@ def document(article: Article, analysis: Analysis) -> dict:
         stored["_offsets"] = body_offsets.to_stored()
     doc = {
         "id": article.id,
-        "title": count_terms(t.text for t in words(norm_title, normalized=True)),
+        "title": count_terms(token_texts(words, norm_title)),
         # Words rank and prove matches, grams find them: a very long body is segmented
         # only at its start (bounded indexing time), while every gram of it is indexed.
-        "body": count_terms(t.text for t in words(norm_body[:WORD_CHARS], normalized=True)),
+        "body": count_terms(token_texts(words, norm_body[:WORD_CHARS])),
         "title_c": KeyedCounts(*grams.gram_keys(norm_title), gram_terms),
         "text_c": KeyedCounts(*grams.gram_keys(norm_text), gram_terms),
         "norm": norm_text.encode("utf-8"),

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from searchsvc.analysis import (MEMO_QUERY_CHARS, char_grams, count_char_grams, gram_keys, gram_terms, is_word,
-                                phrase_bigrams)
+                                phrase_bigrams, token_texts)
 from searchsvc.parsing import read_page
 
 from conftest import SAMPLE_PAGE, need
@@ -82,6 +82,16 @@ def test_normalisation_is_nfkc_lower_t2s_of_the_whole_text(analysis, text):
     if offsets is not None:
         back = [offsets[i] for i in range(len(mapped))]
         assert back == sorted(back) and all(0 <= i < len(text) for i in back)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(st.sampled_from(list("中华人民共和国成立会议北京的是了 ，。\n5ａiPhone發佈́😀")), max_size=60)
+       | st.text(max_size=40))
+def test_indexing_s_texts_path_equals_the_token_chain(analysis, text):
+    """``token_texts`` (indexing's path, plain strings) gives the token chain's texts, in order."""
+    for chain in (analysis.words, analysis.query_words):
+        norm = analysis.normalizer(text)
+        assert list(token_texts(chain, norm)) == [t.text for t in chain(norm, normalized=True)]
 
 
 def test_sample_page_body_tokens(analysis):
