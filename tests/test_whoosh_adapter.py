@@ -3,6 +3,8 @@ internals equals what Whoosh's public reader API returns, segment by segment, an
 what it writes equals what Whoosh's public writer (``SegmentWriter``, ``commit()``)
 writes, on real indexes."""
 
+from unittest import mock
+
 import lz4.block
 import numpy as np
 import pytest
@@ -295,13 +297,19 @@ def _pool_terms(keys):
 @settings(max_examples=150, deadline=None)
 @given(docs=_docs, merged=st.lists(st.tuples(st.sampled_from(["body", "id", "text_c"]), st.sampled_from([b"a", b"b", b"d"]),
                                              st.integers(1, 9)), max_size=6),
-       keyed=st.lists(st.booleans(), min_size=6, max_size=6))
-def test_grouping_pool_hands_out_each_term_s_postings_sorted(docs, merged, keyed):
+       keyed=st.lists(st.booleans(), min_size=6, max_size=6), batch=st.sampled_from([1, 2, 3, 1 << 16]))
+def test_grouping_pool_hands_out_each_term_s_postings_sorted(docs, merged, keyed, batch):
     """Documents' terms, pre-counted (``add_counted``: body, and text_c as a list or, for
     the documents ``keyed`` picks, as a ``KeyedCounts``, with an empty one in title_c) or
     one by one (``add``: id), then an upsert's merged postings (``add``, later docnums):
     ``fields()`` hands out what a dict of lists holds, fields and terms in order, postings
-    in docnum order."""
+    in docnum order (keyed postings turned into lists ``batch`` at a time, or a whole
+    term's when longer)."""
+    with mock.patch.object(whoosh_adapter.write, "_LIST_BATCH", batch):
+        _check_grouping_pool(docs, merged, keyed)
+
+
+def _check_grouping_pool(docs, merged, keyed):
     pool, model = whoosh_adapter.GroupingPool(), {}
     for docnum, terms in enumerate(docs):
         by_field = {}

@@ -76,6 +76,9 @@ class KeyedCounts:
         return [(t, n, float(n), pack_uint(n)) for t, n in zip(self.decode(self.keys), self.counts.tolist())]
 
 
+_LIST_BATCH = 1 << 16     # postings turned into Python lists at a time
+
+
 class _KeyedField:
     """One field's :class:`KeyedCounts`, document after document, until the segment is written."""
 
@@ -110,8 +113,15 @@ class _KeyedField:
         self.counts = []
         del order
         bounds = starts.tolist() + [len(ids)]
+        # Lists of a batch of terms at a time, sliced per term: a numpy slice and tolist per
+        # term cost more, lists of the whole field ~36 bytes a posting.
+        batch_start, batch_ids, batch_freqs = 0, [], []
         for term, start, end in zip(terms, bounds, bounds[1:]):
-            yield term, Counted(ids[start:end].tolist(), freqs[start:end].tolist())
+            if end - batch_start > len(batch_ids):
+                batch_start, batch_end = start, max(end, start + _LIST_BATCH)
+                batch_ids, batch_freqs = ids[start:batch_end].tolist(), freqs[start:batch_end].tolist()
+            yield term, Counted(batch_ids[start - batch_start:end - batch_start],
+                                batch_freqs[start - batch_start:end - batch_start])
 
 
 class GroupingPool:
