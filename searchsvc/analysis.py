@@ -361,7 +361,8 @@ def _subwords(word: str, freq: dict):
 def token_texts(chain, norm: str):
     """``t.text for t in chain(norm, normalized=True)`` without Whoosh's Token objects:
     each piece's ``texts`` method over plain strings, one after the other. Indexing
-    takes this path; the Token plumbing was a fifth of the word chain's cost."""
+    takes this path: the Token plumbing was ~7 % of the word chain's time, a quarter of
+    what the chain adds to jieba's own cut."""
     first, *rest = chain.items
     texts = first.texts(norm)
     for piece in rest:
