@@ -60,6 +60,9 @@ def _cgroup_quota(root: Path) -> float | None:
         return None
 
 
+_PATH_FIELDS = ("index_dir", "userdict", "cache_dir", "synonyms", "query_log", "metrics_dir")
+
+
 @dataclass(frozen=True)
 class Config:
     index_dir: Path = Path("index")
@@ -93,6 +96,14 @@ class Config:
                                         # process's counts (`serve` makes one for its workers)
     malloc_arena_max: int | None = None  # glibc's MALLOC_ARENA_MAX as the operator set it;
                                         # None = `serve` limits its workers to 2 arenas
+
+    def __post_init__(self):
+        # Paths given as strings (Config(index_dir="idx"), from_env's overrides) are kept as
+        # Path: query_log_path() and others join them.
+        for name in _PATH_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, Path(value))
 
     _ENV = {
         "index_dir": ("SEARCHSVC_INDEX", Path),

@@ -81,3 +81,12 @@ def test_pypinyin_imported_without_its_phrase_table():
     assert pypinyin.constants.PHRASES_DICT == {}
     assert pinyin.keys("银行") and "yinhang" in pinyin.keys("银行")
     assert not any(k in os.environ for k in pinyin.PYPINYIN_SWITCHES)
+
+
+def test_paths_given_as_strings_are_paths():
+    """``Config(index_dir="idx")`` and ``from_env(index_dir="idx")`` (what scripts pass)
+    behave like ``Path("idx")``: the query log lies inside the index directory."""
+    for config in (Config(index_dir="idx", query_log=None), Config.from_env(environ={}, index_dir="idx")):
+        assert config.index_dir == Path("idx")
+        assert config.query_log_path == Path("idx") / "querylog.jsonl"
+    assert Config.from_env(environ={}, query_log="q.jsonl").query_log_path == Path("q.jsonl")
