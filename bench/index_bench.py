@@ -91,5 +91,6 @@ def main():
     print(f"ratio searchsvc / jieba (each rebuild over the mean of the jieba runs around it): "
           f"median {statistics.median(ratios):.2f}x")
 
+
 if __name__ == "__main__":
     main()

@@ -335,6 +335,7 @@ class SearchSubwordFilter(Filter):
         for t in tokens:
             yield t
             if len(t.text) > 2:
+                # (the token is reused: its text stays the last sub-word until the tokenizer sets the next)
                 for t.text in _subwords(t.text, freq):
                     yield t
 

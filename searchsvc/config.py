@@ -60,9 +60,6 @@ def _cgroup_quota(root: Path) -> float | None:
         return None
 
 
-_PATH_FIELDS = ("index_dir", "userdict", "cache_dir", "synonyms", "query_log", "metrics_dir")
-
-
 @dataclass(frozen=True)
 class Config:
     index_dir: Path = Path("index")
@@ -99,11 +96,11 @@ class Config:
 
     def __post_init__(self):
         # Paths given as strings (Config(index_dir="idx"), from_env's overrides) are kept as
-        # Path: query_log_path() and others join them.
-        for name in _PATH_FIELDS:
-            value = getattr(self, name)
-            if isinstance(value, str):
-                object.__setattr__(self, name, Path(value))
+        # Path: query_log_path and others join them. An empty one means none, as in _ENV.
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str) and "Path" in f.type:    # (annotations are strings here)
+                object.__setattr__(self, f.name, Path(value) if value or "None" not in f.type else None)
 
     _ENV = {
         "index_dir": ("SEARCHSVC_INDEX", Path),

@@ -4,7 +4,7 @@ import sys
 import unicodedata
 from collections import Counter
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from searchsvc.analysis import (MEMO_QUERY_CHARS, char_grams, count_char_grams, gram_keys, gram_terms, is_word,
@@ -87,6 +87,7 @@ def test_normalisation_is_nfkc_lower_t2s_of_the_whole_text(analysis, text):
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(st.sampled_from(list("中华人民共和国成立会议北京的是了 ，。\n5ａiPhone發佈́😀")), max_size=60)
        | st.text(max_size=40))
+@example(TEXT)      # (long words with sub-words, every time)
 def test_indexing_s_texts_path_equals_the_token_chain(analysis, text):
     """``token_texts`` (indexing's path, plain strings) gives the token chain's texts, in order."""
     for chain in (analysis.words, analysis.query_words):

@@ -90,3 +90,5 @@ def test_paths_given_as_strings_are_paths():
         assert config.index_dir == Path("idx")
         assert config.query_log_path == Path("idx") / "querylog.jsonl"
     assert Config.from_env(environ={}, query_log="q.jsonl").query_log_path == Path("q.jsonl")
+    empty = Config(userdict="", query_log="")          # none, as SEARCHSVC_USERDICT= says
+    assert empty.userdict is None and empty.query_log_path == Path("index") / "querylog.jsonl"

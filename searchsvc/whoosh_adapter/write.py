@@ -113,8 +113,8 @@ class _KeyedField:
         self.counts = []
         del order
         bounds = starts.tolist() + [len(ids)]
-        # Lists of a batch of terms at a time, sliced per term: a numpy slice and tolist per
-        # term cost more, lists of the whole field ~36 bytes a posting.
+        # Python lists of _LIST_BATCH postings at a time (a longer term's alone), sliced per term:
+        # a numpy slice and tolist per term cost more, lists of the whole field ~36 bytes a posting.
         batch_start, batch_ids, batch_freqs = 0, [], []
         for term, start, end in zip(terms, bounds, bounds[1:]):
             if end - batch_start > len(batch_ids):
