@@ -402,7 +402,7 @@ class CharNgramTokenizer(Tokenizer):
 
     def gram_keys(self, norm: str) -> tuple[np.ndarray, np.ndarray]:
         """The grams of text that is already normalised and their counts, as arrays (see
-        :func:`gram_keys`; ``count_char_grams`` gives them as text, the same counts as
+        :func:`gram_keys`; ``gram_texts`` gives them as text: the same counts as
         ``Counter(char_grams(norm))``, which a test pins)."""
         return gram_keys(norm, self.unigrams)
 
@@ -435,12 +435,6 @@ _IS_SPACE[_WHITESPACE] = True
 SPACE = 0x20
 
 
-def count_char_grams(norm: str, unigrams: bool = True) -> list[tuple[str, int]]:
-    """(gram, count) of ``char_grams(norm, unigrams)``, vectorised over code points."""
-    keys, counts = gram_keys(norm, unigrams)
-    return list(zip(gram_texts(keys), counts.tolist()))
-
-
 # A gram as one number whose order is its UTF-8 bytes' order (UTF-8 keeps code point order
 # and no character's bytes begin another's): first << 22 | (second + 1), 0 for a unigram.
 GRAM_SHIFT = 22
@@ -450,8 +444,7 @@ _SECOND = (1 << GRAM_SHIFT) - 1
 def gram_keys(norm: str, unigrams: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The distinct grams of ``char_grams(norm, unigrams)`` as keys (uint64, ascending;
     ``gram_texts`` gives them back) and their counts (uint32)."""
-    cps = np.frombuffer(norm.encode("utf-32-le"), dtype=np.uint32)
-    space = _IS_SPACE[np.minimum(cps, 0x3001)]
+    cps, space = _code_points(norm)
     parts = []
     if unigrams:
         parts.append(cps[~space].astype(np.uint64) << GRAM_SHIFT)
@@ -478,8 +471,10 @@ def gram_terms(keys: np.ndarray) -> list[bytes]:
 def bigram_codes(norm: str) -> np.ndarray:
     """The bigrams of ``char_grams(norm)`` in text order, each as ``bigram_code``: the
     i-th is at gram position i (what the sidecar's positions count)."""
-    cps = np.frombuffer(norm.encode("utf-32-le"), dtype=np.uint32)
-    return _bigram_codes(cps, _IS_SPACE[np.minimum(cps, 0x3001)])
+    symbols = _symbols(*_code_points(norm))
+    if len(symbols) < 2:
+        return np.zeros(0, np.uint64)
+    return (symbols[:-1].astype(np.uint64) << 21) | symbols[1:]
 
 
 def bigram_code(gram: str) -> int:
@@ -487,11 +482,10 @@ def bigram_code(gram: str) -> int:
     return (ord(gram[0]) << 21) | ord(gram[1])
 
 
-def _bigram_codes(cps: np.ndarray, space: np.ndarray) -> np.ndarray:
-    symbols = _symbols(cps, space)
-    if len(symbols) < 2:
-        return np.zeros(0, np.uint64)
-    return (symbols[:-1].astype(np.uint64) << 21) | symbols[1:]
+def _code_points(norm: str) -> tuple[np.ndarray, np.ndarray]:
+    """The text's code points, and which of them are whitespace."""
+    cps = np.frombuffer(norm.encode("utf-32-le"), dtype=np.uint32)
+    return cps, _IS_SPACE[np.minimum(cps, 0x3001)]
 
 
 def _symbols(cps: np.ndarray, space: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from collections import Counter
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from searchsvc.analysis import (MEMO_QUERY_CHARS, char_grams, count_char_grams, gram_keys, gram_terms, is_word,
+from searchsvc.analysis import (MEMO_QUERY_CHARS, char_grams, gram_keys, gram_terms, gram_texts, is_word,
                                 phrase_bigrams, token_texts)
 from searchsvc.parsing import read_page
 
@@ -53,6 +53,11 @@ def test_character_grams_cover_every_character_and_pair():
 
 
 GRAM_TEXT = st.text(st.sampled_from(list("的是 \n\t\u3000a1中国😀𠀀\u0301")), max_size=80) | st.text(max_size=80)
+
+
+def count_char_grams(norm, unigrams):
+    keys, counts = gram_keys(norm, unigrams)
+    return list(zip(gram_texts(keys), counts.tolist()))
 
 
 @given(GRAM_TEXT, st.booleans())
