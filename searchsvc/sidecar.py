@@ -95,6 +95,14 @@ class Recorder:
             self.ids.extend(p[0] for p in postings)
             self.weights.extend(p[1] for p in postings)
 
+    def add_arrays(self, field: str, arrays) -> None:
+        """A field's posting lists at once (a ``whoosh_adapter.PostingArrays``)."""
+        number = bytes((self.fields.setdefault(field, len(self.fields)),))
+        self.keys.extend(number + tbytes for tbytes in arrays.terms)
+        self.sizes.extend(np.diff(arrays.bounds).tolist())
+        self.ids.frombytes(arrays.ids.astype(np.uint32).tobytes())
+        self.weights.frombytes(arrays.freqs.astype(np.float32).tobytes())
+
     def write(self, storage, schema, segment) -> None:
         """Write the sidecar of ``segment``, just finished (before any TOC lists it)."""
         path = segment_path(storage, segment, SUFFIX)

@@ -8,7 +8,7 @@ from unittest import mock
 import lz4.block
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec
@@ -238,19 +238,22 @@ def test_no_other_module_touches_the_private_names_it_lists():
 
 # The posting-list encoder, byte for byte.
 _terms = st.lists(st.binary(min_size=1, max_size=6), min_size=1, max_size=12, unique=True).map(sorted)
-_postings = st.lists(st.tuples(st.integers(0, 5000), st.sampled_from([1.0, 2.0, 3.0, 7.0, 250.0])),
+_postings = st.lists(st.tuples(st.integers(0, 5000), st.sampled_from([1.0, 2.0, 3.0, 7.0, 250.0, 2.0 ** 24 + 1])),
                      min_size=1, max_size=300, unique_by=lambda p: p[0]).map(sorted)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(fields=st.lists(st.tuples(st.sampled_from(["body", "id", "text_c"]), _terms), min_size=1, max_size=3,
                        unique_by=lambda f: f[0]).map(sorted),
        lists=st.lists(_postings, min_size=12, max_size=12),
-       level=st.sampled_from([1, 3]), every_block=st.booleans(), counted=st.booleans())
-def test_posting_list_writer_writes_whooshs_bytes(fields, lists, level, every_block, counted):
+       level=st.sampled_from([1, 3]), every_block=st.booleans(), form=st.sampled_from(["tuples", "counted", "arrays"]))
+@example(fields=[("text_c", [b"a", b"b", b"c"])], lists=[[(7, 1.0)], [(3, 2.0), (9, 2.0)], [(7, 1.0)]] * 4,
+         level=1, every_block=True, form="arrays")      # a single posting's encoding reused
+def test_posting_list_writer_writes_whooshs_bytes(fields, lists, level, every_block, form):
     """PostingListWriter's .trm and .pst files equal W3FieldWriter's fed one posting at a
     time, with the same compression for every block (Whoosh's writer has one level), from
-    Whoosh's posting tuples or (``counted``, in frequency fields) from ``Counted`` lists."""
+    Whoosh's posting tuples or, in frequency fields, from ``Counted`` lists or a field's
+    ``PostingArrays`` (frequencies past float32's integers included: Whoosh rounds the weight)."""
     schema = build_schema()
     storage = RamStorage()
     lengths = {d: (d * 7919) % 120_000 for d in range(5001)}    # zero for some, past 255's range for some
@@ -267,8 +270,11 @@ def test_posting_list_writer_writes_whooshs_bytes(fields, lists, level, every_bl
                     for t, postings in zip(terms, lists)]
             if ours:
                 out.start_field(fieldname, fieldobj)
+                if form == "arrays" and fixed:
+                    out.add_many(_posting_arrays(rows), lengths.get)
+                    continue
                 for t, postings in rows:
-                    if counted and fixed:
+                    if form == "counted" and fixed:
                         postings = whoosh_adapter.Counted([d for d, _, _ in postings], [int(w) for _, w, _ in postings])
                     out.add(t, postings, lengths.get)
                 continue
@@ -282,6 +288,14 @@ def test_posting_list_writer_writes_whooshs_bytes(fields, lists, level, every_bl
         out.close() if ours else fw.close()
         files.append([storage.open_file(segment.make_filename(ext)).read() for ext in (".trm", ".pst")])
     assert files[0] == files[1]
+
+
+def _posting_arrays(rows):
+    """A field's ``(term, [(docnum, weight, value)])`` rows as a ``PostingArrays``."""
+    postings = [p for _, plist in rows for p in plist]
+    bounds = np.cumsum([0] + [len(plist) for _, plist in rows])
+    return whoosh_adapter.PostingArrays([t for t, _ in rows], bounds, np.array([d for d, _, _ in postings], np.uint32),
+                                        np.array([int(w) for _, w, _ in postings], np.uint32))
 
 
 # The posting pool against a dict of lists, its model.

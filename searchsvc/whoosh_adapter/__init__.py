@@ -54,11 +54,12 @@ Also relied on, though not private names: the W3 posting block layout that
 
 from .read import (column_bytes, compressed_bytes_reader, field_lengths, posting_extent, posting_extents,
                    reader_segment_path, segment_path, term_doc_frequencies)
-from .write import (Counted, FastSegmentWriter, GroupingPool, KeyedCounts, PostingListWriter, compressed_bytes_writer,
-                    latest_generation)
+from .write import (Counted, FastSegmentWriter, GroupingPool, KeyedCounts, PostingArrays, PostingListWriter,
+                    compressed_bytes_writer, latest_generation)
 
 __all__ = [
     "column_bytes", "compressed_bytes_reader", "field_lengths", "posting_extent", "posting_extents",
     "reader_segment_path", "segment_path", "term_doc_frequencies",
-    "Counted", "FastSegmentWriter", "GroupingPool", "KeyedCounts", "PostingListWriter", "compressed_bytes_writer", "latest_generation",
+    "Counted", "FastSegmentWriter", "GroupingPool", "KeyedCounts", "PostingArrays", "PostingListWriter",
+    "compressed_bytes_writer", "latest_generation",
 ]

@@ -94,14 +94,15 @@ class _KeyedField:
         self.docs.append(docnum)
         self.sizes.append(len(value.keys))
 
-    def terms(self):
-        """``(term, Counted)`` in term order, postings in the order documents came (docnum
-        order): one stable sort of all the keys. The documents' arrays are let go of as
-        they are gathered (a segment's peak is ~28 bytes a posting, briefly)."""
+    def arrays(self) -> "PostingArrays | None":
+        """The field's posting lists in term order, postings in the order documents came
+        (docnum order): one stable sort of all the keys; None when no document had a term
+        in it. The documents' arrays are let go of as they are gathered (a segment's peak is
+        ~28 bytes a posting, briefly)."""
         keys = np.concatenate(self.keys) if self.keys else np.zeros(0, np.uint64)
         self.keys = []
-        if not len(keys):     # (no document had a term in this field)
-            return
+        if not len(keys):
+            return None
         order = np.argsort(keys, kind="stable")
         keys = keys[order]
         starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
@@ -111,17 +112,42 @@ class _KeyedField:
         ids = np.repeat(np.asarray(self.docs, np.uint32), np.asarray(self.sizes, np.int64))[order]
         freqs = np.concatenate(self.counts)[order]
         self.counts = []
-        del order
-        bounds = starts.tolist() + [len(ids)]
-        # Python lists of _LIST_BATCH postings at a time (a longer term's alone), sliced per term:
-        # a numpy slice and tolist per term cost more, lists of the whole field ~36 bytes a posting.
-        batch_start, batch_ids, batch_freqs = 0, [], []
-        for term, start, end in zip(terms, bounds, bounds[1:]):
-            if end - batch_start > len(batch_ids):
-                batch_start, batch_end = start, max(end, start + _LIST_BATCH)
-                batch_ids, batch_freqs = ids[start:batch_end].tolist(), freqs[start:batch_end].tolist()
-            yield term, Counted(batch_ids[start - batch_start:end - batch_start],
-                                batch_freqs[start - batch_start:end - batch_start])
+        return PostingArrays(terms, np.append(starts, len(ids)), ids, freqs)
+
+    def terms(self):
+        """``(term, Counted)`` in term order (see :meth:`arrays`)."""
+        arrays = self.arrays()
+        return iter(()) if arrays is None else iter(arrays)
+
+
+class PostingArrays:
+    """A field's posting lists as arrays: ``terms`` (bytes, in order), ``bounds`` (where
+    each term's postings begin in ``ids`` and ``freqs``; one more than terms), ``ids``
+    (docnums, ascending within a term) and ``freqs``. ``PostingListWriter`` encodes them
+    with a few array operations for the whole field; iterating gives ``(term, Counted)``."""
+
+    __slots__ = ("terms", "bounds", "ids", "freqs")
+
+    def __init__(self, terms: list[bytes], bounds: np.ndarray, ids: np.ndarray, freqs: np.ndarray):
+        self.terms, self.bounds, self.ids, self.freqs = terms, bounds, ids, freqs
+
+    def __iter__(self):
+        bounds = self.bounds.tolist()
+        for term, (start, end, ids, freqs) in zip(self.terms, _batched(bounds, self.ids, self.freqs)):
+            yield term, Counted(ids[start:end], freqs[start:end])
+
+
+def _batched(bounds: list[int], *arrays):
+    """For consecutive ranges ``bounds[i]:bounds[i + 1]`` of ``arrays``: ``(start, end,
+    *lists)``, the range within Python lists of the arrays' values that hold it. Lists are
+    made _LIST_BATCH values at a time (a longer range's alone): a numpy slice and tolist per
+    range cost more, lists of a whole field ~36 bytes a posting."""
+    batch_start, batch = 0, [[] for _ in arrays]
+    for start, end in zip(bounds, bounds[1:]):
+        if end - batch_start > len(batch[0]):
+            batch_start, batch_end = start, max(end, start + _LIST_BATCH)
+            batch = [a[start:batch_end].tolist() for a in arrays]
+        yield start - batch_start, end - batch_start, *batch
 
 
 class GroupingPool:
@@ -201,8 +227,9 @@ class GroupingPool:
 
     def fields(self):
         """``(fieldname, terms)`` in field order; ``terms``: ``(term, postings)`` in term
-        order, postings sorted by docnum: a :class:`Counted`, or Whoosh's tuples. Each term
-        is let go of as it is handed out."""
+        order, postings sorted by docnum: a :class:`Counted`, or Whoosh's tuples (a field
+        whose documents all came as :class:`KeyedCounts`: a :class:`PostingArrays`). Each
+        term is let go of as it is handed out."""
         if self._first and self._ungrouped():
             fields = defaultdict(list)
             for fieldname, items, _counted in self._first:
@@ -217,17 +244,17 @@ class GroupingPool:
         for fieldname, tbytes in self.groups:
             tupled[fieldname].add(tbytes)
         for fieldname in sorted(set(tupled) | set(self.counted) | set(self.keyed)):
-            yield fieldname, self._terms(fieldname, tupled.get(fieldname, set()))
+            if fieldname in self.keyed and fieldname not in tupled and fieldname not in self.counted:
+                yield fieldname, self.keyed.pop(fieldname).arrays() or ()
+            else:
+                yield fieldname, self._terms(fieldname, tupled.get(fieldname, set()))
 
     def _terms(self, fieldname, tupled: set):
         keyed = self.keyed.pop(fieldname, None)
         counted = self.counted.get(fieldname, {})
-        if keyed is not None:
-            if not tupled and not counted:
-                yield from keyed.terms()
-                return
+        if keyed is not None:     # (rare: an upsert's merge, or a mixed field)
             counted = self.counted.setdefault(fieldname, defaultdict(list))
-            for tbytes, postings in keyed.terms():    # (rare: an upsert's merge, or a mixed field)
+            for tbytes, postings in keyed.terms():
                 numbers = counted.get(tbytes, [])
                 pairs = sorted([*zip(numbers[0::2], numbers[1::2]), *zip(postings.ids, postings.freqs)])
                 counted[tbytes] = [n for pair in pairs for n in pair]
@@ -465,13 +492,20 @@ class PostingListWriter:
         length. Terms come in increasing order."""
         self.add_many([(tbytes, postings)], lengths)
 
-    def add_many(self, terms: Iterable[tuple[bytes, list | Counted]], lengths: Callable[[int], int | None]) -> None:
+    def add_many(self, terms: Iterable[tuple[bytes, list | Counted]] | PostingArrays,
+                 lengths: Callable[[int], int | None]) -> None:
         """:meth:`add` for each ``(term, postings)`` of ``terms`` (one loop: a long article's
-        field has 100,000 terms)."""
-        memo, encode, encode_counted = self._memo, self._encode, self._encode_counted
-        posts, rows, row_starts = self._posts, self._rows, self._row_starts    # cleared in place by _flush
-        buckets, prefix, pack_lengths = self._tindex.buckets, self._prefix, _ROW_LENGTHS.pack
-        recorder = self._recorder
+        field has 100,000 terms), or a field's :class:`PostingArrays` at once."""
+        if type(terms) is PostingArrays and self._fixed == 4 and len(terms.ids) and terms.freqs.max() < 1 << 24:
+            if self._recorder is not None:
+                self._recorder.add_arrays(self._fieldname, terms)
+            self._write_rows(self._encode_arrays(terms, lengths))
+        else:     # (past float32's integers, frequencies take the tuples' path: _encode_counted)
+            self._write_rows(self._encode_each(terms, lengths))
+
+    def _encode_each(self, terms, lengths):
+        """``(term, posting list bytes, term info)`` of each ``(term, postings)``."""
+        memo, encode, encode_counted, recorder = self._memo, self._encode, self._encode_counted, self._recorder
         for tbytes, postings in terms:
             counted = type(postings) is Counted
             if len(postings) == 1:
@@ -488,10 +522,17 @@ class PostingListWriter:
                     encoded = memo[key] = (encode_counted if counted else encode)(postings, lengths)
             else:
                 encoded = (encode_counted if counted else encode)(postings, lengths)
-            block, info = encoded
-            offset = self._posts_at + len(posts)
             if recorder is not None:
                 recorder.add(self._fieldname, tbytes, postings)
+            yield tbytes, *encoded
+
+    def _write_rows(self, encoded: Iterable[tuple[bytes, bytes, bytes]]) -> None:
+        """Write each ``(term, posting list bytes, term info)``: the posting list, and the term's
+        row in the term dictionary pointing at it."""
+        posts, rows, row_starts = self._posts, self._rows, self._row_starts    # cleared in place by _flush
+        buckets, prefix, pack_lengths = self._tindex.buckets, self._prefix, _ROW_LENGTHS.pack
+        for tbytes, block, info in encoded:
+            offset = self._posts_at + len(posts)
             posts += block
             row_key = prefix + tbytes
             value = info + pack_long(offset) + pack_int(len(block))
@@ -503,6 +544,73 @@ class PostingListWriter:
             self._lastkey = row_key
             if len(posts) > _FLUSH_BYTES or len(rows) > _FLUSH_BYTES:
                 self._flush()
+
+    def _encode_arrays(self, arrays: PostingArrays, lengths):
+        """``(term, posting list bytes, term info)`` of each term of ``arrays``: the bytes of
+        :meth:`_encode_counted`, with every block's and term's figures (field lengths,
+        weights, deltas) computed for the whole field in a few array operations."""
+        # (4-byte arrays: these are a segment's postings, and a rebuild's peak memory)
+        ids, freqs, bounds, step = arrays.ids, arrays.freqs.astype(np.uint32), arrays.bounds, self._blocklimit
+        low = int(ids.min())
+        lens = np.array([lengths(d) or 0 for d in range(low, int(ids.max()) + 1)], np.int64)
+        lens = np.minimum(lens, _NO_LENGTH - 1).astype(np.int32)[ids - low]
+        known = np.where(lens > 0, lens, np.int32(_NO_LENGTH))     # (a length of 0 is not a length: _block)
+        starts, counts = bounds[:-1], np.diff(bounds)
+        # Blocks of `step` postings: where each begins, and each term's first block.
+        blocks = -(-counts // step)
+        first_block = np.zeros(len(blocks) + 1, np.int64)
+        np.cumsum(blocks, out=first_block[1:])
+        block_at = np.repeat(starts, blocks) + step * (np.arange(first_block[-1]) - np.repeat(first_block[:-1], blocks))
+        block_end = np.append(block_at[1:], len(ids))
+        deltas = ids.copy()
+        deltas[1:] -= ids[:-1]                    # (wrapped where a term begins: a block begins there)
+        deltas[block_at] = ids[block_at]          # a block starts from its first docnum itself
+        block_high = np.maximum.reduceat(freqs, block_at)
+        block_low = np.minimum.reduceat(freqs, block_at).tolist()
+        block_info = zip((block_end - block_at).tolist(), ids[block_end - 1].tolist(), block_high.astype(float).tolist(),
+                         _length_bytes(np.minimum.reduceat(known, block_at)).tolist(),
+                         _length_bytes(np.maximum.reduceat(lens, block_at)).tolist(), block_low)
+        term_infos = zip(np.add.reduceat(freqs, starts, dtype=np.int64).astype(float).tolist(), counts.tolist(),
+                         _length_bytes(np.minimum.reduceat(known, starts)).tolist(),
+                         _length_bytes(np.maximum.reduceat(lens, starts)).tolist(),
+                         np.maximum.reduceat(freqs, starts).astype(float).tolist(),
+                         ids[starts].tolist(), ids[bounds[1:] - 1].tolist())
+        del lens, known, block_at, block_end
+        values = freqs.astype(">u4").tobytes()    # each posting's value: its frequency
+        memo, level, min_compressed, pack_info = self._memo, self._level, self._min_compressed, W3TermInfo._struct.pack
+        bounds = bounds.tolist()
+        for term, start, (at, end, term_deltas, term_freqs), info, nblocks in zip(
+                arrays.terms, bounds, _batched(bounds, deltas, freqs), term_infos, blocks.tolist()):
+            single = end - at == 1
+            if single:      # a long article's terms: see _encode_each (its term info decides its bytes)
+                encoded = memo.get(info)
+                if encoded is not None:
+                    next(block_info)
+                    yield term, *encoded
+                    continue
+            offset = 4 * (start - at)       # from a place in the batch's lists to one in values
+            parts = [WHOOSH3_HEADER_MAGIC]
+            for b in range(nblocks):
+                n, last, high, bmin, bmax, low = next(block_info)
+                if low == high:
+                    mini_weights = None if high == 1 else high
+                else:
+                    mini_weights = tuple(map(float, term_freqs[at:at + n]))
+                data = pickle.dumps((tuple(term_deltas[at:at + n]), mini_weights,
+                                     values[offset + 4 * at:offset + 4 * (at + n)]), 2)
+                comp = level if n >= min_compressed else 0
+                if comp:
+                    data = zlib.compress(data, comp)
+                head = pickle.dumps((n, last, high, comp, bmin, bmax), 2)
+                size = len(head) + len(data)
+                parts.append(b"".join((pack_int(-size if b == nblocks - 1 else size), head, data)))
+                at += n
+            encoded = b"".join(parts), pack_info(False, *info)
+            if single:
+                if len(memo) >= _MEMO_LIMIT:
+                    memo.clear()
+                memo[info] = encoded
+            yield term, *encoded
 
     def close(self) -> None:
         """Finish the last field, write what is buffered and close ``fw``."""
@@ -540,7 +648,8 @@ class PostingListWriter:
                     mini_weights = tuple(weights)
                 values = [p[2] for p in chunk if p[2]]
                 mini_values = tuple(values) if fixed is None or fixed < 0 else None if fixed == 0 else b"".join(values)
-                yield [p[0] for p in chunk], max(weights), sum(weights), mini_weights, mini_values
+                # (the greatest weight as given, the others rounded: W3PostingsWriter)
+                yield [p[0] for p in chunk], max(p[1] for p in chunk), sum(weights), mini_weights, mini_values
         return self._assemble(blocks(), len(postings), lengths)
 
     def _encode_counted(self, postings: Counted, lengths) -> tuple[bytes, bytes]:
@@ -607,6 +716,18 @@ class PostingListWriter:
 # length_to_byte is a binary search among the 256 lengths byte_to_length decodes: one numpy
 # search builds the table (calling it 65,536 times took ~30 ms of every process's start-up).
 _LENGTH_BYTES = np.searchsorted([byte_to_length(b) for b in range(256)], np.arange(1 << 16)).astype(np.uint8).tobytes()
+
+
+_NO_LENGTH = (1 << 31) - 1    # (in arrays of lengths: none; greater lengths count as one less)
+
+
+def _length_bytes(lengths: np.ndarray) -> np.ndarray:
+    """:func:`_length_byte` of each of ``lengths`` (``_NO_LENGTH``: None, byte 0)."""
+    out = np.frombuffer(_LENGTH_BYTES, np.uint8)[np.minimum(lengths, 65535)].astype(np.int64)
+    large = (lengths >= 65536) & (lengths != _NO_LENGTH)
+    out[large] = [length_to_byte(x) for x in lengths[large].tolist()]
+    out[lengths == _NO_LENGTH] = 0
+    return out
 
 
 def _length_byte(length: int | None) -> int:
