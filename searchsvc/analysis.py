@@ -15,8 +15,10 @@ maps matches back through the normaliser's offsets (:class:`OffsetMap`).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import hashlib
+import json
 import logging
 import os
 import re
@@ -48,31 +50,12 @@ class Normalizer:
     character whose normal form depends on its neighbours (combining marks, characters
     that compose with the one before, a capital sigma, whose lowercase depends on
     whether a word ends there) takes the exact whole-string path instead.
+
+    Its tables take ~0.8 s to compute; with a ``cache_dir`` they are kept there for the next process.
     """
 
-    def __init__(self):
-        import opencc  # the reference converter (BYVoid/OpenCC), C++ core
-
-        # One character per line: OpenCC's phrase table never sees two characters together.
-        han = [chr(cp) for r in _HAN_RANGES for cp in range(*r)]
-        converted = opencc.OpenCC("t2s").convert("\n".join(han)).split("\n")
-        if len(converted) != len(han):  # pragma: no cover - depends on the OpenCC build
-            raise RuntimeError("OpenCC changed the number of lines while converting characters")
-        self.t2s = {ord(src): dst for src, dst in zip(han, converted) if dst != src}
-        table, contextual = {}, set()
-        assigned = [chr(cp) for cp in range(0x110000)
-                    if not 0xD800 <= cp <= 0xDFFF and unicodedata.category(chr(cp)) != "Cn"]
-        # Characters that interact with the one before them: combining marks, and the
-        # second of a canonical composition pair (Hangul jamo included).
-        joining = _composable_seconds() | {ord(c) for c in assigned if unicodedata.combining(c)}
-        for c in assigned:
-            nfkc = unicodedata.normalize("NFKC", c)
-            m = nfkc.lower().translate(self.t2s)
-            if m != c:
-                table[ord(c)] = m
-            nfkd = unicodedata.normalize("NFKD", c)
-            if ord(c) in joining or "\u03a3" in nfkc or (nfkd != c and any(ord(x) in joining for x in nfkd)):
-                contextual.add(ord(c))
+    def __init__(self, cache_dir: str | os.PathLike | None = None):
+        self.t2s, table, contextual = _normal_forms(Path(cache_dir) if cache_dir else None)
         self.table = table
         self._contextual = CharSet(contextual)
         self._expanding = CharSet(cp for cp, m in table.items() if len(m) != 1)
@@ -126,6 +109,55 @@ class Normalizer:
         if pos != len(norm):     # cannot happen by the segmentation above; never mis-highlight
             return norm, OffsetMap([(0, 0, len(norm), len(text))])
         return norm, (OffsetMap(edits) if edits else None)
+
+
+def _normal_forms(cache_dir: Path | None) -> tuple[dict[int, str], dict[int, str], set[int]]:
+    """The :class:`Normalizer`'s tables: traditional -> simplified per character, each
+    character's normal form where it differs, and the contextual characters. Computing
+    them takes ~0.8 s (every assigned code point); a file in ``cache_dir`` named by what they
+    depend on (this module, Unicode's and OpenCC's versions) keeps them for the next process."""
+    import opencc  # the reference converter (BYVoid/OpenCC), C++ core
+
+    path = None
+    if cache_dir is not None:
+        key = hashlib.sha256(Path(__file__).read_bytes())
+        key.update(f"{unicodedata.unidata_version} {getattr(opencc, '__version__', '')}".encode())
+        path = cache_dir / f"normal-forms-{key.hexdigest()[:16]}.json"
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            return ({int(cp): m for cp, m in data["t2s"].items()}, {int(cp): m for cp, m in data["table"].items()},
+                    set(data["contextual"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass     # none yet, or unreadable: computed again below
+    # One character per line: OpenCC's phrase table never sees two characters together.
+    han = [chr(cp) for r in _HAN_RANGES for cp in range(*r)]
+    converted = opencc.OpenCC("t2s").convert("\n".join(han)).split("\n")
+    if len(converted) != len(han):  # pragma: no cover - depends on the OpenCC build
+        raise RuntimeError("OpenCC changed the number of lines while converting characters")
+    t2s = {ord(src): dst for src, dst in zip(han, converted) if dst != src}
+    table, contextual = {}, set()
+    assigned = [chr(cp) for cp in range(0x110000)
+                if not 0xD800 <= cp <= 0xDFFF and unicodedata.category(chr(cp)) != "Cn"]
+    # Characters that interact with the one before them: combining marks, and the
+    # second of a canonical composition pair (Hangul jamo included).
+    joining = _composable_seconds() | {ord(c) for c in assigned if unicodedata.combining(c)}
+    for c in assigned:
+        nfkc = unicodedata.normalize("NFKC", c)
+        m = nfkc.lower().translate(t2s)
+        if m != c:
+            table[ord(c)] = m
+        nfkd = unicodedata.normalize("NFKD", c)
+        if ord(c) in joining or "\u03a3" in nfkc or (nfkd != c and any(ord(x) in joining for x in nfkd)):
+            contextual.add(ord(c))
+    if path is not None:
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")   # written whole, then renamed
+        try:
+            tmp.write_text(json.dumps({"t2s": t2s, "table": table, "contextual": sorted(contextual)}), "utf-8")
+            os.replace(tmp, path)
+        except OSError:     # (a read-only or full cache: computed again next time)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    return t2s, table, contextual
 
 
 class CharSet:
@@ -515,8 +547,8 @@ class Analysis:
         return cls(userdict, cache_dir).initialize()
 
     def __init__(self, userdict=None, cache_dir=None):
-        self.normalizer = Normalizer()
         self.segmenter = Segmenter(userdict, cache_dir)
+        self.normalizer = Normalizer(self.segmenter.cache_dir)
         self.words = (JiebaTokenizer(self.segmenter, self.normalizer)
                       | SearchSubwordFilter(self.segmenter) | WordCharFilter())
         self.query_words = JiebaTokenizer(self.segmenter, self.normalizer) | WordCharFilter()

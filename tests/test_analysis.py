@@ -1,5 +1,6 @@
 """The analysis chain: what goes into the index and what queries are made of."""
 
+import json
 import sys
 import unicodedata
 from collections import Counter
@@ -7,7 +8,7 @@ from collections import Counter
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from searchsvc.analysis import (MEMO_QUERY_CHARS, char_grams, gram_keys, gram_terms, gram_texts, is_word,
+from searchsvc.analysis import (MEMO_QUERY_CHARS, Normalizer, char_grams, gram_keys, gram_terms, gram_texts, is_word,
                                 phrase_bigrams, token_texts)
 from searchsvc.parsing import read_page
 
@@ -131,3 +132,35 @@ def test_a_word_has_a_character_for_which_isalnum_holds():
         ch = chr(cp)
         assert is_word(ch) == ch.isalnum(), hex(cp)
     assert is_word("，中") and not is_word("，_ 。")
+
+
+# The normaliser's tables, computed once per cache directory.
+def _tables(normalizer):
+    return normalizer.t2s, normalizer.table, normalizer._contextual.pattern.pattern, normalizer._expanding.pattern.pattern
+
+
+def test_normal_forms_are_kept_in_the_cache_directory_and_read_back_the_same(tmp_path):
+    """The first normaliser with a cache directory writes its tables there; the next reads
+    them (the file is not written again), and both equal tables computed without a cache."""
+    first = Normalizer(tmp_path)
+    [path] = tmp_path.iterdir()
+    assert path.name.startswith("normal-forms-") and path.suffix == ".json"
+    inode = path.stat().st_ino
+    second = Normalizer(tmp_path)
+    assert path.stat().st_ino == inode
+    assert _tables(first) == _tables(second) == _tables(Normalizer())
+    assert second("體育 ＡＢＣ") == "体育 abc"
+
+
+def test_a_damaged_or_unwritable_cache_is_computed_again(tmp_path):
+    """A torn cache file is replaced by a whole one; a cache that cannot be written (here a
+    path that is a file) costs the computation, not an error."""
+    Normalizer(tmp_path)
+    [path] = tmp_path.iterdir()
+    path.write_text('{"t2s": {"12', "utf-8")
+    assert _tables(Normalizer(tmp_path)) == _tables(Normalizer())
+    assert json.loads(path.read_text("utf-8"))["t2s"]
+    blocked = tmp_path / "a-file"
+    blocked.write_text("", "utf-8")
+    assert _tables(Normalizer(blocked)) == _tables(Normalizer())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "a-file"])   # no temporary file left
