@@ -74,7 +74,6 @@ _DAY = (rf"(?:{_YEAR}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1
 _TIME = (r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
          r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?")
 ARTICLE_DATE = re.compile(_DAY + _TIME)
-_DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
 
 def parse_date(value) -> dt.datetime | None:
@@ -86,12 +85,7 @@ def parse_date(value) -> dt.datetime | None:
     text = value
     if not ARTICLE_DATE.fullmatch(text):
         raise ArticleError("date", f"date {value!r} is not an ISO date (YYYY-MM-DD[THH:MM])")
-    for fmt in _DATE_FORMATS:
-        try:
-            return dt.datetime.strptime(text, fmt).replace(second=0)
-        except ValueError:
-            pass
-    try:  # offsets, fractions of seconds ...: keep local wall time
+    try:  # what the pattern admits, fromisoformat reads (3.11); an offset keeps the local wall time
         return dt.datetime.fromisoformat(text).replace(tzinfo=None, second=0, microsecond=0)
     except ValueError:
         raise ArticleError("date", f"date {value!r} is not an ISO date (YYYY-MM-DD[THH:MM])") from None

@@ -1,10 +1,14 @@
 """Inputs: the site's page layout in its encodings, JSON Lines, and broken files."""
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from searchsvc.parsing import Article, ArticleError, Skip, article_from_dict, check_id, read_inputs, read_page
+from searchsvc.parsing import (ARTICLE_DATE, Article, ArticleError, Skip, article_from_dict, check_id, parse_date,
+                               read_inputs, read_page)
 
 from conftest import SAMPLE_PAGE, need
 
@@ -142,3 +146,15 @@ def test_dates_keep_their_precision():
     minute = article_from_dict({"id": "m", "title": "t", "body": "", "date": "2024-03-05T08:30"})
     assert day.to_json()["date"] == "2024-03-05" and minute.to_json()["date"] == "2024-03-05T08:30"
     assert article_from_dict(day.to_json()).to_json() == day.to_json()
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.from_regex(ARTICLE_DATE, fullmatch=True))
+@example(text="0001-01-01")
+@example(text="2024-02-29T23:59:59.123456+08:00")
+@example(text="2023-12-31 08:05Z")
+def test_a_date_is_the_minute_its_own_digits_say(text):
+    """Any date the pattern admits (with seconds, fractions, an offset or ``Z``) becomes the
+    wall-clock minute written in it: the first 16 characters' digits, not a converted time."""
+    hour, minute = (int(text[11:13]), int(text[14:16])) if len(text) > 10 else (0, 0)
+    assert parse_date(text) == dt.datetime(int(text[:4]), int(text[5:7]), int(text[8:10]), hour, minute)
