@@ -19,6 +19,7 @@ from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from hashlib import md5
+from itertools import chain
 from operator import sub
 from struct import pack
 
@@ -150,6 +151,17 @@ def _batched(bounds: list[int], *arrays):
         yield start - batch_start, end - batch_start, *batch
 
 
+def _counted_arrays(counted: dict) -> PostingArrays:
+    """A field's ``{term: [docnum, freq, docnum, freq, ...]}`` as arrays (each term's list is let
+    go of as it is read)."""
+    terms = sorted(counted)
+    sizes = np.fromiter((len(counted[t]) >> 1 for t in terms), np.int64, count=len(terms))
+    bounds = np.zeros(len(terms) + 1, np.int64)
+    np.cumsum(sizes, out=bounds[1:])
+    numbers = np.fromiter(chain.from_iterable(map(counted.pop, terms)), np.int64, count=2 * int(bounds[-1]))
+    return PostingArrays(terms, bounds, numbers[0::2].astype(np.uint32), numbers[1::2].copy())
+
+
 class GroupingPool:
     """Whoosh's posting-pool interface, grouping postings per (field, term).
 
@@ -227,9 +239,10 @@ class GroupingPool:
 
     def fields(self):
         """``(fieldname, terms)`` in field order; ``terms``: ``(term, postings)`` in term
-        order, postings sorted by docnum: a :class:`Counted`, or Whoosh's tuples (a field
-        whose documents all came as :class:`KeyedCounts`: a :class:`PostingArrays`). Each
-        term is let go of as it is handed out."""
+        order, postings sorted by docnum: a :class:`Counted`, or Whoosh's tuples; a field
+        whose postings all came through ``add_counted`` (all as lists, or all as
+        :class:`KeyedCounts`) is one :class:`PostingArrays`. Each term is let go of as it
+        is handed out."""
         if self._first and self._ungrouped():
             fields = defaultdict(list)
             for fieldname, items, _counted in self._first:
@@ -246,6 +259,8 @@ class GroupingPool:
         for fieldname in sorted(set(tupled) | set(self.counted) | set(self.keyed)):
             if fieldname in self.keyed and fieldname not in tupled and fieldname not in self.counted:
                 yield fieldname, self.keyed.pop(fieldname).arrays() or ()
+            elif fieldname in self.counted and fieldname not in tupled and fieldname not in self.keyed:
+                yield fieldname, _counted_arrays(self.counted.pop(fieldname))
             else:
                 yield fieldname, self._terms(fieldname, tupled.get(fieldname, set()))
 
