@@ -80,7 +80,7 @@ class Config:
                                         # restarted; None = max(10, 5 × search_budget)
     bind: str = "127.0.0.1:8000"        # gunicorn's bind address (`searchsvc serve` sets it from --host/--port)
     log_level: str = "info"
-    cache_dir: Path | None = None       # jieba's dictionary cache; None = per-user default
+    cache_dir: Path | None = None       # jieba's dictionary cache, the normaliser's tables; None = per-user default
     synonyms: Path | None = DEFAULT_SYNONYMS
     query_log: Path | None = None       # None = <index_dir>/querylog.jsonl
     query_log_enabled: bool = True
