@@ -576,7 +576,7 @@ class PostingListWriter:
         low = int(ids.min())
         lens = np.array([lengths(d) or 0 for d in range(low, int(ids.max()) + 1)], np.int64)
         lens = np.minimum(lens, _NO_LENGTH - 1).astype(np.int32)[ids - low]
-        known = np.where(lens > 0, lens, np.int32(_NO_LENGTH))     # (a length of 0 is not a length: _block)
+        known = np.where(lens != 0, lens, np.int32(_NO_LENGTH))    # (a length of 0 is not a length: _block)
         starts, counts = bounds[:-1], np.diff(bounds)
         # Blocks of `step` postings: where each begins, and each term's first block.
         blocks = -(-counts // step)
@@ -743,7 +743,7 @@ _NO_LENGTH = (1 << 31) - 1    # (in arrays of lengths: none; greater lengths cou
 
 def _length_bytes(lengths: np.ndarray) -> np.ndarray:
     """:func:`_length_byte` of each of ``lengths`` (``_NO_LENGTH``: None, byte 0)."""
-    out = np.frombuffer(_LENGTH_BYTES, np.uint8)[np.minimum(lengths, 65535)].astype(np.int64)
+    out = np.frombuffer(_LENGTH_BYTES, np.uint8)[np.clip(lengths, 0, 65535)].astype(np.int64)   # (below 0: byte 0)
     large = (lengths >= 65536) & (lengths != _NO_LENGTH)
     out[large] = [length_to_byte(x) for x in lengths[large].tolist()]
     out[lengths == _NO_LENGTH] = 0
