@@ -120,10 +120,10 @@ def _normal_forms(cache_dir: Path | None) -> tuple[dict[int, str], dict[int, str
 
     path = None
     if cache_dir is not None:
-        key = hashlib.sha256(Path(__file__).read_bytes())
-        key.update(f"{unicodedata.unidata_version} {getattr(opencc, '__version__', '')}".encode())
-        path = cache_dir / f"normal-forms-{key.hexdigest()[:16]}.json"
         try:
+            key = hashlib.sha256(Path(__file__).read_bytes())
+            key.update(f"{unicodedata.unidata_version} {getattr(opencc, '__version__', '')}".encode())
+            path = cache_dir / f"normal-forms-{key.hexdigest()[:16]}.json"
             data = json.loads(path.read_text("utf-8"))
             return ({int(cp): m for cp, m in data["t2s"].items()}, {int(cp): m for cp, m in data["table"].items()},
                     set(data["contextual"]))
@@ -150,7 +150,7 @@ def _normal_forms(cache_dir: Path | None) -> tuple[dict[int, str], dict[int, str
         if ord(c) in joining or "\u03a3" in nfkc or (nfkd != c and any(ord(x) in joining for x in nfkd)):
             contextual.add(ord(c))
     if path is not None:
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")   # written whole, then renamed
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")   # written whole, then renamed
         try:
             tmp.write_text(json.dumps({"t2s": t2s, "table": table, "contextual": sorted(contextual)}), "utf-8")
             os.replace(tmp, path)

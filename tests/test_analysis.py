@@ -153,14 +153,20 @@ def test_normal_forms_are_kept_in_the_cache_directory_and_read_back_the_same(tmp
 
 
 def test_a_damaged_or_unwritable_cache_is_computed_again(tmp_path):
-    """A torn cache file is replaced by a whole one; a cache that cannot be written (here a
-    path that is a file) costs the computation, not an error."""
+    """A torn cache file is replaced by a whole one; a cache that cannot be written (a cache
+    directory that is a file, a directory where the file goes) costs the computation, not
+    an error, and leaves no temporary file."""
+    fresh = _tables(Normalizer())
     Normalizer(tmp_path)
     [path] = tmp_path.iterdir()
     path.write_text('{"t2s": {"12', "utf-8")
-    assert _tables(Normalizer(tmp_path)) == _tables(Normalizer())
+    assert _tables(Normalizer(tmp_path)) == fresh
     assert json.loads(path.read_text("utf-8"))["t2s"]
     blocked = tmp_path / "a-file"
     blocked.write_text("", "utf-8")
-    assert _tables(Normalizer(blocked)) == _tables(Normalizer())
+    assert _tables(Normalizer(blocked)) == fresh
+    path.unlink()
+    path.mkdir()
+    (path / "in-the-way").write_text("", "utf-8")
+    assert _tables(Normalizer(tmp_path)) == fresh
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "a-file"])   # no temporary file left
