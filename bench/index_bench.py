@@ -56,7 +56,7 @@ def rebuild(corpus, workers, index_dir, tree=REPO):
     working directory comes first on the module path)."""
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "searchsvc", "index", "--rebuild", "--quiet",
-                           "--workers", str(workers), "--index", str(index_dir), str(corpus)],
+                           "--workers", str(workers), "--index", str(index_dir), str(Path(corpus).resolve())],
                           capture_output=True, text=True, check=True, cwd=tree)
     seconds = time.perf_counter() - t0
     current = (index_dir / "current").resolve()
