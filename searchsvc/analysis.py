@@ -129,6 +129,20 @@ def _normal_forms(cache_dir: Path | None) -> tuple[dict[int, str], dict[int, str
                     set(data["contextual"]))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass     # none yet, or unreadable: computed again below
+    t2s, table, contextual = _computed_normal_forms(opencc)
+    if path is not None:
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")   # written whole, then renamed
+        try:
+            tmp.write_text(json.dumps({"t2s": t2s, "table": table, "contextual": sorted(contextual)}), "utf-8")
+            os.replace(tmp, path)
+        except OSError:     # (a read-only or full cache: computed again next time)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    return t2s, table, contextual
+
+
+def _computed_normal_forms(opencc) -> tuple[dict[int, str], dict[int, str], set[int]]:
+    """:func:`_normal_forms` from OpenCC and ``unicodedata``, for every assigned code point."""
     # One character per line: OpenCC's phrase table never sees two characters together.
     han = [chr(cp) for r in _HAN_RANGES for cp in range(*r)]
     converted = opencc.OpenCC("t2s").convert("\n".join(han)).split("\n")
@@ -149,14 +163,6 @@ def _normal_forms(cache_dir: Path | None) -> tuple[dict[int, str], dict[int, str
         nfkd = unicodedata.normalize("NFKD", c)
         if ord(c) in joining or "\u03a3" in nfkc or (nfkd != c and any(ord(x) in joining for x in nfkd)):
             contextual.add(ord(c))
-    if path is not None:
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")   # written whole, then renamed
-        try:
-            tmp.write_text(json.dumps({"t2s": t2s, "table": table, "contextual": sorted(contextual)}), "utf-8")
-            os.replace(tmp, path)
-        except OSError:     # (a read-only or full cache: computed again next time)
-            with contextlib.suppress(OSError):
-                tmp.unlink()
     return t2s, table, contextual
 
 

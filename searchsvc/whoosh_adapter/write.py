@@ -7,7 +7,8 @@ most of it reading field lengths back from disk and sorting every posting tuple)
 ``FastSegmentWriter`` groups postings per term in memory (``GroupingPool``) instead
 of one global sort and keeps field lengths in memory for the postings writer; the
 files it writes are ordinary Whoosh 2.7 segments. ``PostingListWriter`` encodes a
-term's whole posting list at once, byte for byte what ``W3FieldWriter`` writes.
+term's whole posting list at once, or a whole field's from arrays (``PostingArrays``),
+byte for byte what ``W3FieldWriter`` writes.
 """
 
 from __future__ import annotations
@@ -522,7 +523,7 @@ class PostingListWriter:
             if self._recorder is not None:
                 self._recorder.add_arrays(self._fieldname, terms)
             self._write_rows(self._encode_arrays(terms, lengths))
-        else:     # (past float32's integers, frequencies take the tuples' path: _encode_counted)
+        else:     # (a field's arrays too when a frequency is past float32's integers: see _encode_counted)
             self._write_rows(self._encode_each(terms, lengths))
 
     def _encode_each(self, terms, lengths):
@@ -573,9 +574,9 @@ class PostingListWriter:
         weights, deltas) computed for the whole field in a few array operations."""
         # (4-byte arrays: these are a segment's postings, and a rebuild's peak memory)
         ids, freqs, bounds, step = arrays.ids, arrays.freqs.astype(np.uint32), arrays.bounds, self._blocklimit
-        low = int(ids.min())
-        lens = np.array([lengths(d) or 0 for d in range(low, int(ids.max()) + 1)], np.int64)
-        lens = np.minimum(lens, _NO_LENGTH - 1).astype(np.int32)[ids - low]
+        first_doc = int(ids.min())
+        lens = np.array([lengths(d) or 0 for d in range(first_doc, int(ids.max()) + 1)], np.int64)
+        lens = np.minimum(lens, _NO_LENGTH - 1).astype(np.int32)[ids - first_doc]
         known = np.where(lens != 0, lens, np.int32(_NO_LENGTH))    # (a length of 0 is not a length: _block)
         starts, counts = bounds[:-1], np.diff(bounds)
         # Blocks of `step` postings: where each begins, and each term's first block.
