@@ -85,8 +85,7 @@ class Recorder:
     def add(self, field: str, tbytes: bytes, postings) -> None:
         """One term's postings, ``(docnum, weight, value)`` or ``whoosh_adapter.Counted``
         (terms come in Whoosh's order)."""
-        number = self.fields.setdefault(field, len(self.fields))
-        self.keys.append(bytes((number,)) + tbytes)
+        self.keys.append(self._prefix(field) + tbytes)
         self.sizes.append(len(postings))
         if isinstance(postings, Counted):
             self.ids.extend(postings.ids)
@@ -97,11 +96,15 @@ class Recorder:
 
     def add_arrays(self, field: str, arrays) -> None:
         """A field's posting lists at once (a ``whoosh_adapter.PostingArrays``)."""
-        number = bytes((self.fields.setdefault(field, len(self.fields)),))
-        self.keys.extend(number + tbytes for tbytes in arrays.terms)
+        prefix = self._prefix(field)
+        self.keys.extend(prefix + tbytes for tbytes in arrays.terms)
         self.sizes.extend(np.diff(arrays.bounds).tolist())
         self.ids.frombytes(arrays.ids.astype(np.uint32).tobytes())
         self.weights.frombytes(arrays.freqs.astype(np.float32).tobytes())
+
+    def _prefix(self, field: str) -> bytes:
+        """A term key's first byte: its field's number (in order of appearance)."""
+        return bytes((self.fields.setdefault(field, len(self.fields)),))
 
     def write(self, storage, schema, segment) -> None:
         """Write the sidecar of ``segment``, just finished (before any TOC lists it)."""

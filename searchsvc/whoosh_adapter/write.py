@@ -265,12 +265,12 @@ class GroupingPool:
         for fieldname, tbytes in self.groups:
             tupled[fieldname].add(tbytes)
         for fieldname in sorted(set(tupled) | set(self.counted) | set(self.keyed)):
-            if fieldname in self.keyed and fieldname not in tupled and fieldname not in self.counted:
-                yield fieldname, self.keyed.pop(fieldname).arrays() or ()
-            elif fieldname in self.counted and fieldname not in tupled and fieldname not in self.keyed:
-                yield fieldname, _counted_arrays(self.counted.pop(fieldname))
-            else:
+            if fieldname in tupled or (fieldname in self.keyed and fieldname in self.counted):
                 yield fieldname, self._terms(fieldname, tupled.get(fieldname, set()))
+            elif fieldname in self.keyed:
+                yield fieldname, self.keyed.pop(fieldname).arrays() or ()
+            else:
+                yield fieldname, _counted_arrays(self.counted.pop(fieldname))
 
     def _terms(self, fieldname, tupled: set):
         keyed = self.keyed.pop(fieldname, None)
@@ -687,15 +687,8 @@ class PostingListWriter:
             else:
                 mini_weights = tuple(map(float, weights))
             return ids, float(high), sum(weights), mini_weights, pack(f">{len(weights)}I", *weights)
-        if len(ids) > step:
-            return self._assemble((block(ids[start:start + step], freqs[start:start + step])
-                                   for start in range(0, len(ids), step)), len(ids), lengths)
-        # One block, as most lists are: _assemble's sums over blocks are this block's own figures.
-        ids, high, total, mini_weights, values = block(ids, freqs)
-        data, bmin, bmax = self._block(ids, high, mini_weights, values, True, lengths)
-        info = W3TermInfo._struct.pack(False, float(total), len(ids), _length_byte(bmin), _length_byte(bmax),
-                                       high, ids[0], ids[-1])
-        return WHOOSH3_HEADER_MAGIC + data, info
+        return self._assemble((block(ids[start:start + step], freqs[start:start + step])
+                               for start in range(0, len(ids), step)), len(ids), lengths)
 
     def _assemble(self, blocks, n: int, lengths) -> tuple[bytes, bytes]:
         """The posting list of ``n`` postings from its ``blocks``: (docnums, greatest weight,
@@ -734,9 +727,11 @@ class PostingListWriter:
         return b"".join((pack_int(-size if last else size), info, data)), bmin, bmax
 
 
-# length_to_byte is a binary search among the 256 lengths byte_to_length decodes: one numpy
-# search builds the table (calling it 65,536 times took ~30 ms of every process's start-up).
-_LENGTH_BYTES = np.searchsorted([byte_to_length(b) for b in range(256)], np.arange(1 << 16)).astype(np.uint8).tobytes()
+# length_to_byte is a binary search among the 256 lengths byte_to_length decodes (255 past
+# the last): numpy's search does it for arrays, and builds the table of the usual lengths
+# (calling length_to_byte 65,536 times took ~30 ms of every process's start-up).
+_BYTE_LENGTHS = np.array([byte_to_length(b) for b in range(256)], np.int64)
+_LENGTH_BYTES = np.searchsorted(_BYTE_LENGTHS, np.arange(1 << 16)).astype(np.uint8).tobytes()
 
 
 _NO_LENGTH = (1 << 31) - 1    # (in arrays of lengths: none; greater lengths count as one less)
@@ -744,11 +739,7 @@ _NO_LENGTH = (1 << 31) - 1    # (in arrays of lengths: none; greater lengths cou
 
 def _length_bytes(lengths: np.ndarray) -> np.ndarray:
     """:func:`_length_byte` of each of ``lengths`` (``_NO_LENGTH``: None, byte 0)."""
-    out = np.frombuffer(_LENGTH_BYTES, np.uint8)[np.clip(lengths, 0, 65535)].astype(np.int64)   # (below 0: byte 0)
-    large = (lengths >= 65536) & (lengths != _NO_LENGTH)
-    out[large] = [length_to_byte(x) for x in lengths[large].tolist()]
-    out[lengths == _NO_LENGTH] = 0
-    return out
+    return np.where(lengths == _NO_LENGTH, 0, np.minimum(np.searchsorted(_BYTE_LENGTHS, lengths), 255))
 
 
 def _length_byte(length: int | None) -> int:
