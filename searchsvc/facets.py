@@ -20,9 +20,9 @@ def section_mask(view, sections) -> np.ndarray | None:
     """Articles in any of ``sections`` or below them; None when there is no filter."""
     if not sections:
         return None
-    wanted = [i for i, s in enumerate(view.sections)
-              if s and any(s == p or s.startswith(p + SECTION_SEP) for p in sections)]
-    return np.isin(view.section_ord, wanted)
+    wanted = np.array([bool(s) and any(s == p or s.startswith(p + SECTION_SEP) for p in sections)
+                       for s in view.sections])
+    return wanted[view.section_ord]     # one gather per article (np.isin took 4x longer)
 
 
 def date_mask(view, date_from, date_to) -> np.ndarray | None:

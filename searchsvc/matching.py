@@ -144,10 +144,14 @@ class Plan:
             # Only ANDed units (no OR): narrow by every unit's grams first, so each text is
             # read to confirm a unit only when it could hold all of them.
             gram_masks = {}      # (units compare by identity)
+            narrowed = scope is not None
             for g in groups:
                 for u in g[0]:
-                    gram_masks[u] = self.gram_mask(u, scope=result)
+                    # Unfiltered, the first unit's grams are found in the whole index: kept for
+                    # the plan (scoring asks again) and no all-true scope to look every posting up in.
+                    gram_masks[u] = self.gram_mask(u, scope=result if narrowed else None)
                     result &= gram_masks[u]
+                    narrowed = True
             for g in groups:
                 for u in g[0]:   # (the scope only narrowed since: its grams need not be found again)
                     result &= self.unit_mask(u, scope=result, scoped_grams=gram_masks[u])

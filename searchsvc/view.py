@@ -10,6 +10,7 @@ document (the naive peer's 24 ms median).
 
 from __future__ import annotations
 
+import bisect
 import unicodedata
 
 import numpy as np
@@ -25,6 +26,7 @@ from .whoosh_adapter import column_bytes, field_lengths, reader_segment_path
 
 SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about: skip, don't decode,
 SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and stay cached)
+DENSE_RATIO = 10        # _freqs_at: a binary search costs ~10 postings spread (or ~160 articles zeroed)
 HEAD_SCAN_MIN = 2_000   # candidates from which heads are searched by numpy, not one by one
 LONG_TEXT_BYTES = 256 << 10  # texts at least this long are kept decompressed (IndexView._long), and
                              # searched through their pair tables (longtext.py)
@@ -71,6 +73,7 @@ class IndexView:
                     arr[span] = lengths
             self._norm_cols.append((base, count, leaf.column_reader("norm")))
             heads.append(column_bytes(leaf, "head", count, HEAD_BYTES))
+        self._norm_bases = [base for base, _, _ in self._norm_cols]     # (bisected per text read)
         self.heads = b"".join(heads)     # HEAD_BYTES per document, docnum order
         self.head_rows = np.frombuffer(self.heads, dtype=f"S{HEAD_BYTES}")   # the same bytes, as rows
         self.sections = [s for s, _ in sorted(sections.items(), key=lambda kv: kv[1])]
@@ -153,7 +156,8 @@ class IndexView:
         """The term's frequency in each of ``docs`` (sorted global docnums; 0 where absent).
         A short posting list is decoded once and kept; a long one is searched in each
         segment's sidecar or, without sidecars, for a few documents, only the Whoosh blocks
-        that can hold them are decoded (found in the term's block directory, which is kept)."""
+        that can hold them are decoded (found in the term's block directory, which is kept).
+        Asked about many documents, a list is read whole (:meth:`_freqs_at`)."""
         key = (fieldname, term)
         hit = self._cache.get(key)
         if hit is not None and hit[1] is None:     # only its ids are kept
@@ -163,11 +167,10 @@ class IndexView:
         # search after, not one per segment. A long one mapped: a binary search in each segment's ids.
         if hit is not None or df < SPARSE_MIN_DF or (not self.mapped and len(docs) * SPARSE_RATIO >= df):
             ids, tfs = hit if hit is not None else self.postings(fieldname, term)
-            if not len(ids):
-                return np.zeros(len(docs), dtype=np.float32)
-            pos, hit = find_sorted(ids, docs)
-            return np.where(hit, tfs[pos], 0).astype(np.float32)
+            return self._freqs_at(ids, tfs, docs)
         if self.mapped:     # a binary search in each segment's ids (no directory to keep)
+            if len(docs) * DENSE_RATIO > df + self.n // 16:    # ...unless asked about many: all, spread
+                return self._freqs_at(*self._gather(fieldname, term, frequencies=True), docs)
             out = np.zeros(len(docs), dtype=np.float32)
             bounds = np.searchsorted(docs, self._bounds).tolist()
             spans = self._lookup(fieldname, term)[1]
@@ -186,6 +189,20 @@ class IndexView:
             if lo < hi:
                 out[lo:hi] = blocks.weights_of(docs[lo:hi] - base)
         return out
+
+    def _freqs_at(self, ids: np.ndarray, tfs: np.ndarray, docs: np.ndarray) -> np.ndarray:
+        """``tfs`` at ``docs`` (sorted global docnums; 0 where ``ids`` lacks one). Many docs:
+        spread over a per-article array and read back (cost per posting and per article of
+        the index); few: a binary search each (cost per doc, ~10x a posting's)."""
+        if not len(ids):
+            return np.zeros(len(docs), dtype=np.float32)
+        if len(docs) * DENSE_RATIO > len(ids) + self.n // 16:
+            dense = np.zeros(self.n, dtype=np.float32)
+            dense[ids] = tfs
+            return dense[docs]
+        # Probes of the ids' type: searchsorted would otherwise copy every id (docnums fit int32)
+        pos, hit = find_sorted(ids, docs.astype(ids.dtype, copy=False))
+        return np.where(hit, tfs[pos], 0).astype(np.float32)
 
     def _term_blocks(self, fieldname: str, term: str) -> list[tuple[TermBlocks | SideList, int, int]]:
         """The term's posting list in each segment holding it (from the segment's sidecar,
@@ -281,17 +298,19 @@ class IndexView:
 
     def norm_bytes(self, docnum: int) -> bytes:
         """The article's normalised "title\\nbody", UTF-8 (a UTF-8 substring test equals a str one)."""
-        hit = self._long.get(("norm", docnum))
-        if hit is not None:
-            return hit
-        for base, count, col in self._norm_cols:
-            if base <= docnum < base + count:
-                text = col[docnum - base]
-                if len(text) >= LONG_TEXT_BYTES:    # decompressing it again would cost milliseconds
-                    self._long.put(("norm", docnum), text)
-                    self._long_docs.add(docnum)
-                return text
-        raise IndexError(docnum)
+        if docnum in self._long_docs:      # (a set: most texts are short, and an LRU lookup locks)
+            hit = self._long.get(("norm", docnum))
+            if hit is not None:
+                return hit
+        i = bisect.bisect_right(self._norm_bases, docnum) - 1
+        base, count, col = self._norm_cols[i]
+        if not 0 <= docnum - base < count:
+            raise IndexError(docnum)
+        text = col[docnum - base]
+        if len(text) >= LONG_TEXT_BYTES:    # decompressing it again would cost milliseconds
+            self._long.put(("norm", docnum), text)
+            self._long_docs.add(docnum)
+        return text
 
     def holds(self, docnum: int, needle: str, encoded: bytes, body_only: bool = False,
               text: bytes | None = None) -> bool:

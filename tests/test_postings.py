@@ -146,3 +146,26 @@ def test_long_lists_are_searched_in_each_segments_sidecar(view, monkeypatch):
             want_ids, want_weights = _whoosh_view_postings(view, field, tbytes)
             expected = np.array([want_weights[want_ids == d][0] if d in want_ids else 0 for d in docs], np.float32)
             assert np.array_equal(view.term_freqs(field, tbytes.decode(), docs), expected), tbytes
+
+
+@pytest.mark.parametrize("dense_ratio", [0, 10**9], ids=["binary-searched", "spread"])
+@pytest.mark.parametrize("sparse_min_df", [0, 10**9], ids=["long-lists", "decoded-lists"])
+def test_frequencies_of_few_or_many_documents_equal_whooshs(view, monkeypatch, dense_ratio, sparse_min_df):
+    """A term's frequencies at some documents are read either by a binary search per
+    document or by spreading the whole list over an array per article (many documents);
+    both, for kept and for long lists, give what Whoosh's matchers give."""
+    monkeypatch.setattr(view_module, "DENSE_RATIO", dense_ratio)
+    monkeypatch.setattr(view_module, "SPARSE_MIN_DF", sparse_min_df)
+    leaf, _ = view.leaves[0]
+    rng = np.random.default_rng(5)
+    for docs in (np.unique(rng.integers(0, view.n, 40)), np.arange(view.n), np.zeros(0, np.int64)):
+        for field in ("text_c", "body"):
+            for _, tbytes in _terms(leaf, field)[:3] + _terms(leaf, field)[300:302]:
+                view._cache.clear()
+                want_ids, want_weights = _whoosh_view_postings(view, field, tbytes)
+                expected = np.zeros(len(docs), np.float32)
+                pos = np.searchsorted(docs, want_ids)
+                inside = (pos < len(docs)) & (docs[np.minimum(pos, len(docs) - 1)] == want_ids) if len(docs) else []
+                expected[pos[inside]] = want_weights[inside]
+                got = view.term_freqs(field, tbytes.decode(), docs)
+                assert got.dtype == np.float32 and np.array_equal(got, expected), tbytes
