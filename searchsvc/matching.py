@@ -143,19 +143,29 @@ class Plan:
         if all(len(g) == 1 for g in groups):
             # Only ANDed units (no OR): narrow by every unit's grams first, so each text is
             # read to confirm a unit only when it could hold all of them.
+            units = [u for g in groups for u in g[0]]
             gram_masks = {}      # (units compare by identity)
             narrowed = scope is not None
-            for g in groups:
-                for u in g[0]:
+            # Words of one text searched in the whole text: the grams of all of them at once,
+            # rarest first, each next one looked up for the articles left (not per word, each
+            # word's rarest gram's articles in full).
+            joint = [u for u in units if len(u.texts) == 1 and u.field != "title" and u.grams is None]
+            if len(joint) > 1:
+                grams = list(dict.fromkeys(g for u in joint for g in phrase_bigrams(u.text)))
+                common = self._find_candidates("text_c", grams, result if narrowed else None, exhaustive=True)
+                result &= common
+                narrowed = True
+                gram_masks.update((u, common) for u in joint)
+            for u in units:
+                if u not in gram_masks:
                     # Unfiltered, the first unit's grams are found in the whole index: kept for
                     # the plan (scoring asks again) and no all-true scope to look every posting up in.
                     gram_masks[u] = self.gram_mask(u, scope=result if narrowed else None)
                     result &= gram_masks[u]
                     narrowed = True
-            for g in groups:
-                for u in g[0]:   # (the scope only narrowed since: its grams need not be found again)
-                    result &= self.unit_mask(u, scope=result, scoped_grams=gram_masks[u])
-                    self.check_time()
+            for u in units:   # (the scope only narrowed since: its grams need not be found again)
+                result &= self.unit_mask(u, scope=result, scoped_grams=gram_masks[u])
+                self.check_time()
         else:
             for g in groups:
                 result &= self._group_mask(g)
@@ -239,16 +249,18 @@ class Plan:
             mask = self._gram_sets[key] = self._find_candidates(gram_field, grams)
         return mask
 
-    def _find_candidates(self, gram_field: str, grams: list[str], scope: np.ndarray | None = None) -> np.ndarray:
+    def _find_candidates(self, gram_field: str, grams: list[str], scope: np.ndarray | None = None,
+                         exhaustive: bool = False) -> np.ndarray:
         """Articles (inside ``scope``) holding the grams, rarest first. A gram whose posting
         list is much longer than the candidates left is looked up for those candidates
         only (skipping through its blocks); once two grams are applied, one over
         GRAM_DECODE_RATIO times longer is left out: reading the few candidates' texts,
-        which confirm every match anyway, costs less."""
+        which confirm every match anyway, costs less. ``exhaustive``: none is left out, where
+        a lookup costs per candidate (sidecars): the candidates are exactly those with every gram."""
         view = self.view
         ranked = sorted(grams, key=lambda g: view.doc_frequency(gram_field, g))
         if view.mapped and ranked:
-            return self._mapped_candidates(gram_field, ranked, scope)
+            return self._mapped_candidates(gram_field, ranked, scope, exhaustive)
         mask = np.ones(view.n, dtype=bool) if scope is None else scope.copy()
         left = view.n if scope is None else int(np.count_nonzero(mask))
         for i, g in enumerate(ranked):
@@ -265,7 +277,8 @@ class Plan:
             left = int(np.count_nonzero(mask))
         return mask
 
-    def _mapped_candidates(self, gram_field: str, ranked: list[str], scope: np.ndarray | None) -> np.ndarray:
+    def _mapped_candidates(self, gram_field: str, ranked: list[str], scope: np.ndarray | None,
+                           exhaustive: bool = False) -> np.ndarray:
         """:meth:`_find_candidates` over sidecars: the rarest gram's articles as a sorted array,
         narrowed by each next gram's binary searches, whose cost is per candidate (a mask
         costs per article of the index: 10x more at 10x the archive); masks only while
@@ -278,7 +291,7 @@ class Plan:
             if not len(docs):
                 break
             df = view.doc_frequency(gram_field, g)
-            if i >= 2 and df > GRAM_DECODE_RATIO * len(docs):
+            if i >= 2 and df > GRAM_DECODE_RATIO * len(docs) and not exhaustive:
                 break
             if len(docs) * WORD_MASK_SHARE > view.n:
                 docs = docs[view.mask(gram_field, g)[docs]]
