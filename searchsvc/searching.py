@@ -375,7 +375,7 @@ class Engine:
         return facets.section_tree(self.view())
 
     def _hit(self, view, docnum, score, needles) -> dict:
-        doc = view.stored(docnum)["doc"]
+        doc = view.stored(docnum)
         hit = stored_article(doc)
         body = hit.pop("body")
         hit.pop("editor", None)
@@ -403,7 +403,7 @@ class Engine:
         docnum = view.docnum_for_id(doc_id)
         if docnum is None:
             return None
-        doc = view.stored(docnum)["doc"]
+        doc = view.stored(docnum)
         article = stored_article(doc)
         if q.strip():
             plan = Plan(view, self.analysis, parse(q), self.synonyms.table())
@@ -422,7 +422,7 @@ class Engine:
         terms = key_terms(title, body, self.analysis, lexicon.df if lexicon else {}, view.doc_count)
         out = []
         for d, score in related_docs(view, docnum, terms, limit):
-            hit = stored_article(view.stored(d)["doc"])
+            hit = stored_article(view.stored(d))
             hit.pop("body")
             hit.pop("editor", None)
             hit["score"] = round(score, 4)
@@ -434,7 +434,7 @@ class Engine:
         view = self.view()
         docs, _ = self._order(view, self.matches(view, req), req.sort, limit)
         for d in docs:
-            doc = stored_article(view.stored(int(d))["doc"])
+            doc = stored_article(view.stored(int(d)))
             doc.pop("body")
             yield doc
 

@@ -56,7 +56,7 @@ class IndexView:
         sections: dict[str, int] = {"": 0}
         self.section_ord = np.zeros(self.n, dtype=np.int32)
         self.lengths = {f: np.zeros(self.n, dtype=np.float32) for f in ("title", "body", "title_c", "text_c")}
-        self._norm_cols = []
+        self._columns = []      # per segment: (first docnum, documents, norm reader, doc reader or None)
         heads = []
         for (leaf, base), side in zip(self.leaves, self.sidecars):
             count = leaf.doc_count_all()
@@ -71,9 +71,11 @@ class IndexView:
                 lengths = side.lengths(f) if side is not None else field_lengths(leaf, f, count)
                 if lengths is not None:     # None: no document of the segment has a word in f
                     arr[span] = lengths
-            self._norm_cols.append((base, count, leaf.column_reader("norm")))
+            # The article record: an LZ4 column (schema 5), or Whoosh's stored fields (older indexes)
+            doc_col = leaf.column_reader("doc", translate=False) if leaf.has_column("doc") else None
+            self._columns.append((base, count, leaf.column_reader("norm"), doc_col))
             heads.append(column_bytes(leaf, "head", count, HEAD_BYTES))
-        self._norm_bases = [base for base, _, _ in self._norm_cols]     # (bisected per text read)
+        self._bases = [base for base, _, _, _ in self._columns]     # (bisected per text read)
         self.heads = b"".join(heads)     # HEAD_BYTES per document, docnum order
         self.head_rows = np.frombuffer(self.heads, dtype=f"S{HEAD_BYTES}")   # the same bytes, as rows
         self.sections = [s for s, _ in sorted(sections.items(), key=lambda kv: kv[1])]
@@ -96,6 +98,7 @@ class IndexView:
         self._pairs = SizedLRU(cache_bytes, lambda table: table.nbytes, name="long text pairs")
         self._pairs_budget = cache_bytes
         self._long_docs: set[int] = set()       # docnums seen to hold a long text
+        self._long_stored: set[int] = set()     # ...or a long article record
         # Snippets of long bodies by (docnum, query words): a repeated query lists them again.
         self.snippets = SizedLRU(cache_bytes // 32, lambda html: 2 * len(html) + 200, name="snippets")
         self._untabled: set[int] = set()        # ...whose pair table would not fit in the cache
@@ -302,10 +305,7 @@ class IndexView:
             hit = self._long.get(("norm", docnum))
             if hit is not None:
                 return hit
-        i = bisect.bisect_right(self._norm_bases, docnum) - 1
-        base, count, col = self._norm_cols[i]
-        if not 0 <= docnum - base < count:
-            raise IndexError(docnum)
+        base, count, col, _ = self._segment_columns(docnum)
         text = col[docnum - base]
         if len(text) >= LONG_TEXT_BYTES:    # decompressing it again would cost milliseconds
             self._long.put(("norm", docnum), text)
@@ -390,13 +390,24 @@ class IndexView:
         return self.norm_bytes(docnum).decode("utf-8")
 
     def stored(self, docnum: int) -> dict:
-        hit = self._long.get(("stored", docnum))
-        if hit is not None:
-            return hit
-        fields = self.searcher.stored_fields(docnum)
-        if len(fields["doc"].get("body") or "") * 3 >= LONG_TEXT_BYTES:    # (inflating 5 MB: ~10 ms)
-            self._long.put(("stored", docnum), fields)
-        return fields
+        """The article's stored record (``schema.document``'s ``doc``)."""
+        if docnum in self._long_stored:
+            hit = self._long.get(("stored", docnum))
+            if hit is not None:
+                return hit
+        base, _, _, col = self._segment_columns(docnum)
+        doc = col[docnum - base] if col is not None else self.searcher.stored_fields(docnum)["doc"]
+        if len(doc.get("body") or "") * 3 >= LONG_TEXT_BYTES:    # (inflating 5 MB: ~10 ms)
+            self._long.put(("stored", docnum), doc)
+            self._long_stored.add(docnum)
+        return doc
+
+    def _segment_columns(self, docnum: int) -> tuple:
+        """The column readers of the segment holding ``docnum``, with its first docnum and size."""
+        found = self._columns[bisect.bisect_right(self._bases, docnum) - 1] if self._columns else None
+        if found is None or not 0 <= docnum - found[0] < found[1]:
+            raise IndexError(docnum)
+        return found
 
     def docnum_for_id(self, doc_id: str) -> int | None:
         ids, _ = self.postings("id", unicodedata.normalize("NFC", doc_id))   # ids are stored NFC
@@ -408,7 +419,7 @@ VERIFY_SAMPLE = 64      # articles read back from new segments before they are p
 
 
 def _text_size(value) -> int:
-    return len(value) if isinstance(value, bytes) else 3 * len(value["doc"].get("body") or "") + 1000
+    return len(value) if isinstance(value, bytes) else 3 * len(value.get("body") or "") + 1000
 
 
 def verify(storage, schema, segments, ids) -> None:

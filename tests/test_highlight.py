@@ -125,7 +125,7 @@ def test_search_snippets_read_the_stored_normal_form_only_where_it_is_the_body_s
     view = engine.view()
     checked = 0
     for d in np.flatnonzero(view.live).tolist():
-        doc = view.stored(d)["doc"]
+        doc = view.stored(d)
         if doc.get("_offsets") is None:
             text = view.norm_text(d)
             normal, offsets = analysis.normalizer.with_offsets(doc["body"])

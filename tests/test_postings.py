@@ -169,3 +169,29 @@ def test_frequencies_of_few_or_many_documents_equal_whooshs(view, monkeypatch, d
                 expected[pos[inside]] = want_weights[inside]
                 got = view.term_freqs(field, tbytes.decode(), docs)
                 assert got.dtype == np.float32 and np.array_equal(got, expected), tbytes
+
+
+def test_indexes_before_schema_5_keep_serving_their_stored_articles(tmp_path, analysis):
+    """An index written before schema 5 keeps each article record in Whoosh's stored fields
+    (its TOC's schema says so, and writes into it follow that schema): it is read from
+    there, the same record a schema-5 index gives from its column."""
+    from whoosh import fields, index as whoosh_index
+    from searchsvc.parsing import article_from_dict
+    from searchsvc.schema import build_schema, document
+    articles = [article_from_dict({"id": f"a{i}", "title": f"标题{i}", "body": "正文。" * i, "section": "甲",
+                                   "date": "2024-05-01"}) for i in range(5)]
+    records = {}
+    for layout in ("stored", "column"):
+        schema = build_schema()
+        if layout == "stored":
+            schema.remove("doc")
+            schema.add("doc", fields.STORED())
+        (tmp_path / layout).mkdir()
+        ix = whoosh_index.create_in(str(tmp_path / layout), schema)
+        with ix.writer() as w:      # Whoosh's own writer
+            for a in articles:
+                w.add_document(**document(a, analysis))
+        view = view_module.IndexView(ix, layout)
+        records[layout] = [view.stored(d) for d in range(view.n)]
+        view.close()
+    assert records["stored"] == records["column"] == [document(a, analysis)["doc"] for a in articles]

@@ -192,7 +192,7 @@ def test_related_docs_share_the_key_terms(small, analysis, doc_id, group):
     title, _, body = view.norm_text(d).partition("\n")
     terms = key_terms(title, body, analysis, lexicon.df, view.doc_count)
     found = related_docs(view, d, terms, 5)
-    ids = [view.stored(n)["doc"]["id"] for n, _ in found]
+    ids = [view.stored(n)["id"] for n, _ in found]
     assert len(ids) == 5 and doc_id not in ids and "cj-11" not in ids      # not itself, not deleted
     assert all(i.startswith(group) for i in ids), ids
     scores = [s for _, s in found]
@@ -206,7 +206,7 @@ def test_related_prefers_the_same_section_and_the_newer(small, analysis):
     d = view.docnum_for_id("cj-0")
     title, _, body = view.norm_text(d).partition("\n")
     terms = key_terms(title, body, analysis, lexicon.df, view.doc_count)
-    ids = [view.stored(n)["doc"]["id"] for n, _ in related_docs(view, d, terms, 10)]
+    ids = [view.stored(n)["id"] for n, _ in related_docs(view, d, terms, 10)]
     assert ids[:3] == ["cj-10", "cj-9", "cj-8"]                     # cj-11 (newest) deleted
 
 

@@ -101,7 +101,7 @@ def _contents(reader):
         "lengths": [[reader.doc_field_length(d, f) for f in ("title", "body", "title_c", "text_c")] for _, d in docs],
         "stored": [reader.stored_fields(d) for _, d in docs],
         "columns": {name: [reader.column_reader(name)[d] for _, d in docs]
-                    for name in ("norm", "head", "section", "date")},
+                    for name in ("norm", "head", "section", "date", "doc")},
     }
 
 
