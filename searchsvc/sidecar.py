@@ -307,6 +307,7 @@ class Sidecar:
         self.terms, self.term_at = self.arrays["terms"], self.arrays["term_at"]
         self.pos_term, self.pos_at, self.pos = self.arrays["pos_term"], self.arrays["pos_at"], self.arrays["pos"]
         self._views = (memoryview(self.dict_hash), memoryview(self.term_at), memoryview(self.terms))
+        self._starts_view = memoryview(self.starts)     # (indexing it gives Python ints, no numpy scalars)
         self._over_view = memoryview(self.over_at)
 
     def check(self) -> None:
@@ -321,8 +322,13 @@ class Sidecar:
     def lookup(self, field: str, tbytes: bytes) -> tuple[int, int] | None:
         """Where a term's postings lie (``start``, ``end``), or None when the segment does
         not hold it."""
+        found = self.span(field, tbytes)
+        return None if found is None else found[:2]
+
+    def span(self, field: str, tbytes: bytes) -> tuple[int, int, int] | None:
+        """Where a term's postings lie and its number (``start``, ``end``, ``t``), or None."""
         t = self.find(field, tbytes)
-        return None if t is None else (int(self.starts[t]), int(self.starts[t + 1]))
+        return None if t is None else (self._starts_view[t], self._starts_view[t + 1], t)
 
     def find(self, field: str, tbytes: bytes) -> int | None:
         """A term's number, or None when the segment does not hold it: a hash looked up by

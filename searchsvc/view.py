@@ -31,6 +31,7 @@ HEAD_SCAN_MIN = 2_000   # candidates from which heads are searched by numpy, not
 LONG_TEXT_BYTES = 256 << 10  # texts at least this long are kept decompressed (IndexView._long), and
                              # searched through their pair tables (longtext.py)
 MINUTES_PER_DAY = 24 * 60
+_ABSENT = (-1, -1, -1)  # IndexView._lookup: a term a segment lacks (or has no sidecar for)
 
 
 class IndexView:
@@ -103,7 +104,7 @@ class IndexView:
         self.snippets = SizedLRU(cache_bytes // 32, lambda html: 2 * len(html) + 200, name="snippets")
         self._untabled: set[int] = set()        # ...whose pair table would not fit in the cache
         # Each recent term's document frequency and sidecar spans (a query asks both).
-        self._dictionary = SizedLRU(cache_bytes // 8, lambda hit: hit[1].nbytes + 200, name="dictionary")
+        self._dictionary = SizedLRU(cache_bytes // 8, lambda hit: 100 * len(hit[1]) + 200, name="dictionary")
 
     def close(self):
         self.searcher.close()     # (sidecar maps go with the last array using them: a request may still run)
@@ -136,7 +137,7 @@ class IndexView:
         ids = np.empty(df, np.int32)
         tfs = np.empty(df, np.float32) if frequencies else None
         at = 0
-        for (_, base), side, (start, end, _) in zip(self.leaves, self.sidecars, spans.tolist()):
+        for (_, base), side, (start, end, _) in zip(self.leaves, self.sidecars, spans):
             if start >= 0:
                 side.fill(start, end, base, ids[at:at + end - start], None if tfs is None else tfs[at:at + end - start])
                 at += end - start
@@ -163,21 +164,20 @@ class IndexView:
         Asked about many documents, a list is read whole (:meth:`_freqs_at`)."""
         key = (fieldname, term)
         hit = self._cache.get(key)
-        if hit is not None and hit[1] is None:     # only its ids are kept
-            hit = None
+        if hit is not None and hit[1] is not None:     # (not when only its ids are kept)
+            return self._freqs_at(*hit, docs)
         df = self.doc_frequency(fieldname, term)
         # A short list is decoded (mapped: gathered from each segment) once and kept: one binary
         # search after, not one per segment. A long one mapped: a binary search in each segment's ids.
-        if hit is not None or df < SPARSE_MIN_DF or (not self.mapped and len(docs) * SPARSE_RATIO >= df):
-            ids, tfs = hit if hit is not None else self.postings(fieldname, term)
-            return self._freqs_at(ids, tfs, docs)
+        if df < SPARSE_MIN_DF or (not self.mapped and len(docs) * SPARSE_RATIO >= df):
+            return self._freqs_at(*self.postings(fieldname, term), docs)
         if self.mapped:     # a binary search in each segment's ids (no directory to keep)
             if len(docs) * DENSE_RATIO > df + self.n // 16:    # ...unless asked about many: all, spread
                 return self._freqs_at(*self._gather(fieldname, term, frequencies=True), docs)
             out = np.zeros(len(docs), dtype=np.float32)
             bounds = np.searchsorted(docs, self._bounds).tolist()
             spans = self._lookup(fieldname, term)[1]
-            for i, (start, end, _) in enumerate(spans.tolist()):
+            for i, (start, end, _) in enumerate(spans):
                 lo, hi = bounds[i], bounds[i + 1]
                 if start >= 0 and lo < hi:
                     out[lo:hi] = self.sidecars[i].freqs_of(start, end, docs[lo:hi] - self._bounds[i])
@@ -213,7 +213,7 @@ class IndexView:
         tbytes = term.encode("utf-8")
         found = []
         spans = self._lookup(fieldname, term)[1]
-        for (leaf, base), side, (start, end, _) in zip(self.leaves, self.sidecars, spans.tolist()):
+        for (leaf, base), side, (start, end, _) in zip(self.leaves, self.sidecars, spans):
             if side is None:
                 blocks = term_blocks(leaf, fieldname, tbytes)
             else:
@@ -227,25 +227,26 @@ class IndexView:
         alone: no postings are decoded."""
         return self._lookup(fieldname, term)[0]
 
-    def _lookup(self, fieldname: str, term: str) -> tuple[int, np.ndarray]:
+    def _lookup(self, fieldname: str, term: str) -> tuple[int, tuple[tuple[int, int, int], ...]]:
         """The term's document frequency and, per segment, where its postings lie in the
-        sidecar and its term number there (-1: not there, or no sidecar), remembered: a
-        query asks both, often."""
+        sidecar and its term number there (``start, end, t``; all -1: not there, or no
+        sidecar), remembered: a query asks both, often. Python ints throughout: a query
+        looks up ~100 terms, most of them in every segment."""
         key = (fieldname, term)
         hit = self._dictionary.get(key)
         if hit is None:
             tbytes = term.encode("utf-8")
-            df, spans = 0, np.full((len(self.leaves), 3), -1, dtype=np.int64)
-            for i, ((leaf, _), side) in enumerate(zip(self.leaves, self.sidecars)):
+            df, spans = 0, []
+            for (leaf, _), side in zip(self.leaves, self.sidecars):
                 if side is None:
                     df += leaf.doc_frequency(fieldname, tbytes)
+                    spans.append(_ABSENT)
                     continue
-                t = side.find(fieldname, tbytes)
-                if t is not None:
-                    start, end = int(side.starts[t]), int(side.starts[t + 1])
-                    spans[i] = start, end, t
-                    df += end - start
-            hit = (df, spans)
+                found = side.span(fieldname, tbytes)
+                if found is not None:
+                    df += found[1] - found[0]
+                spans.append(found or _ABSENT)
+            hit = (df, tuple(spans))
             self._dictionary.put(key, hit)
         return hit
 
@@ -265,7 +266,7 @@ class IndexView:
             lo, hi = bounds[i], bounds[i + 1]
             if side is None or lo == hi:
                 continue
-            terms = [int(spans[g][i, 2]) for g in grams]
+            terms = [spans[g][i][2] for g in grams]
             if min(terms) < 0:                  # a gram the segment lacks: none of it holds the phrase
                 decided[lo:hi] = True
                 continue
@@ -274,7 +275,7 @@ class IndexView:
                 continue
             local = docs[lo:hi] - base
             keys = None
-            for o in sorted(cover, key=lambda o: spans[grams[o]][i, 1] - spans[grams[o]][i, 0]):   # rarest first
+            for o in sorted(cover, key=lambda o: spans[grams[o]][i][1] - spans[grams[o]][i][0]):   # rarest first
                 found = side.phrase_keys(terms[o], o, local)
                 keys = found if keys is None else _common(keys, found)
             decided[lo:hi] = True
@@ -290,7 +291,7 @@ class IndexView:
             m = np.zeros(self.n, dtype=bool)
             if self.mapped and self._cache.peek(key) is None:   # straight from the mapped ids: nothing decoded
                 spans = self._lookup(fieldname, term)[1]
-                for (leaf, base), side, (start, end, _) in zip(self.leaves, self.sidecars, spans.tolist()):
+                for (leaf, base), side, (start, end, _) in zip(self.leaves, self.sidecars, spans):
                     if start >= 0:
                         m[base:base + leaf.doc_count_all()][side.ids[start:end]] = True
             else:

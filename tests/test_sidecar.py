@@ -50,6 +50,7 @@ def assert_sidecars_equal_whoosh(index_dir: Path) -> int:
             for field in [f for f in leaf.schema.names() if leaf.schema[f].indexed]:   # (the file's order)
                 for tbytes, postfile, offset, length in posting_extents(leaf, field):
                     span = side.lookup(field, tbytes)
+                    assert side.span(field, tbytes) == (*span, side.find(field, tbytes))
                     checked_in_leaf += 1
                     ids, tfs = side.postings(*span)
                     live = [(d, w) for d, w in zip(ids.tolist(), tfs.tolist()) if not leaf.is_deleted(d)]
