@@ -148,9 +148,10 @@ class Plan:
             narrowed = scope is not None
             # Words of one text searched in the whole text: the grams of all of them at once,
             # rarest first, each next one looked up for the articles left (not per word, each
-            # word's rarest gram's articles in full).
+            # word's rarest gram's articles in full). Every gram is applied (a word of one gram
+            # is proven by its candidates), which costs per candidate only with sidecars.
             joint = [u for u in units if len(u.texts) == 1 and u.field != "title" and u.grams is None]
-            if len(joint) > 1:
+            if len(joint) > 1 and view.mapped:
                 grams = list(dict.fromkeys(g for u in joint for g in phrase_bigrams(u.text)))
                 common = self._find_candidates("text_c", grams, result if narrowed else None, exhaustive=True)
                 result &= common
@@ -255,8 +256,8 @@ class Plan:
         list is much longer than the candidates left is looked up for those candidates
         only (skipping through its blocks); once two grams are applied, one over
         GRAM_DECODE_RATIO times longer is left out: reading the few candidates' texts,
-        which confirm every match anyway, costs less. ``exhaustive``: none is left out, where
-        a lookup costs per candidate (sidecars): the candidates are exactly those with every gram."""
+        which confirm every match anyway, costs less. ``exhaustive``: none is left out (the
+        candidates are exactly the articles holding every gram)."""
         view = self.view
         ranked = sorted(grams, key=lambda g: view.doc_frequency(gram_field, g))
         if view.mapped and ranked:
@@ -267,7 +268,7 @@ class Plan:
             df = view.doc_frequency(gram_field, g)
             if left == 0:
                 break
-            if i >= 2 and df > GRAM_DECODE_RATIO * left:
+            if i >= 2 and df > GRAM_DECODE_RATIO * left and not exhaustive:
                 break
             if df > SPARSE_RATIO * left and df >= SPARSE_MIN_DF:
                 docs = np.flatnonzero(mask)
@@ -304,8 +305,10 @@ class Plan:
     def unit_mask(self, unit: "Unit", scope: np.ndarray | None = None,
                   scoped_grams: np.ndarray | None = None) -> np.ndarray:
         """Articles whose (title or) text contains the unit's text (or a synonym), exactly.
-        With ``scope``, exact only inside it (texts outside are not read); ``scoped_grams``:
-        its :meth:`gram_mask` inside a scope holding this one, when the caller has it."""
+        With ``scope``, exact only inside it (texts outside are not read); ``scoped_grams``,
+        when the caller has it: inside ``scope``, the articles that may hold the unit (its
+        :meth:`gram_mask`, or the grams of several words found together), exactly those
+        holding its gram when it has one: nothing else proves such a unit."""
         if unit.mask is not None:
             return unit.mask
         if len(unit.texts) > 1:

@@ -425,7 +425,7 @@ def _text_size(value) -> int:
 
 def verify(storage, schema, segments, ids) -> None:
     """Open new ``segments`` the way the service does and read a sample of ``ids`` back
-    (their stored fields and normalised text); raises :class:`UnreadableIndex` when that
+    (their records and normalised text); raises :class:`UnreadableIndex` when that
     fails, so nothing a worker cannot open is ever made current."""
     step = max(1, len(ids) // VERIFY_SAMPLE)
     view = None

@@ -193,3 +193,40 @@ def test_any_write_body_gives_a_result_or_a_json_4xx(writable, body, doc_id):
               client.simulate_post("/articles/bulk", body=body, headers=AUTH)):
         assert r.status_code in (200, 201, 400, 404, 413, 422), (r.status_code, r.text[:200])
         assert set(r.json) == {"error"} if r.status_code >= 400 else True
+
+
+def test_an_index_of_schema_4_takes_writes_and_serves_its_records(config, analysis, tmp_path, monkeypatch):
+    """Before schema 5 the article record was one of Whoosh's stored fields, and an index's
+    TOC keeps the schema it was built with: such an index still takes writes (PUTs, whose
+    segments the upserts' policy merges, and a bulk) and serves hits, articles and CSV
+    exports from those fields."""
+    import writeutil as wu
+    from whoosh import fields
+    from searchsvc import store as store_module
+    from searchsvc.schema import build_schema
+
+    def schema_4():
+        schema = build_schema()
+        schema.remove("doc")
+        schema.add("doc", fields.STORED())
+        return schema
+
+    cfg = wu.make_config(config, tmp_path)
+    monkeypatch.setattr(store_module, "build_schema", schema_4)
+    wu.rebuild(cfg, analysis, wu.write_corpus(tmp_path / "c.jsonl", 20))
+    monkeypatch.undo()
+    assert IndexStore(cfg.index_dir).open().schema["doc"].column_type is None     # records: stored fields
+    client = wu.app_client(cfg, analysis)
+    for n in range(12):
+        assert wu.put(client, wu.gen_article(f"put-{n % 4}", n)).status_code in (200, 201)
+    assert wu.bulk(client, [wu.gen_article(f"bulk-{i}", i) for i in range(5)]).status_code == 200
+    assert len(IndexStore(cfg.index_dir).open()._segments()) < 1 + 12 + 1      # some were merged
+    latest = {f"base-{i}": i for i in range(20)} | {f"put-{n % 4}": n for n in range(12)} | \
+        {f"bulk-{i}": i for i in range(5)}
+    for doc_id, n in latest.items():
+        assert wu.served(client, doc_id)[:2] == (wu.gen_article(doc_id, n)["title"], wu.gen_article(doc_id, n)["body"])
+    r = client.simulate_get("/search", params={"q": "工作简报", "per_page": 100})
+    assert r.json["total"] == len(latest)
+    assert {h["id"]: h["title"] for h in r.json["hits"]} == {i: wu.gen_article(i, n)["title"] for i, n in latest.items()}
+    csv = client.simulate_get("/search", params={"q": "工作简报", "format": "csv"}).text
+    assert all(wu.gen_article(i, n)["title"] in csv for i, n in latest.items())
