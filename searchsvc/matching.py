@@ -305,10 +305,10 @@ class Plan:
     def unit_mask(self, unit: "Unit", scope: np.ndarray | None = None,
                   scoped_grams: np.ndarray | None = None) -> np.ndarray:
         """Articles whose (title or) text contains the unit's text (or a synonym), exactly.
-        With ``scope``, exact only inside it (texts outside are not read); ``scoped_grams``,
+        With ``scope``, exact only inside it (texts outside are not read). ``scoped_grams``,
         when the caller has it: inside ``scope``, the articles that may hold the unit (its
-        :meth:`gram_mask`, or the grams of several words found together), exactly those
-        holding its gram when it has one: nothing else proves such a unit."""
+        :meth:`gram_mask`, or the grams of several words found together); for a unit of one
+        gram, exactly those holding that gram, since nothing else proves such a unit."""
         if unit.mask is not None:
             return unit.mask
         if len(unit.texts) > 1:

@@ -76,7 +76,7 @@ class IndexView:
             doc_col = leaf.column_reader("doc", translate=False) if leaf.has_column("doc") else None
             self._columns.append((base, count, leaf.column_reader("norm"), doc_col))
             heads.append(column_bytes(leaf, "head", count, HEAD_BYTES))
-        self._bases = [base for base, _, _, _ in self._columns]     # (bisected per text read)
+        self._bases = [base for base, _, _, _ in self._columns]     # (bisected per text or record read)
         self.heads = b"".join(heads)     # HEAD_BYTES per document, docnum order
         self.head_rows = np.frombuffer(self.heads, dtype=f"S{HEAD_BYTES}")   # the same bytes, as rows
         self.sections = [s for s, _ in sorted(sections.items(), key=lambda kv: kv[1])]

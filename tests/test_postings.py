@@ -2,13 +2,17 @@
 
 import numpy as np
 import pytest
+from whoosh import index as whoosh_index
 
 from searchsvc import view as view_module
 from searchsvc.cache import SizedLRU
+from searchsvc.parsing import article_from_dict
 from searchsvc.postings import term_blocks
+from searchsvc.schema import build_schema, document
 from searchsvc.whoosh_adapter import term_doc_frequencies
 
 from conftest import whoosh_postings
+from writeutil import schema_4
 
 
 @pytest.fixture(scope="module")
@@ -175,17 +179,10 @@ def test_indexes_before_schema_5_keep_serving_their_stored_articles(tmp_path, an
     """An index written before schema 5 keeps each article record in Whoosh's stored fields
     (its TOC's schema says so, and writes into it follow that schema): it is read from
     there, the same record a schema-5 index gives from its column."""
-    from whoosh import fields, index as whoosh_index
-    from searchsvc.parsing import article_from_dict
-    from searchsvc.schema import build_schema, document
     articles = [article_from_dict({"id": f"a{i}", "title": f"标题{i}", "body": "正文。" * i, "section": "甲",
                                    "date": "2024-05-01"}) for i in range(5)]
     records = {}
-    for layout in ("stored", "column"):
-        schema = build_schema()
-        if layout == "stored":
-            schema.remove("doc")
-            schema.add("doc", fields.STORED())
+    for layout, schema in (("stored", schema_4()), ("column", build_schema())):
         (tmp_path / layout).mkdir()
         ix = whoosh_index.create_in(str(tmp_path / layout), schema)
         with ix.writer() as w:      # Whoosh's own writer

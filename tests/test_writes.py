@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from falcon import testing
 
+from searchsvc import store as store_module
 from searchsvc.app import create_app
 from searchsvc.cli import EXAMPLE_CORPUS
 from searchsvc.indexing import Indexer
@@ -18,6 +19,8 @@ from searchsvc.parsing import article_from_dict
 from searchsvc.searching import Engine
 from searchsvc.store import IndexStore
 from searchsvc.synonyms import Synonyms
+
+import writeutil as wu
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -200,19 +203,8 @@ def test_an_index_of_schema_4_takes_writes_and_serves_its_records(config, analys
     TOC keeps the schema it was built with: such an index still takes writes (PUTs, whose
     segments the upserts' policy merges, and a bulk) and serves hits, articles and CSV
     exports from those fields."""
-    import writeutil as wu
-    from whoosh import fields
-    from searchsvc import store as store_module
-    from searchsvc.schema import build_schema
-
-    def schema_4():
-        schema = build_schema()
-        schema.remove("doc")
-        schema.add("doc", fields.STORED())
-        return schema
-
     cfg = wu.make_config(config, tmp_path)
-    monkeypatch.setattr(store_module, "build_schema", schema_4)
+    monkeypatch.setattr(store_module, "build_schema", wu.schema_4)
     wu.rebuild(cfg, analysis, wu.write_corpus(tmp_path / "c.jsonl", 20))
     monkeypatch.undo()
     assert IndexStore(cfg.index_dir).open().schema["doc"].column_type is None     # records: stored fields

@@ -14,8 +14,11 @@ from falcon import testing
 
 import corpus_gen
 
+from whoosh import fields
+
 from searchsvc.app import create_app
 from searchsvc.indexing import Indexer
+from searchsvc.schema import build_schema
 from searchsvc.searching import Engine
 from searchsvc.store import IndexStore
 
@@ -66,6 +69,14 @@ def served(client, doc_id: str):
     r = client.simulate_get(f"/articles/{doc_id}")
     assert r.status_code in (200, 404), (r.status_code, r.text[:200])
     return None if r.status_code == 404 else (r.json["title"], r.json["body"], r.json["date"])
+
+
+def schema_4():
+    """The schema before version 5: the article record one of Whoosh's stored fields."""
+    schema = build_schema()
+    schema.remove("doc")
+    schema.add("doc", fields.STORED())
+    return schema
 
 
 def stored_articles(index_dir: Path) -> list[dict]:
