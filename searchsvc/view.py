@@ -26,7 +26,7 @@ from .whoosh_adapter import column_bytes, field_lengths, reader_segment_path
 
 SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about: skip, don't decode,
 SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and stay cached)
-DENSE_RATIO = 10        # _freqs_at: a binary search costs ~10 postings spread (or ~160 articles zeroed)
+DENSE_RATIO = 10        # IndexView._spread: a binary search costs ~10 postings spread (or ~160 articles zeroed)
 HEAD_SCAN_MIN = 2_000   # candidates from which heads are searched by numpy, not one by one
 LONG_TEXT_BYTES = 256 << 10  # texts at least this long are kept decompressed (IndexView._long), and
                              # searched through their pair tables (longtext.py)
@@ -172,7 +172,7 @@ class IndexView:
         if df < SPARSE_MIN_DF or (not self.mapped and len(docs) * SPARSE_RATIO >= df):
             return self._freqs_at(*self.postings(fieldname, term), docs)
         if self.mapped:     # a binary search in each segment's ids (no directory to keep)
-            if len(docs) * DENSE_RATIO > df + self.n // 16:    # ...unless asked about many: all, spread
+            if self._spread(len(docs), df):    # ...unless asked about many: all of it, spread
                 return self._freqs_at(*self._gather(fieldname, term, frequencies=True), docs)
             out = np.zeros(len(docs), dtype=np.float32)
             bounds = np.searchsorted(docs, self._bounds).tolist()
@@ -199,13 +199,18 @@ class IndexView:
         the index); few: a binary search each (cost per doc, ~10x a posting's)."""
         if not len(ids):
             return np.zeros(len(docs), dtype=np.float32)
-        if len(docs) * DENSE_RATIO > len(ids) + self.n // 16:
+        if self._spread(len(docs), len(ids)):
             dense = np.zeros(self.n, dtype=np.float32)
             dense[ids] = tfs
             return dense[docs]
         # Probes of the ids' type: searchsorted would otherwise copy every id (docnums fit int32)
         pos, hit = find_sorted(ids, docs.astype(ids.dtype, copy=False))
         return np.where(hit, tfs[pos], 0).astype(np.float32)
+
+    def _spread(self, docs: int, postings: int) -> bool:
+        """Whether frequencies at ``docs`` documents are read faster from a list of ``postings``
+        spread over an array per article than by a binary search per document."""
+        return docs * DENSE_RATIO > postings + self.n // 16
 
     def _term_blocks(self, fieldname: str, term: str) -> list[tuple[TermBlocks | SideList, int, int]]:
         """The term's posting list in each segment holding it (from the segment's sidecar,
