@@ -309,6 +309,7 @@ class Sidecar:
         self._views = (memoryview(self.dict_hash), memoryview(self.term_at), memoryview(self.terms))
         self._starts_view = memoryview(self.starts)     # (indexing it gives Python ints, no numpy scalars)
         self._over_view = memoryview(self.over_at)
+        self._ids_view, self._tfs_view = memoryview(self.ids), memoryview(self.tfs)
 
     def check(self) -> None:
         """Raise ValueError unless every array matches its CRC-32 (reads the whole file)."""
@@ -397,6 +398,20 @@ class Sidecar:
         self._fix_overflow(vals, start, end, where)
         out[hit] = vals
         return out
+
+    def freq_of(self, start: int, end: int, doc: int) -> float:
+        """The term's frequency in one document (a segment docnum; 0 if absent): :meth:`freqs_of`
+        for a few documents, by bisect over memoryviews (Python ints; each numpy call of the
+        vectorised search costs about what ten of these do)."""
+        i = bisect.bisect_left(self._ids_view, doc, start, end)
+        if i == end or self._ids_view[i] != doc:
+            return 0
+        over = self._over_view
+        if over:
+            k = bisect.bisect_left(over, i)
+            if k < len(over) and over[k] == i:
+                return float(self.over_tf[k])
+        return self._tfs_view[i]
 
     def _fix_overflow(self, tfs: np.ndarray, start: int, end: int, where: np.ndarray | None) -> None:
         """Put the kept-aside frequencies of the postings ``start + where`` (``None``: all

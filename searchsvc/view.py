@@ -26,6 +26,7 @@ from .whoosh_adapter import column_bytes, field_lengths, reader_segment_path
 
 SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about: skip, don't decode,
 SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and stay cached)
+FEW_DOCS = 32           # term frequencies at this many documents or fewer: one bisect each (Sidecar.freq_of)
 DENSE_RATIO = 10        # IndexView._spread: a binary search costs ~10 postings spread (or ~160 articles zeroed)
 HEAD_SCAN_MIN = 2_000   # candidates from which heads are searched by numpy, not one by one
 LONG_TEXT_BYTES = 256 << 10  # texts at least this long are kept decompressed (IndexView._long), and
@@ -162,6 +163,8 @@ class IndexView:
         segment's sidecar or, without sidecars, for a few documents, only the Whoosh blocks
         that can hold them are decoded (found in the term's block directory, which is kept).
         Asked about many documents, a list is read whole (:meth:`_freqs_at`)."""
+        if self.mapped and len(docs) <= FEW_DOCS:     # a few: a bisect each, nothing decoded or cached
+            return self._few_freqs(self._lookup(fieldname, term)[1], docs)
         key = (fieldname, term)
         hit = self._cache.get(key)
         if hit is not None and hit[1] is not None:     # (not when only its ids are kept)
@@ -192,6 +195,18 @@ class IndexView:
             if lo < hi:
                 out[lo:hi] = blocks.weights_of(docs[lo:hi] - base)
         return out
+
+    def _few_freqs(self, spans, docs: np.ndarray) -> np.ndarray:
+        """:meth:`term_freqs` at a few ``docs`` from the term's sidecar ``spans``: a query asks
+        ~20 terms about the few articles it matches, and numpy's set-up per call and per
+        segment would cost more than the searches."""
+        bases, sidecars = self._bases, self.sidecars
+        out = []
+        for d in docs.tolist():
+            i = bisect.bisect_right(bases, d) - 1
+            start, end, _ = spans[i]
+            out.append(sidecars[i].freq_of(start, end, d - bases[i]) if start >= 0 else 0)
+        return np.array(out, dtype=np.float32)
 
     def _freqs_at(self, ids: np.ndarray, tfs: np.ndarray, docs: np.ndarray) -> np.ndarray:
         """``tfs`` at ``docs`` (sorted global docnums; 0 where ``ids`` lacks one). Many docs:

@@ -152,14 +152,17 @@ def test_long_lists_are_searched_in_each_segments_sidecar(view, monkeypatch):
             assert np.array_equal(view.term_freqs(field, tbytes.decode(), docs), expected), tbytes
 
 
+@pytest.mark.parametrize("few_docs", [-1, 10**9], ids=["numpy", "bisect-each"])
 @pytest.mark.parametrize("dense_ratio", [0, 10**9], ids=["binary-searched", "spread"])
 @pytest.mark.parametrize("sparse_min_df", [0, 10**9], ids=["long-lists", "decoded-lists"])
-def test_frequencies_of_few_or_many_documents_equal_whooshs(view, monkeypatch, dense_ratio, sparse_min_df):
+def test_frequencies_of_few_or_many_documents_equal_whooshs(view, monkeypatch, dense_ratio, sparse_min_df, few_docs):
     """A term's frequencies at some documents are read either by a binary search per
-    document or by spreading the whole list over an array per article (many documents);
-    both, for kept and for long lists, give what Whoosh's matchers give."""
+    document (numpy's, or, for a few documents, Python's over the mapped arrays) or by
+    spreading the whole list over an array per article (many documents); each, for kept
+    and for long lists, gives what Whoosh's matchers give."""
     monkeypatch.setattr(view_module, "DENSE_RATIO", dense_ratio)
     monkeypatch.setattr(view_module, "SPARSE_MIN_DF", sparse_min_df)
+    monkeypatch.setattr(view_module, "FEW_DOCS", few_docs)
     leaf, _ = view.leaves[0]
     rng = np.random.default_rng(5)
     for docs in (np.unique(rng.integers(0, view.n, 40)), np.arange(view.n), np.zeros(0, np.int64)):

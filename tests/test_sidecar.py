@@ -64,6 +64,7 @@ def assert_sidecars_equal_whoosh(index_dir: Path) -> int:
                     probe = np.array(sorted({0, *ids[:3].tolist(), leaf.doc_count_all() - 1}))
                     expect = [tfs[ids.tolist().index(d)] if d in ids else 0.0 for d in probe.tolist()]
                     assert side.freqs_of(*span, probe).tolist() == expect
+                    assert [side.freq_of(*span, d) for d in probe.tolist()] == expect
                     absent = tbytes + b"\xff"       # never a UTF-8 term: the dictionary must say so
                     assert side.lookup(field, absent) is None
                     checked += 1
@@ -344,6 +345,7 @@ def test_segments_past_65536_documents_and_frequencies_past_a_byte(tmp_path):
         probe = np.array([0, 7, 21, 35_000, 65_535, 65_536, 69_999])
         want = [float(want_w[want_ids.tolist().index(d)]) if d in want_ids else 0.0 for d in probe.tolist()]
         assert side.freqs_of(*side.lookup("f", term), probe).tolist() == want
+        assert [side.freq_of(*side.lookup("f", term), d) for d in probe.tolist()] == want
         start, end = side.lookup("f", term)             # copied into a view's arrays, base added
         into_ids, into_w = np.zeros(end - start + 2, np.int32), np.zeros(end - start + 2, np.float32)
         side.fill(start, end, 1_000_000, into_ids[1:-1], into_w[1:-1])
