@@ -20,7 +20,7 @@ import numpy as np
 from .analysis import Analysis, phrase_bigrams
 from .query import Clause, ParsedQuery
 from . import scoring
-from .scoring import HOMOPHONE_WEIGHT, ScoreParts, bm25, floored_lengths, unit_scores, whole_query
+from .scoring import HOMOPHONE_WEIGHT, LengthNorms, ScoreParts, idf, saturation, unit_scores, whole_query
 from .typos import Fix, apply
 from .view import SPARSE_MIN_DF, SPARSE_RATIO, IndexView
 
@@ -404,10 +404,11 @@ class Plan:
         coverage = self._coverage
         units = list(dict.fromkeys(coverage[1] if coverage else [u for g in self.groups for alt in g for u in alt]))
         words = {}
+        norms = LengthNorms(view, docs)
         for u in units:
             # a word or any of its synonyms (or, a little lower, its homophones): the best counts
-            each = ([unit_scores(view, t, u.field, u.phrase, n_live, docs) for t in (u.text, *u.synonyms)]
-                    + [HOMOPHONE_WEIGHT * unit_scores(view, t, u.field, u.phrase, n_live, docs)
+            each = ([unit_scores(view, t, u.field, u.phrase, n_live, docs, norms) for t in (u.text, *u.synonyms)]
+                    + [HOMOPHONE_WEIGHT * unit_scores(view, t, u.field, u.phrase, n_live, docs, norms)
                        for t in u.homophones])
             key = ("title:" if u.field == "title" else "") + (f'"{u.text}"' if u.phrase else u.text)
             words[key] = words.get(key, 0) + np.maximum.reduce(each)
@@ -427,13 +428,12 @@ class Plan:
             parts.title = np.maximum.reduce([w * (t >= 1) for t, (_, w) in zip(in_title, readings)])
             parts.equal_title = np.maximum.reduce([w * (t == 2) for t, (_, w) in zip(in_title, readings)])
             if phrases:
-                lengths = floored_lengths(view, "body", docs)
                 best: dict[int, np.ndarray] = {}    # per clause: the better of its readings
                 for (_, k, w, clause), c, m in zip(phrases, counts, clauses):
                     # df: the articles whose grams can hold the clause, whatever the filters (an
                     # upper bound, as a word's df counts every article, not the matches).
                     df = max(1, int(np.count_nonzero(m & view.live)))
-                    score = w * (k - 1) ** scoring.PHRASE_POWER * bm25(c, lengths, view.avg["body"], n_live, df)
+                    score = w * (k - 1) ** scoring.PHRASE_POWER * saturation(c, norms["body"], idf(n_live, df))
                     best[clause] = np.maximum(best[clause], score) if clause in best else score
                 parts.phrase = sum(best.values())
         return parts

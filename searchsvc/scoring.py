@@ -48,9 +48,22 @@ PHRASE_MAX_DOCS = 300
 def bm25(tf, length, avg: float, n: int, df: int, k1: float = K1, b: float = B):
     """BM25 of a term occurring ``tf`` times in a field ``length`` long (average ``avg``),
     held by ``df`` of ``n`` articles. Works on scalars and numpy arrays alike."""
-    idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
-    norm = k1 * (1 - b + b * length / (avg or 1.0))
-    return idf * tf * (k1 + 1) / (tf + norm)
+    return saturation(tf, length_norm(length, avg, k1, b), idf(n, df), k1)
+
+
+def idf(n: int, df: int) -> float:
+    """BM25's inverse document frequency of a term held by ``df`` of ``n`` articles."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+def length_norm(length, avg: float, k1: float = K1, b: float = B):
+    """BM25's length normalisation of a field ``length`` long (average ``avg``)."""
+    return k1 * (1 - b + b * length / (avg or 1.0))
+
+
+def saturation(tf, norm, term_idf: float, k1: float = K1):
+    """BM25 from a term's frequency, its field's :func:`length_norm` and the term's :func:`idf`."""
+    return term_idf * tf * (k1 + 1) / (tf + norm)
 
 
 def floored_lengths(view, fieldname: str, docs: np.ndarray) -> np.ndarray:
@@ -58,14 +71,31 @@ def floored_lengths(view, fieldname: str, docs: np.ndarray) -> np.ndarray:
     return np.maximum(view.lengths[fieldname][docs], LENGTH_FLOOR * view.avg[fieldname])
 
 
-def field_bm25(view, fieldname: str, term: str, docs: np.ndarray, n_live: int, df: int) -> np.ndarray:
-    """BM25 of ``term`` in one field for each of ``docs`` (sorted global docnums)."""
-    return bm25(view.term_freqs(fieldname, term, docs), floored_lengths(view, fieldname, docs),
-                view.avg[fieldname], n_live, df)
+class LengthNorms(dict):
+    """Each field's :func:`length_norm` of the scored ``docs``, computed on first use: once
+    per query, not once per term (a query scores ~20 terms in two fields each)."""
+
+    def __init__(self, view, docs: np.ndarray):
+        super().__init__()
+        self.view, self.docs = view, docs
+
+    def __missing__(self, fieldname: str) -> np.ndarray:
+        norm = self[fieldname] = length_norm(floored_lengths(self.view, fieldname, self.docs),
+                                             self.view.avg[fieldname])
+        return norm
 
 
-def unit_scores(view, text: str, field: str | None, phrase: bool, n_live: int, docs: np.ndarray) -> np.ndarray:
-    """BM25F of one word or phrase for each of ``docs``; ``field="title"`` scores the title only."""
+def field_bm25(view, fieldname: str, term: str, docs: np.ndarray, n_live: int, df: int,
+               norms: LengthNorms) -> np.ndarray:
+    """BM25 of ``term`` in one field for each of ``docs`` (sorted global docnums; ``norms``: theirs)."""
+    return saturation(view.term_freqs(fieldname, term, docs), norms[fieldname], idf(n_live, df))
+
+
+def unit_scores(view, text: str, field: str | None, phrase: bool, n_live: int, docs: np.ndarray,
+                norms: LengthNorms | None = None) -> np.ndarray:
+    """BM25F of one word or phrase for each of ``docs``; ``field="title"`` scores the title only.
+    ``norms``: the docs' :class:`LengthNorms`, when the caller scores other words of them."""
+    norms = LengthNorms(view, docs) if norms is None else norms
     total = np.zeros(len(docs), dtype=np.float64)
     word_hit = False
     if not phrase:
@@ -73,14 +103,14 @@ def unit_scores(view, text: str, field: str | None, phrase: bool, n_live: int, d
             df = view.doc_frequency(f, text)
             if df:
                 word_hit = True
-                total += weight * field_bm25(view, f, text, docs, n_live, df)
+                total += weight * field_bm25(view, f, text, docs, n_live, df, norms)
     if not word_hit:   # phrases and words jieba never produced: char grams
         grams = phrase_bigrams(text)
         for f, weight in GRAM_FIELDS[:1] if field == "title" else GRAM_FIELDS:
             for g in grams:
                 df = view.doc_frequency(f, g)
                 if df:
-                    total += (GRAM_WEIGHT * weight / len(grams)) * field_bm25(view, f, g, docs, n_live, df)
+                    total += (GRAM_WEIGHT * weight / len(grams)) * field_bm25(view, f, g, docs, n_live, df, norms)
     return total
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from searchsvc import facets
 from searchsvc.schema import UNDATED, date_to_minutes
-from searchsvc.scoring import B, K1, bm25
+from searchsvc.scoring import B, K1, LengthNorms, bm25, field_bm25, floored_lengths, idf, length_norm, saturation
 
 
 @pytest.mark.parametrize("tf, length, avg, n, df", [
@@ -26,6 +26,25 @@ def test_bm25_of_arrays_is_bm25_of_each_element():
     tf, length = np.array([1, 2, 5], np.float32), np.array([10, 100, 1000], np.float32)
     got = bm25(tf, length, 100.0, 1000, 50)
     assert got.tolist() == pytest.approx([bm25(float(t), float(n), 100.0, 1000, 50) for t, n in zip(tf, length)])
+
+
+def test_a_querys_words_share_each_fields_length_norms():
+    """Scoring computes each field's length norms once per query and each term's
+    saturation from them: bit for bit the BM25 of each term on its own."""
+    rng = np.random.default_rng(1)
+    lengths = {"body": rng.integers(1, 3000, 50).astype(np.float32), "title": rng.integers(1, 30, 50).astype(np.float32)}
+    tfs = {("body", "a"): rng.integers(0, 9, 50).astype(np.float32), ("title", "a"): np.zeros(50, np.float32),
+           ("body", "b"): rng.integers(0, 2, 50).astype(np.float32)}
+    view = SimpleNamespace(lengths=lengths, avg={f: float(a.mean()) for f, a in lengths.items()},
+                           term_freqs=lambda f, t, docs: tfs[(f, t)][docs])
+    docs = np.array([0, 3, 4, 17, 49])
+    norms = LengthNorms(view, docs)
+    for (f, t), df in zip(tfs, (20, 1, 45)):
+        alone = bm25(tfs[(f, t)][docs], floored_lengths(view, f, docs), view.avg[f], 50, df)
+        assert np.array_equal(field_bm25(view, f, t, docs, 50, df, norms), alone)
+        assert np.array_equal(saturation(tfs[(f, t)][docs], length_norm(floored_lengths(view, f, docs), view.avg[f]),
+                                         idf(50, df)), alone)
+    assert set(norms) == {"body", "title"}       # each computed once, on first use
 
 
 def test_bm25_rises_with_tf_and_falls_with_length_and_df():
