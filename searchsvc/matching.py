@@ -421,7 +421,8 @@ class Plan:
                                              if self.full_fixed and self.full_fixed != self.full else [])
             phrases = self._phrases()
             s = parts.total(len(docs))
-            titles = [self._candidates("text_c", phrase_bigrams(f)) for f, _ in readings]
+            titles = [None if len(docs) <= scoring.TITLE_READ_ALL else self._candidates("text_c", phrase_bigrams(f))
+                      for f, _ in readings]
             clauses = [self._candidates("text_c", phrase_bigrams(p)) for p, _, _, _ in phrases]
             in_title, counts = whole_query(view, [f for f, _ in readings], titles, [p for p, _, _, _ in phrases],
                                            clauses, docs, s, self.check_time)

@@ -42,6 +42,10 @@ PHRASE_SCAN_BYTES = 60_000  # text searched for a phrase across line breaks, per
 # A very common query: only the best-scored are looked at (titles are cheap to read from
 # the head column; a text is decompressed, ~10 µs, or read cold from disk).
 TITLE_MAX_DOCS = 2000
+# As many matches or fewer: every title is read (~2 µs each), not the whole query's grams
+# looked up in the index first (~40 for a title typed in full, ~10 µs each at 10^5 articles).
+# A title that holds the query across a space ("习近平 讲话" for 习近平讲话) lacks one of them.
+TITLE_READ_ALL = 128
 PHRASE_MAX_DOCS = 300
 
 
@@ -125,13 +129,14 @@ def whole_query(view, fulls: list[str], full_candidates: list, phrases: list[str
     ``fulls`` (the whole query, normalised, without whitespace, as typed or as read), 1 if
     the title holds it and 2 if it is the title; for each of ``phrases``, how often it
     occurs (title occurrences weighted like the title). The ``*_candidates`` masks say
-    which articles can hold them (their grams); only the best-scored of many are read
-    (TITLE_MAX_DOCS titles from the uncompressed head column, PHRASE_MAX_DOCS texts).
-    ``check_time`` is called now and then."""
+    which articles can hold them (their grams; None for a full: every title is read); only
+    the best-scored of many are read (TITLE_MAX_DOCS titles from the uncompressed head
+    column, PHRASE_MAX_DOCS texts). ``check_time`` is called now and then."""
     in_titles = []
     for full, candidates in zip(fulls, full_candidates):
         in_title = np.zeros(len(docs))
-        for n, i in enumerate(_best(np.flatnonzero(candidates[docs]), s, TITLE_MAX_DOCS)):
+        held = np.arange(len(docs)) if candidates is None else np.flatnonzero(candidates[docs])
+        for n, i in enumerate(_best(held, s, TITLE_MAX_DOCS)):
             if n % 256 == 255:
                 check_time()
             compact = "".join(view.title_bytes(int(docs[i])).decode("utf-8").split())

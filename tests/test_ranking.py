@@ -43,6 +43,9 @@ CASES = [
     # A title typed whole: the article titled exactly so, and one whose title holds it.
     {"id": "title-equal", "title": "春耕备耕工作快讯", "body": "各地抓紧春耕备耕。" + FILLER},
     {"id": "title-holds", "title": "甘肃春耕备耕工作快讯", "body": "甘肃各地抓紧春耕备耕，春耕备耕有序推进。" + FILLER},
+    # A title typed whole without its space, and an article quoting it three times under another title.
+    {"id": "title-spaced", "title": "秋粮收购 进度过半", "body": "各地秋粮收购有序推进。" + FILLER},
+    {"id": "title-quoted", "title": "粮食工作简报", "body": "秋粮收购进度过半。" * 3 + FILLER},
     # A caption-only clip titled like a topic, and an article about the topic.
     {"id": "caption-clip", "title": "数字乡村建设", "body": "（视频）"},
     {"id": "topic-article", "title": "扎实推进数字乡村建设",
@@ -94,6 +97,13 @@ def test_a_quoted_sentence_finds_its_article_first(engine):
 
 def test_a_title_typed_whole_ranks_the_article_so_titled_first(engine):
     assert ids(engine, "春耕备耕工作快讯")[:2] == ["title-equal", "title-holds"]
+
+
+def test_a_title_typed_whole_finds_it_across_its_space(engine):
+    # The title holds no "购进", the gram across its space: read, not ruled out by its grams.
+    result = engine.search(SearchRequest(q="秋粮收购进度过半", explain=True))
+    assert [h["id"] for h in result.hits][:2] == ["title-spaced", "title-quoted"]
+    assert result.hits[0]["explain"]["equal_title"] == 1.0
 
 
 def test_a_caption_only_clip_does_not_outrank_the_article_about_its_title(engine):
