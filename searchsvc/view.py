@@ -22,7 +22,7 @@ from .longtext import PairPositions
 from .postings import TermBlocks, find_sorted, term_blocks
 from .schema import HEAD_BYTES, UNDATED
 from .sidecar import SUFFIX, SideList, open_for
-from .whoosh_adapter import column_bytes, field_lengths, reader_segment_path
+from .whoosh_adapter import ColumnRows, column_bytes, field_lengths, reader_segment_path
 
 SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about: skip, don't decode,
 SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and stay cached)
@@ -74,8 +74,8 @@ class IndexView:
                 if lengths is not None:     # None: no document of the segment has a word in f
                     arr[span] = lengths
             # The article record: an LZ4 column (schema 5), or Whoosh's stored fields (older indexes)
-            doc_col = leaf.column_reader("doc", translate=False) if leaf.has_column("doc") else None
-            self._columns.append((base, count, leaf.column_reader("norm"), doc_col))
+            doc_col = ColumnRows(leaf, "doc") if leaf.has_column("doc") else None
+            self._columns.append((base, count, ColumnRows(leaf, "norm"), doc_col))
             heads.append(column_bytes(leaf, "head", count, HEAD_BYTES))
         self._bases = [base for base, _, _, _ in self._columns]     # (bisected per text or record read)
         self.heads = b"".join(heads)     # HEAD_BYTES per document, docnum order

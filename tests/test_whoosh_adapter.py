@@ -62,6 +62,17 @@ def test_column_bytes_equal_column_reader(leaves):
         assert [data[d * HEAD_BYTES:(d + 1) * HEAD_BYTES] for d in range(count)] == public
 
 
+@pytest.mark.parametrize("name", ["norm", "doc"])
+def test_column_rows_equal_column_reader(leaves, name):
+    """Each row read in one call: the value Whoosh's reader gives (unpickled for the record)."""
+    for leaf in leaves:
+        rows = whoosh_adapter.ColumnRows(leaf, name)
+        public = leaf.column_reader(name)
+        assert [rows[d] for d in range(leaf.doc_count_all())] == list(public)
+        with pytest.raises(IndexError):
+            rows[leaf.doc_count_all()]
+
+
 @pytest.mark.parametrize("field", WORD_FIELDS)
 def test_posting_extent_decodes_to_whooshs_postings(leaves, field):
     leaf = leaves[0]

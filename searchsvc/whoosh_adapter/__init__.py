@@ -23,6 +23,9 @@ Read side (``read.py``):
 - ``FixedBytesColumn.Reader._dbfile``, ``_basepos``, ``_count``: where a fixed-width
   column's rows lie in the segment's column file, and how many were written
 - ``CompressedBytesColumn.Reader._decompress``: replaced by LZ4's (``schema.Lz4BytesColumn``)
+- ``VarBytesColumn.Reader._dbfile``, ``_basepos``, ``_offsets``, ``_lengths`` and
+  ``PickleColumn.Reader._child``: where each row of a compressed or pickled column lies
+  (``ColumnRows`` reads a row with one call)
 
 Write side (``write.py``):
 
@@ -52,13 +55,13 @@ Also relied on, though not private names: the W3 posting block layout that
 ``postings.TermBlocks`` decodes (its tests compare it with Whoosh's matchers).
 """
 
-from .read import (column_bytes, compressed_bytes_reader, field_lengths, posting_extent, posting_extents,
+from .read import (ColumnRows, column_bytes, compressed_bytes_reader, field_lengths, posting_extent, posting_extents,
                    reader_segment_path, segment_path, term_doc_frequencies)
 from .write import (Counted, FastSegmentWriter, GroupingPool, KeyedCounts, PostingArrays, PostingListWriter,
                     compressed_bytes_writer, latest_generation)
 
 __all__ = [
-    "column_bytes", "compressed_bytes_reader", "field_lengths", "posting_extent", "posting_extents",
+    "ColumnRows", "column_bytes", "compressed_bytes_reader", "field_lengths", "posting_extent", "posting_extents",
     "reader_segment_path", "segment_path", "term_doc_frequencies",
     "Counted", "FastSegmentWriter", "GroupingPool", "KeyedCounts", "PostingArrays", "PostingListWriter",
     "compressed_bytes_writer", "latest_generation",

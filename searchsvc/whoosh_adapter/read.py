@@ -11,11 +11,12 @@ narrow interface of ``whoosh/codec/base.py``.
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Iterator
 
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
-from whoosh.columns import CompressedBytesColumn
+from whoosh.columns import CompressedBytesColumn, PickleColumn, VarBytesColumn
 from whoosh.filedb.filestore import FileStorage
 from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length
@@ -38,6 +39,35 @@ def column_bytes(leaf, name: str, count: int, width: int) -> bytes:
     reader = leaf.column_reader(name, translate=False)
     stored = reader._dbfile.get(reader._basepos, reader._count * width)
     return stored + b"\0" * (count * width - len(stored))
+
+
+class ColumnRows:
+    """The values of a segment's compressed-bytes column (``leaf.column_reader(name)``'s;
+    a pickle column's unpickled, or None where empty), each row read by one call of the
+    column file's ``get`` and one decompression: Whoosh's reader takes three more Python
+    calls a row (translating, decompressing and variable-bytes layers), and every hit and
+    every phrase confirmed in a text reads one."""
+
+    __slots__ = ("_get", "_basepos", "_offsets", "_lengths", "_decompress", "_loads")
+
+    def __init__(self, leaf, name: str):
+        reader = leaf.column_reader(name, translate=False)
+        self._loads = None
+        if isinstance(reader, PickleColumn.Reader):
+            self._loads, reader = pickle.loads, reader._child
+        if not isinstance(reader, VarBytesColumn.Reader):
+            raise TypeError(f"{name}: {type(reader).__name__} is not a column of variable bytes")
+        self._get, self._basepos = reader._dbfile.get, reader._basepos
+        self._offsets, self._lengths = reader._offsets, reader._lengths
+        # (the normal form of schema 1 was not compressed)
+        self._decompress = getattr(reader, "_decompress", None) or bytes
+
+    def __getitem__(self, docnum: int):
+        length = self._lengths[docnum]
+        if not length:
+            return None if self._loads else b""
+        data = self._decompress(self._get(self._basepos + self._offsets[docnum], length))
+        return self._loads(data) if self._loads else data
 
 
 def term_doc_frequencies(leaf, fieldname: str) -> Iterator[tuple[bytes, int]]:
