@@ -399,19 +399,18 @@ class Sidecar:
         out[hit] = vals
         return out
 
-    def freq_of(self, start: int, end: int, doc: int) -> float:
+    def freq_of(self, start: int, end: int, doc: int) -> int | float:
         """The term's frequency in one document (a segment docnum; 0 if absent): :meth:`freqs_of`
         for a few documents, by bisect over memoryviews (Python ints; each numpy call of the
         vectorised search costs about what ten of these do)."""
         i = bisect.bisect_left(self._ids_view, doc, start, end)
         if i == end or self._ids_view[i] != doc:
             return 0
-        over = self._over_view
-        if over:
-            k = bisect.bisect_left(over, i)
-            if k < len(over) and over[k] == i:
-                return float(self.over_tf[k])
-        return self._tfs_view[i]
+        tf = self._tfs_view[i]
+        if tf != OVERFLOW:
+            return tf
+        k = bisect.bisect_left(self._over_view, i)    # (every OVERFLOW posting is listed there)
+        return float(self.over_tf[k])
 
     def _fix_overflow(self, tfs: np.ndarray, start: int, end: int, where: np.ndarray | None) -> None:
         """Put the kept-aside frequencies of the postings ``start + where`` (``None``: all

@@ -36,7 +36,7 @@ class Spool(Sequence):
         self._file = tempfile.TemporaryFile(dir=directory, prefix=".spool-", buffering=0)
         self._end = 0
         self._at: dict[str, int] = {}       # id -> offset of its latest record
-        self._line_starts: array | None = None
+        self._record_offsets: array | None = None
 
     def add(self, article: Article) -> None:
         data = pickle.dumps(article, pickle.HIGHEST_PROTOCOL)
@@ -45,7 +45,7 @@ class Spool(Sequence):
             record = record[self._file.write(record):]
         self._at[article.id] = self._end
         self._end += _LENGTH + len(data)
-        self._line_starts = None
+        self._record_offsets = None
 
     @property
     def ids(self) -> list[str]:
@@ -74,9 +74,9 @@ class Spool(Sequence):
         self.close()
 
     def _frozen(self) -> array:
-        if self._line_starts is None:      # (an array: no reference counts for forked readers to copy)
-            self._line_starts = array("q", self._at.values())
-        return self._line_starts
+        if self._record_offsets is None:      # (an array: no reference counts for forked readers to copy)
+            self._record_offsets = array("q", self._at.values())
+        return self._record_offsets
 
     def _read(self, offset: int) -> Article:
         fd = self._file.fileno()

@@ -159,7 +159,9 @@ class IndexView:
 
     def term_freqs(self, fieldname: str, term: str, docs: np.ndarray) -> np.ndarray:
         """The term's frequency in each of ``docs`` (sorted global docnums; 0 where absent).
-        A short posting list is decoded once and kept; a long one is searched in each
+        For up to FEW_DOCS documents with every segment's sidecar mapped, a bisect each in
+        the mapped ids (nothing decoded or cached). Otherwise a short posting list is
+        decoded once and kept; a long one is searched in each
         segment's sidecar or, without sidecars, for a few documents, only the Whoosh blocks
         that can hold them are decoded (found in the term's block directory, which is kept).
         Asked about many documents, a list is read whole (:meth:`_freqs_at`)."""

@@ -22,7 +22,8 @@ Read side (``read.py``):
   a 1-tuple length)
 - ``FixedBytesColumn.Reader._dbfile``, ``_basepos``, ``_count``: where a fixed-width
   column's rows lie in the segment's column file, and how many were written
-- ``CompressedBytesColumn.Reader._decompress``: replaced by LZ4's (``schema.Lz4BytesColumn``)
+- ``CompressedBytesColumn.Reader._decompress``: replaced by LZ4's (``schema.Lz4BytesColumn``),
+  and read by ``ColumnRows``
 - ``VarBytesColumn.Reader._dbfile``, ``_basepos``, ``_offsets``, ``_lengths`` and
   ``PickleColumn.Reader._child``: where each row of a compressed or pickled column lies
   (``ColumnRows`` reads a row with one call)

@@ -42,13 +42,15 @@ def column_bytes(leaf, name: str, count: int, width: int) -> bytes:
 
 
 class ColumnRows:
-    """The values of a segment's compressed-bytes column (``leaf.column_reader(name)``'s;
-    a pickle column's unpickled, or None where empty), each row read by one call of the
-    column file's ``get`` and one decompression: Whoosh's reader takes three more Python
-    calls a row (translating, decompressing and variable-bytes layers), and every hit and
-    every phrase confirmed in a text reads one."""
+    """The values of a segment's variable-bytes column, compressed or not
+    (``leaf.column_reader(name)``'s; a pickle column's unpickled, or None where empty),
+    each row read by one call of the column file's ``get`` and one decompression:
+    Whoosh's reader takes three more Python calls a row (translating, decompressing and
+    variable-bytes layers), and every hit and every phrase confirmed in a text reads one.
+    TypeError for a column of another kind, or none (a segment where no document has
+    the field: ask ``leaf.has_column`` first)."""
 
-    __slots__ = ("_get", "_basepos", "_offsets", "_lengths", "_decompress", "_loads")
+    __slots__ = ("_read", "_start", "_row_at", "_row_bytes", "_unpack", "_loads")
 
     def __init__(self, leaf, name: str):
         reader = leaf.column_reader(name, translate=False)
@@ -57,16 +59,18 @@ class ColumnRows:
             self._loads, reader = pickle.loads, reader._child
         if not isinstance(reader, VarBytesColumn.Reader):
             raise TypeError(f"{name}: {type(reader).__name__} is not a column of variable bytes")
-        self._get, self._basepos = reader._dbfile.get, reader._basepos
-        self._offsets, self._lengths = reader._offsets, reader._lengths
-        # (the normal form of schema 1 was not compressed)
-        self._decompress = getattr(reader, "_decompress", None) or bytes
+        self._read, self._start = reader._dbfile.get, reader._basepos
+        self._row_at, self._row_bytes = reader._offsets, reader._lengths
+        # zlib's or LZ4's (schema.Lz4BytesColumn); None: stored as is (schema 1's normal form)
+        self._unpack = reader._decompress if isinstance(reader, CompressedBytesColumn.Reader) else None
 
     def __getitem__(self, docnum: int):
-        length = self._lengths[docnum]
+        length = self._row_bytes[docnum]
         if not length:
             return None if self._loads else b""
-        data = self._decompress(self._get(self._basepos + self._offsets[docnum], length))
+        data = self._read(self._start + self._row_at[docnum], length)
+        if self._unpack is not None:
+            data = self._unpack(data)
         return self._loads(data) if self._loads else data
 
 
