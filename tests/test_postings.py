@@ -152,20 +152,25 @@ def test_long_lists_are_searched_in_each_segments_sidecar(view, monkeypatch):
             assert np.array_equal(view.term_freqs(field, tbytes.decode(), docs), expected), tbytes
 
 
-@pytest.mark.parametrize("few_docs", [-1, 10**9], ids=["numpy", "bisect-each"])
-@pytest.mark.parametrize("dense_ratio", [0, 10**9], ids=["binary-searched", "spread"])
-@pytest.mark.parametrize("sparse_min_df", [0, 10**9], ids=["long-lists", "decoded-lists"])
+@pytest.mark.parametrize("dense_ratio, sparse_min_df, few_docs", [
+    (0, 0, -1), (0, 10**9, -1), (10**9, 0, -1), (10**9, 10**9, -1),   # numpy's paths: searched or spread,
+    (None, None, 10**9),                                              # long or kept lists; a bisect each;
+    (None, None, None),                                               # as configured (a bisect at <= FEW_DOCS)
+], ids=["binary-searched-long-lists", "binary-searched-decoded-lists", "spread-long-lists",
+        "spread-decoded-lists", "bisect-each", "defaults"])
 def test_frequencies_of_few_or_many_documents_equal_whooshs(view, monkeypatch, dense_ratio, sparse_min_df, few_docs):
     """A term's frequencies at some documents are read either by a binary search per
     document (numpy's, or, for a few documents, Python's over the mapped arrays) or by
     spreading the whole list over an array per article (many documents); each, for kept
     and for long lists, gives what Whoosh's matchers give."""
-    monkeypatch.setattr(view_module, "DENSE_RATIO", dense_ratio)
-    monkeypatch.setattr(view_module, "SPARSE_MIN_DF", sparse_min_df)
-    monkeypatch.setattr(view_module, "FEW_DOCS", few_docs)
+    spread = np.linspace(0, view.n - 1, view_module.FEW_DOCS).astype(np.int64)    # across every segment
+    for name, value in (("DENSE_RATIO", dense_ratio), ("SPARSE_MIN_DF", sparse_min_df), ("FEW_DOCS", few_docs)):
+        if value is not None:
+            monkeypatch.setattr(view_module, name, value)
     leaf, _ = view.leaves[0]
     rng = np.random.default_rng(5)
-    for docs in (np.unique(rng.integers(0, view.n, 40)), np.arange(view.n), np.zeros(0, np.int64)):
+    for docs in (np.unique(rng.integers(0, view.n, 40)), np.arange(view.n), np.zeros(0, np.int64),
+                 np.unique(spread), np.unique(spread)[:-1], np.unique(np.append(spread, view.n // 2))):
         for field in ("text_c", "body"):
             for _, tbytes in _terms(leaf, field)[:3] + _terms(leaf, field)[300:302]:
                 view._cache.clear()

@@ -15,7 +15,7 @@ import pytest
 from falcon import testing
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from searchsvc import scoring
+from searchsvc import matching, scoring
 from searchsvc.app import create_app
 from searchsvc.indexing import Indexer
 from searchsvc.query import parse
@@ -95,24 +95,53 @@ def test_a_quoted_sentence_finds_its_article_first(engine):
     assert ids(engine, "我们要坚持绿色低碳发展道路")[0] == "quoted"
 
 
-def test_a_title_typed_whole_ranks_the_article_so_titled_first(engine):
-    assert ids(engine, "春耕备耕工作快讯")[:2] == ["title-equal", "title-holds"]
+@pytest.fixture(params=["every-title-read", "gram-candidates"])
+def title_engine(request, ranking_config, analysis, monkeypatch):
+    """The engine as it finds titles holding the query: every match's title read (up to
+    TITLE_READ_ALL matches, as here), or, as past that many, only the titles whose text
+    holds the query's character pairs (a fresh engine: no result cached across the two)."""
+    if request.param == "gram-candidates":
+        monkeypatch.setattr(scoring, "TITLE_READ_ALL", 0)
+    return Engine.from_config(ranking_config, analysis)
+
+
+def test_a_title_typed_whole_ranks_the_article_so_titled_first(title_engine):
+    assert ids(title_engine, "春耕备耕工作快讯")[:2] == ["title-equal", "title-holds"]
 
 
 def test_a_title_typed_whole_finds_it_across_its_space(engine):
-    # The title holds no "购进", the gram across its space: read, not ruled out by its grams.
+    # The title holds no "购进", the pair across its space: read, not ruled out by its pairs.
     result = engine.search(SearchRequest(q="秋粮收购进度过半", explain=True))
     assert [h["id"] for h in result.hits][:2] == ["title-spaced", "title-quoted"]
     assert result.hits[0]["explain"]["equal_title"] == 1.0
 
 
-def test_a_caption_only_clip_does_not_outrank_the_article_about_its_title(engine):
-    assert above(engine, "数字乡村建设", "topic-article", "caption-clip")
+@pytest.mark.xfail(strict=True, reason="known limit (README, Ranking): past TITLE_READ_ALL matches a title "
+                                       "split by a space misses the tier unless its text has the pair across it")
+def test_past_title_read_all_a_title_typed_whole_is_found_across_its_space(ranking_config, analysis, monkeypatch):
+    monkeypatch.setattr(scoring, "TITLE_READ_ALL", 0)
+    engine = Engine.from_config(ranking_config, analysis)
+    assert ids(engine, "秋粮收购进度过半")[0] == "title-spaced"
 
 
-def test_titles_holding_the_query_come_before_bodies_holding_it(engine):
+def test_a_query_computes_each_fields_length_norms_once(ranking_config, analysis, monkeypatch):
+    """Its words (and synonyms, homophones) and its clause's phrase share one LengthNorms."""
+    computed, scored = [], []
+    floored, score_parts = scoring.floored_lengths, matching.Plan.score_parts
+    monkeypatch.setattr(scoring, "floored_lengths", lambda v, f, docs: computed.append(f) or floored(v, f, docs))
+    monkeypatch.setattr(matching.Plan, "score_parts", lambda self, *a, **k: scored.append(1) or score_parts(self, *a, **k))
+    engine = Engine.from_config(ranking_config, analysis)
+    assert ids(engine, "我们要坚持绿色低碳发展道路")[0] == "quoted"
+    assert scored and sorted(computed) == sorted(["body", "title"] * len(scored)), (computed, scored)
+
+
+def test_a_caption_only_clip_does_not_outrank_the_article_about_its_title(title_engine):
+    assert above(title_engine, "数字乡村建设", "topic-article", "caption-clip")
+
+
+def test_titles_holding_the_query_come_before_bodies_holding_it(title_engine):
     # body-only holds the query five times, more than either title-holder's body.
-    got = ids(engine, "数字乡村建设")
+    got = ids(title_engine, "数字乡村建设")
     assert set(got[:2]) == {"topic-article", "caption-clip"} and got[2] == "body-only"
 
 
@@ -190,7 +219,7 @@ def test_explain_over_http_and_a_bad_value_is_a_400_naming_it(engine, config):
 
 def test_the_formulas_constants_are_what_the_readme_states():
     readme = (corpus_gen.Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    for name in ("TIER", "EQUAL_TITLE", "PHRASE_POWER", "LENGTH_FLOOR"):
+    for name in ("TIER", "EQUAL_TITLE", "PHRASE_POWER", "LENGTH_FLOOR", "TITLE_READ_ALL"):
         assert f"`{name} = {getattr(scoring, name):g}`" in readme, name
 
 
