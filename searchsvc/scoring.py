@@ -3,9 +3,10 @@
 :func:`bm25` is pure arithmetic on arrays, as in Whoosh's ``scoring.py`` and
 tantivy's ``query/bm25.rs``, composed of :func:`idf`, :func:`length_norm` and
 :func:`saturation`; :func:`unit_scores` applies them over the index's fields, each
-field's length norms computed once per query (:class:`LengthNorms`); :func:`whole_query` finds the query in titles and its multi-word clauses
-in bodies; :class:`ScoreParts` combines them in one formula, which
-``/search?explain=true`` shows per hit.
+field's length norms computed once per query (:class:`LengthNorms`);
+:func:`whole_query` finds the query in titles and its multi-word clauses in bodies;
+:class:`ScoreParts` combines them in one formula, which ``/search?explain=true``
+shows per hit.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ TITLE_MAX_DOCS = 2000
 # As many matches or fewer: every title is read (~2 µs each), not the whole query's grams
 # looked up in the index first (~40 for a title typed in full, ~10 µs each at 10^5 articles).
 # A title that holds the query across a space ("习近平 讲话" for 习近平讲话) has "平 " and " 讲"
-# but not 平讲, so past this many matches it gets the tier only if its body has 平讲.
+# but not 平讲: past this many matches, 平讲 can rule it out unless its text has 平讲 elsewhere.
 TITLE_READ_ALL = 128
 PHRASE_MAX_DOCS = 300
 

@@ -129,7 +129,8 @@ def test_a_query_computes_each_fields_length_norms_once(ranking_config, analysis
     computed, scored = [], []
     floored, score_parts = scoring.floored_lengths, matching.Plan.score_parts
     monkeypatch.setattr(scoring, "floored_lengths", lambda v, f, docs: computed.append(f) or floored(v, f, docs))
-    monkeypatch.setattr(matching.Plan, "score_parts", lambda self, *a, **k: scored.append(1) or score_parts(self, *a, **k))
+    monkeypatch.setattr(matching.Plan, "score_parts",
+                        lambda self, *a, **k: scored.append(1) or score_parts(self, *a, **k))
     engine = Engine.from_config(ranking_config, analysis)
     assert ids(engine, "我们要坚持绿色低碳发展道路")[0] == "quoted"
     assert scored and sorted(computed) == sorted(["body", "title"] * len(scored)), (computed, scored)
