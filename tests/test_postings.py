@@ -153,9 +153,9 @@ def test_long_lists_are_searched_in_each_segments_sidecar(view, monkeypatch):
 
 
 @pytest.mark.parametrize("dense_ratio, sparse_min_df, few_docs", [
-    (0, 0, -1), (0, 10**9, -1), (10**9, 0, -1), (10**9, 10**9, -1),   # numpy's paths: searched or spread,
-    (None, None, 10**9),                                              # long or kept lists; a bisect each;
-    (None, None, None),                                               # as configured (a bisect at <= FEW_DOCS)
+    (0, 0, -1), (0, 10**9, -1), (10**9, 0, -1), (10**9, 10**9, -1),   # numpy: searched or spread, long or kept lists
+    (None, None, 10**9),                                              # Python's bisect for every document
+    (None, None, None),                                               # as configured: bisect up to FEW_DOCS documents
 ], ids=["binary-searched-long-lists", "binary-searched-decoded-lists", "spread-long-lists",
         "spread-decoded-lists", "bisect-each", "defaults"])
 def test_frequencies_of_few_or_many_documents_equal_whooshs(view, monkeypatch, dense_ratio, sparse_min_df, few_docs):

@@ -32,7 +32,8 @@ def test_a_querys_words_share_each_fields_length_norms(monkeypatch):
     """Scoring computes each field's length norms once per query and each term's
     saturation from them: bit for bit the BM25 of each term on its own."""
     computed = []
-    monkeypatch.setattr(scoring, "floored_lengths", lambda view, f, docs: computed.append(f) or floored_lengths(view, f, docs))
+    monkeypatch.setattr(scoring, "floored_lengths",
+                        lambda view, f, docs: computed.append(f) or floored_lengths(view, f, docs))
     rng = np.random.default_rng(1)
     lengths = {"body": rng.integers(1, 3000, 50).astype(np.float32), "title": rng.integers(1, 30, 50).astype(np.float32)}
     tfs = {("body", "a"): rng.integers(0, 9, 50).astype(np.float32), ("title", "a"): np.zeros(50, np.float32),
