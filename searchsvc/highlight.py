@@ -94,16 +94,18 @@ def render(text: str, spans, start: int = 0, end: int | None = None) -> str:
     return "".join(out)
 
 
-def highlight(text: str, needles, normalizer) -> str:
+def highlight(text: str, needles, normalizer, norm: str | None = None) -> str:
     """``text`` as HTML with its first MAX_MARKS matches of the needles (normalised)
     marked. Normalised a part at a time, up to the part holding the last mark: an
-    article page for "的" reads the start of a 5 MB article, not all of it."""
+    article page for "的" reads the start of a 5 MB article, not all of it. ``norm``:
+    the text's stored normal form, when the caller has it (a title)."""
     spans: list[tuple[int, int]] = []
     start = 0
     while start < len(text) and len(spans) < MAX_MARKS:
         # Parts end at a line break, where normalisation never looks across.
         end = text.find("\n", start + HIGHLIGHT_PART_CHARS) + 1 or len(text)
-        norm, offsets = normalizer.with_offsets(text[start:end])
+        whole = norm if start == 0 and end == len(text) else None
+        norm, offsets = normalizer.with_offsets(text[start:end], whole)
         found = _to_original(find_spans(norm, needles, MAX_MARKS - len(spans)), offsets)
         spans += [(s + start, e + start) for s, e in found]
         start = end

@@ -380,8 +380,8 @@ class Engine:
         body = hit.pop("body")
         hit.pop("editor", None)
         normalizer = self.analysis.normalizer
-        hit["title_html"] = highlight(doc["title"], needles, normalizer)
         if len(body) > SNIPPET_SCAN_CHARS:  # its window search reads 4,000 characters: kept per version
+            hit["title_html"] = highlight(doc["title"], needles, normalizer)
             key = (docnum, tuple(needles))
             html = view.snippets.get(key)
             if html is None:
@@ -389,11 +389,12 @@ class Engine:
                 view.snippets.put(key, html)
             hit["snippet_html"] = html
         else:
-            norm_body = None
-            if doc.get("_offsets") is None:     # normalised char for char: the stored normal form serves
-                text = view.norm_text(docnum)
-                norm_body = text[text.find("\n") + 1:]
-            hit["snippet_html"] = snippet(body, needles, normalizer, norm_body=norm_body)
+            # The stored normal form: the title's always serves (its map is checked); the
+            # body's when it was normalised char for char.
+            norm_title, _, norm_body = view.norm_text(docnum).partition("\n")
+            hit["title_html"] = highlight(doc["title"], needles, normalizer, norm=norm_title)
+            identity = doc.get("_offsets") is None
+            hit["snippet_html"] = snippet(body, needles, normalizer, norm_body=norm_body if identity else None)
         hit["score"] = round(score, 4)
         return hit
 

@@ -8,7 +8,7 @@ from collections import Counter
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from searchsvc.analysis import (MEMO_QUERY_CHARS, Normalizer, char_grams, gram_keys, gram_terms, gram_texts, is_word,
+from searchsvc.analysis import (MEMO_QUERY_CHARS, Normalizer, char_grams, gram_keys, gram_terms, gram_texts, has_astral, is_word,
                                 phrase_bigrams, token_texts)
 from searchsvc.parsing import read_page
 
@@ -88,6 +88,32 @@ def test_normalisation_is_nfkc_lower_t2s_of_the_whole_text(analysis, text):
     if offsets is not None:
         back = [offsets[i] for i in range(len(mapped))]
         assert back == sorted(back) and all(0 <= i < len(text) for i in back)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(st.sampled_from(list("中國ａé㈱ﬃ\u0301😀𝚺")), max_size=30) | st.text(max_size=30), st.text(max_size=3))
+def test_a_stored_normal_form_gives_what_normalising_again_gives(analysis, text, other):
+    """``with_offsets(text, norm)`` with the text's stored normal form equals normalising
+    it again; a normal form that cannot be the text's (of another length) is not used."""
+    norm = analysis.normalizer
+
+    def mapped(found):      # (normal form, where each of its characters was; None: identity)
+        text, offsets = found
+        return text, None if offsets is None else [offsets[i] for i in range(len(text))]
+
+    again = mapped(norm.with_offsets(text))
+    assert mapped(norm.with_offsets(text, norm(text))) == again
+    if len(other) != len(again[0]):
+        assert mapped(norm.with_offsets(text, other)) == again
+
+
+@given(st.text(max_size=50) | st.text(st.sampled_from(list("a é中😀\U0010ffff\ud800")), max_size=50),
+       st.integers(0, 50), st.integers(0, 50))
+def test_astral_characters_are_told_without_encoding_the_text(text, i, j):
+    """``has_astral`` (the str's storage width) agrees with encoding the text, for it
+    and its slices (a slice of a 4-byte str holding none is stored narrower)."""
+    for t in (text, text[i:j], text[i:]):
+        assert has_astral(t) == (len(t.encode("utf-16-le", "surrogatepass")) != 2 * len(t))
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])

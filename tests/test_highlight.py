@@ -190,3 +190,12 @@ def test_highlighting_shows_the_text_once_whatever_normalisation_expands(norm, t
     assert _visible(highlight(text, needles, norm)) == text
     html = snippet(text, needles, norm)
     assert _visible(html) == text.replace("\n", " ")
+
+
+@given(text=st.text(alphabet="党建㈱½ﬁ①㍿殘疾ＡＢ (株)1/2fi\u0301", max_size=40),
+       needles=st.lists(st.text(alphabet="党建株式会社()1⁄2fi残疾ab", min_size=1, max_size=3), min_size=1, max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_a_title_highlighted_from_its_stored_normal_form_is_the_same(norm, text, needles):
+    """Hits highlight a title with its stored normal form (no normalising per hit): the
+    same HTML as normalising it again."""
+    assert highlight(text, needles, norm, norm=norm(text)) == highlight(text, needles, norm)
