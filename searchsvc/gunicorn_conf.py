@@ -31,6 +31,7 @@ def settings(config: Config) -> dict:
         "limit_request_fields": 100,
         "limit_request_field_size": 8190,
         "accesslog": None,              # the app writes structured (JSON) access lines itself
+        "logger_class": "searchsvc.gunicorn_worker.AppLogger",     # ...and gunicorn builds none
         "errorlog": "-",
         "loglevel": config.log_level,
         "logconfig_dict": LOGCONFIG,

@@ -10,7 +10,8 @@
 
 This is the one module that uses gunicorn internals (``Request.read_line`` and
 ``parse_request_line``, ``RequestParser.mesg_class``, ``gthread.TConn.init``,
-``Worker.handle_error``); tests/test_http_edge.py pins them.
+``Worker.handle_error``); tests/test_http_edge.py pins them. It also holds the
+``logger_class`` (:class:`AppLogger`), which leaves the access line to the app.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import logging
 from urllib.parse import quote_from_bytes
 
+from gunicorn import glogging
 from gunicorn.http import errors
 from gunicorn.http.message import Request
 from gunicorn.http.parser import RequestParser
@@ -111,3 +113,13 @@ class JsonEdgeWorker(gthread.ThreadWorker):
             client.sendall(error_response(status, reason, code, message))
         except OSError:
             self.log.debug("Failed to send error message.")
+
+
+class AppLogger(glogging.Logger):
+    """gunicorn's logger without its access line: the app writes one JSON line a request
+    (``app.AccessLog``). Because ``logconfig_dict`` is set, gunicorn would otherwise build
+    its access record for every request (headers, times, a formatted date), and the
+    ``gunicorn.access`` logger, which has no handler, would then drop it."""
+
+    def access(self, resp, req, environ, request_time):
+        pass

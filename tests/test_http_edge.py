@@ -15,7 +15,8 @@ import urllib.parse
 import pytest
 from conftest import serving
 
-from searchsvc import gunicorn_worker
+from searchsvc import gunicorn_conf, gunicorn_worker
+from searchsvc.config import Config
 from searchsvc.contract import MAX_QUERY_CHARS
 
 TOKEN = "edge-test-token"
@@ -30,7 +31,9 @@ def server(tmp_path_factory):
         url = urllib.parse.urlsplit(base)
         yield base, url.hostname, url.port, proc, tmp
     assert not list(tmp.glob("searchsvc-metrics-*")), "the metrics directory is removed at exit"
-    assert '"request_id": "edge-req-1"' in proc.output          # the JSON access line, with our id
+    # One JSON access line, with our id (the app's; gunicorn writes none of its own)
+    assert proc.output.count('"request_id": "edge-req-1"') == 1
+    assert '"GET /suggest' not in proc.output
 
 
 def raw_request(host, port, request: bytes) -> tuple[int, dict, bytes]:
@@ -156,4 +159,10 @@ def test_the_gunicorn_internals_the_worker_uses_are_still_there():
     assert list(inspect.signature(base.Worker.handle_error).parameters) == ["self", "req", "client", "addr", "exc"]
     # gunicorn still lowers the request-line limit to 8190: the override is still needed.
     assert message.MAX_REQUEST_LINE == 8190
+    # The access line is the app's: gunicorn's logger hook, which the worker calls per request, does nothing.
+    from gunicorn import glogging
+    assert list(inspect.signature(glogging.Logger.access).parameters) == \
+        ["self", "resp", "req", "environ", "request_time"]
+    assert "self.log.access(resp, req, environ" in inspect.getsource(gthread.ThreadWorker)
+    assert gunicorn_conf.settings(Config())["logger_class"] == "searchsvc.gunicorn_worker.AppLogger"
     assert gunicorn_worker.refusal(errors.LimitRequestLine(9000, 8190))[0] == 414
