@@ -33,18 +33,19 @@ def date_mask(view, date_from, date_to) -> np.ndarray | None:
     # The day after date_to, in minutes (not date_to + 1 day: 9999-12-31 has no next day).
     hi = (date_to_minutes(dt.datetime.combine(date_to, dt.time())) + MINUTES_PER_DAY
           if date_to else np.iinfo(np.int64).max)
-    return (view.date >= lo) & (view.date < hi) & (view.date != UNDATED)
+    # lo is above UNDATED either way (year 1 is ~1e9 minutes from it): undated never matches
+    return (view.date >= lo) & (view.date < hi)
 
 
-def section_facet(view, mask) -> list[dict]:
-    """Counts for every section path and each of its leading parts."""
-    totals = prefix_counts(view, mask)
+def section_facet(view, docs: np.ndarray) -> list[dict]:
+    """Counts of ``docs`` (live docnums) for every section path and each of its leading parts."""
+    totals = prefix_counts(view, docs)
     return [{"value": v, "count": c} for v, c in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def year_facet(view, mask) -> list[dict]:
-    """Counts per year of the dated articles in ``mask``, newest year first."""
-    years = view.year[mask]
+def year_facet(view, docs: np.ndarray) -> list[dict]:
+    """Counts per year of the dated articles among ``docs`` (live docnums), newest year first."""
+    years = view.year[docs]
     years = years[years >= 0]
     if not len(years):
         return []
@@ -65,10 +66,11 @@ def section_tree(view) -> list[dict]:
     return children(None)
 
 
-def prefix_counts(view, mask) -> dict[str, int]:
-    """Live articles (in ``mask``, if given) per section path and per each leading part of one."""
-    live = view.live if mask is None else mask
-    counts = np.bincount(view.section_ord[live], minlength=len(view.sections))
+def prefix_counts(view, docs: np.ndarray | None) -> dict[str, int]:
+    """Live articles (``docs``, if given: live docnums) per section path and per each leading part of one.
+    Facets take docnums, not masks: a result's few matches are gathered, where a mask
+    is read whole (~10x the time at 180,000 articles)."""
+    counts = np.bincount(view.section_ord[view.live if docs is None else docs], minlength=len(view.sections))
     totals: dict[str, int] = {}
     for ordinal in np.flatnonzero(counts):
         parts = view.sections[ordinal].split(SECTION_SEP) if view.sections[ordinal] else []

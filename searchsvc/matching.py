@@ -171,7 +171,7 @@ class Plan:
             for g in groups:
                 result &= self._group_mask(g)
                 self.check_time()
-        if groups and not result[view.live].any():
+        if groups and not (result & view.live).any():    # (not result[live]: a copy, 10x the time)
             if scope is not None:       # relax only if nothing matches anywhere
                 result, relaxed = self.match()
                 return result & scope, relaxed
@@ -202,7 +202,7 @@ class Plan:
                 words += g[0]
             else:
                 required &= self._group_mask(g)
-        words = [v for u in words for v in (self._split(u) if not self.unit_mask(u)[live].any() else [u])]
+        words = [v for u in words for v in (self._split(u) if not (self.unit_mask(u) & live).any() else [u])]
         if len(words) < 2:
             return None
         counts = np.zeros(self.view.n, dtype=np.int16)

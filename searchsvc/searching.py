@@ -227,16 +227,18 @@ class Engine:
             found = self._homophone_search(view, parsed, plan, matched, relaxed, synonyms, deadline)
             if found is not None:
                 plan, matched, relaxed, corrected = found
-        base = matched & view.live
+        # One pass over the index for the live matches; the filters and facets then gather
+        # among them. The facets count matches inside the other filter, the hits inside both.
+        docs = np.flatnonzero(matched & view.live)
+        in_sections = None if section_mask is None else section_mask[docs]
+        in_dates = None if date_mask is None else date_mask[docs]
         facet_counts = {
-            "section": facets.section_facet(view, base & date_mask if date_mask is not None else base),
-            "year": facets.year_facet(view, base & section_mask if section_mask is not None else base),
+            "section": facets.section_facet(view, docs if in_dates is None else docs[in_dates]),
+            "year": facets.year_facet(view, docs if in_sections is None else docs[in_sections]),
         }
-        final = base
-        for m in (section_mask, date_mask):
-            if m is not None:
-                final = final & m
-        docs = np.flatnonzero(final)
+        if in_sections is not None or in_dates is not None:
+            docs = docs[in_dates if in_sections is None else in_sections if in_dates is None
+                        else in_sections & in_dates]
         scores = None if parsed.is_empty else plan.scores(docs)
         suggestion = None
         few = len(docs) == 0 or (len(docs) <= FEW_HITS and len(req.q) <= SHORT_QUERY)

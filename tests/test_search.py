@@ -3,8 +3,11 @@ articles for the grep comparison): grep-exact phrases, words, filters, order."""
 
 import datetime as dt
 import re
+from collections import Counter
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from searchsvc.indexing import Indexer
 from searchsvc.searching import BadRequest, Engine, SearchRequest
@@ -53,8 +56,9 @@ def test_on_real_articles_quoted_phrases_match_exactly_what_grep_finds(shared_en
 def _examples():
     from searchsvc.cli import EXAMPLE_CORPUS
     from searchsvc.parsing import Article, read_inputs
-    return [{"id": a.id, "title": a.title, "body": a.body} for a in read_inputs([EXAMPLE_CORPUS])
-            if isinstance(a, Article)]
+    return [{"id": a.id, "title": a.title, "body": a.body, "section": a.section,
+             "date": a.date.isoformat() if a.date else None}
+            for a in read_inputs([EXAMPLE_CORPUS]) if isinstance(a, Article)]
 
 
 def test_words_typed_without_spaces_must_all_occur(engine, corpus, analysis):
@@ -144,6 +148,38 @@ def test_each_facet_counts_matches_inside_the_other_filter(engine):
     r = engine.search(SearchRequest(q="习近平 会见", sections=section, date_from=dt.date(1990, 1, 1),
                                     date_to=dt.date(1990, 12, 31)))
     assert r.total == 0 and not r.relaxed
+
+
+DAYS = st.none() | st.dates(dt.date(2020, 12, 1), dt.date(2023, 2, 1))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(phrase=st.sampled_from(["发展", "习近平", "人", "会议", "新闻", "党建"]),
+       sections=st.sampled_from([(), ("新闻联播",), ("新闻联播 > 国内新闻",), ("工作动态", "思想建设 > 理论学习"),
+                                 ("新闻",)]),
+       start=DAYS, end=DAYS)
+def test_hits_and_facets_count_what_grep_counts(engine, corpus, analysis, phrase, sections, start, end):
+    """Counted from the articles themselves: the hits are the matches inside both filters, the
+    section facet counts (every leading part of) the matches inside the dates, the year
+    facet the matches inside the sections."""
+    norm = analysis.normalizer
+    matches = [a for a in corpus[1] + _examples() if phrase in norm(a["title"] + "\n" + a["body"])]
+
+    def in_sections(a):
+        return not sections or any(a["section"] == s or a["section"].startswith(s + " > ") for s in sections)
+
+    def in_dates(a):
+        day = (a["date"] or "")[:10]
+        return (start is None and end is None) or (bool(day) and (start is None or day >= start.isoformat())
+                                                   and (end is None or day <= end.isoformat()))
+
+    section_counts = Counter(" > ".join(a["section"].split(" > ")[:i]) for a in matches if in_dates(a) and a["section"]
+                             for i in range(1, a["section"].count(" > ") + 2))
+    year_counts = Counter(a["date"][:4] for a in matches if in_sections(a) and a["date"])
+    r = engine.search(SearchRequest(q=f'"{phrase}"', sections=sections, date_from=start, date_to=end))
+    assert r.total == sum(1 for a in matches if in_sections(a) and in_dates(a))
+    assert {f["value"]: f["count"] for f in r.facets["section"]} == section_counts
+    assert {f["value"]: f["count"] for f in r.facets["year"]} == year_counts
 
 
 def test_undated_articles_sort_last_and_match_no_date_filter(engine):
