@@ -22,11 +22,9 @@ import json
 import logging
 import os
 import re
-import sys
 import threading
 import unicodedata
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from whoosh.analysis import Filter, Token, Tokenizer
@@ -67,15 +65,16 @@ class Normalizer:
         self._by_char = {chr(cp): m for cp, m in table.items()}
 
     def __call__(self, text: str) -> str:
-        if self._contextual.search(text):
+        astral = has_astral(text)      # (once for both character sets)
+        if self._contextual.search(text, astral):
             return unicodedata.normalize("NFKC", text).lower().translate(self.t2s)
-        return self._translate(text)
+        return self._translate(text, astral)
 
-    def _translate(self, text: str) -> str:
+    def _translate(self, text: str, astral: bool | None = None) -> str:
         """``text.translate(self.table)``, 2.5x faster on Chinese text: ``str.translate``
         looks every character up in the table, the regex only the ~10 % it changes
         (full-width punctuation, traditional characters)."""
-        return self._mapped.sub(self._replacement, text)
+        return self._mapped.sub(self._replacement, text, astral)
 
     def _replacement(self, m: re.Match) -> str:
         return self._by_char[m.group()]
@@ -87,15 +86,16 @@ class Normalizer:
         character normalises to exactly one character. ``norm``: the text's normal
         form (``self(text)``) when the caller has it stored; it is not computed again.
         """
-        if self._contextual.search(text):
+        astral = has_astral(text)      # (once for the three character sets)
+        if self._contextual.search(text, astral):
             return self._with_offsets_in_context(text)
         edits, delta = [], 0
-        for m in self._expanding.finditer(text):
+        for m in self._expanding.finditer(text, astral):
             n = len(self.table[ord(m.group())])
             edits.append((m.start(), m.start() + delta, n, 1))
             delta += n - 1
         if norm is None or len(norm) != len(text) + delta:      # (a stored form must fit the map)
-            norm = self._translate(text)
+            norm = self._translate(text, astral)
         return norm, (OffsetMap(edits) if edits else None)
 
     def _with_offsets_in_context(self, text: str) -> tuple[str, "OffsetMap | None"]:
@@ -181,45 +181,27 @@ class CharSet:
         self._bmp = _char_class(cp for cp in cps if cp < 0x10000)
         self._has_astral = any(cp >= 0x10000 for cp in cps)
 
-    def _for(self, text: str) -> re.Pattern:
-        return self.pattern if self._has_astral and has_astral(text) else self._bmp
+    def _for(self, text: str, astral: bool | None) -> re.Pattern:
+        if not self._has_astral:
+            return self._bmp
+        return self.pattern if (has_astral(text) if astral is None else astral) else self._bmp
 
-    def search(self, text: str):
-        return self._for(text).search(text)
+    # ``astral``: :func:`has_astral` of the text, when the caller asks several sets about it
+    def search(self, text: str, astral: bool | None = None):
+        return self._for(text, astral).search(text)
 
-    def finditer(self, text: str):
-        return self._for(text).finditer(text)
+    def finditer(self, text: str, astral: bool | None = None):
+        return self._for(text, astral).finditer(text)
 
-    def sub(self, replacement, text: str) -> str:
-        return self._for(text).sub(replacement, text)
-
-
-def _astral_by_encoding(text: str) -> bool:
-    # UTF-16 takes 4 bytes for an astral character, 2 for any other.
-    return len(text.encode("utf-16-le", "surrogatepass")) != 2 * len(text)
+    def sub(self, replacement, text: str, astral: bool | None = None) -> str:
+        return self._for(text, astral).sub(replacement, text)
 
 
-def _astral_by_storage() -> "Callable[[str], bool] | None":
-    """CPython stores a str with 4 bytes a character exactly when one is astral (PEP 393),
-    and ``sys.getsizeof`` tells the width without reading the text: O(1) where encoding
-    it is O(n) (~8 µs for a 4,000-character snippet region, three times per normalisation).
-    None where the samples show it does not hold (another Python, another layout)."""
-    base = sys.getsizeof("\U00010000") - 8         # the header of a 4-byte str of one character
-
-    def by_storage(text: str) -> bool:
-        return sys.getsizeof(text) >= base + 4 * (len(text) + 1)
-
-    samples = ["", "a", "ascii" * 40, "é", "é" * 40, "中", "中" * 300, "\U00020000", "a\U00020000",
-               "中" * 300 + "\U00020000", "\U00020000" * 50, "中\U0010ffff", "\ud800"]
-    try:
-        if all(by_storage(t) == _astral_by_encoding(t) for t in samples):
-            return by_storage
-    except TypeError:       # a Python without getsizeof sizes
-        pass
-    return None
-
-
-has_astral = _astral_by_storage() or _astral_by_encoding
+def has_astral(text: str) -> bool:
+    """Whether ``text`` holds a character above U+FFFF (UTF-16 takes 4 bytes for one).
+    (The str's storage width would answer in O(1), but ``sys.getsizeof`` also counts a
+    cached UTF-8 copy, which orjson and others leave on a string: not a sound test.)"""
+    return not text.isascii() and len(text.encode("utf-16-le", "surrogatepass")) != 2 * len(text)
 
 
 def _char_class(cps) -> re.Pattern:

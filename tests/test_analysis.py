@@ -107,13 +107,20 @@ def test_a_stored_normal_form_gives_what_normalising_again_gives(analysis, text,
         assert mapped(norm.with_offsets(text, other)) == again
 
 
-@given(st.text(max_size=50) | st.text(st.sampled_from(list("a é中😀\U0010ffff\ud800")), max_size=50),
-       st.integers(0, 50), st.integers(0, 50))
-def test_astral_characters_are_told_without_encoding_the_text(text, i, j):
-    """``has_astral`` (the str's storage width) agrees with encoding the text, for it
-    and its slices (a slice of a 4-byte str holding none is stored narrower)."""
-    for t in (text, text[i:j], text[i:]):
-        assert has_astral(t) == (len(t.encode("utf-16-le", "surrogatepass")) != 2 * len(t))
+@given(st.text(max_size=50) | st.text(st.sampled_from(list("a é中ﬃ\u0301😀𝚺\U0001D165\ud800")), max_size=50),
+       st.integers(0, 50))
+def test_character_sets_find_what_their_whole_class_finds(analysis, text, i):
+    """A set looks for its BMP characters alone in text without astral ones (a faster
+    class); whether the caller passes :func:`has_astral` or not, it finds what the class
+    of all its characters finds, in a text and in its slices."""
+    norm = analysis.normalizer
+    for t in (text, text[i:]):
+        assert has_astral(t) == any(ord(c) > 0xFFFF for c in t)
+        for charset in (norm._contextual, norm._expanding, norm._mapped):
+            expected = [m.span() for m in charset.pattern.finditer(t)]
+            for astral in (None, has_astral(t)):
+                assert [m.span() for m in charset.finditer(t, astral)] == expected
+                assert bool(charset.search(t, astral)) == bool(expected)
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
