@@ -84,7 +84,10 @@ class Normalizer:
 
         ``None`` stands for the identity map, the common case, when every
         character normalises to exactly one character. ``norm``: the text's normal
-        form (``self(text)``) when the caller has it stored; it is not computed again.
+        form (``self(text)``) when the caller has it stored, used as given unless its length
+        does not fit the map (it is trusted as the index trusts its stored forms: tables that
+        changed since the index was built would need a rebuild). Text holding contextual
+        characters is always normalised whole.
         """
         astral = has_astral(text)      # (once for the three character sets)
         if self._contextual.search(text, astral):
@@ -184,7 +187,9 @@ class CharSet:
     def _for(self, text: str, astral: bool | None) -> re.Pattern:
         if not self._has_astral:
             return self._bmp
-        return self.pattern if (has_astral(text) if astral is None else astral) else self._bmp
+        if astral is None:
+            astral = has_astral(text)
+        return self.pattern if astral else self._bmp
 
     # ``astral``: :func:`has_astral` of the text, when the caller asks several sets about it
     def search(self, text: str, astral: bool | None = None):

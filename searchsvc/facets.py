@@ -33,7 +33,8 @@ def date_mask(view, date_from, date_to) -> np.ndarray | None:
     # The day after date_to, in minutes (not date_to + 1 day: 9999-12-31 has no next day).
     hi = (date_to_minutes(dt.datetime.combine(date_to, dt.time())) + MINUTES_PER_DAY
           if date_to else np.iinfo(np.int64).max)
-    # lo is above UNDATED either way (year 1 is ~1e9 minutes from it): undated never matches
+    # lo is above UNDATED (-2**62) either way (year 1 starts ~1.04e9 minutes before the epoch):
+    # undated never matches
     return (view.date >= lo) & (view.date < hi)
 
 

@@ -119,7 +119,9 @@ class AppLogger(glogging.Logger):
     """gunicorn's logger without its access line: the app writes one JSON line a request
     (``app.AccessLog``). Because ``logconfig_dict`` is set, gunicorn would otherwise build
     its access record for every request (headers, times, a formatted date), and the
-    ``gunicorn.access`` logger, which has no handler, would then drop it."""
+    ``gunicorn.access`` logger, which has no handler, would then drop it. (gunicorn picks
+    its statsd logger only when ``logger_class`` is its default: searchsvc's metrics are
+    Prometheus's, at ``/metrics``.)"""
 
     def access(self, resp, req, environ, request_time):
         pass

@@ -105,9 +105,9 @@ def highlight(text: str, needles, normalizer, norm: str | None = None) -> str:
     while start < len(text) and len(spans) < MAX_MARKS:
         # Parts end at a line break, where normalisation never looks across.
         end = text.find("\n", start + HIGHLIGHT_PART_CHARS) + 1 or len(text)
-        whole = norm if start == 0 and end == len(text) else None
-        norm, offsets = normalizer.with_offsets(text[start:end], whole)
-        found = _to_original(find_spans(norm, needles, MAX_MARKS - len(spans)), offsets)
+        stored = norm if start == 0 and end == len(text) else None     # (the whole text's only)
+        part, offsets = normalizer.with_offsets(text[start:end], stored)
+        found = _to_original(find_spans(part, needles, MAX_MARKS - len(spans)), offsets)
         spans += [(s + start, e + start) for s, e in found]
         start = end
     return render(text, spans)

@@ -171,7 +171,7 @@ class Plan:
             for g in groups:
                 result &= self._group_mask(g)
                 self.check_time()
-        if groups and not (result & view.live).any():    # (not result[live]: a copy, 10x the time)
+        if groups and not (result & view.live).any():    # (boolean indexing, result[live], took 10x)
             if scope is not None:       # relax only if nothing matches anywhere
                 result, relaxed = self.match()
                 return result & scope, relaxed

@@ -134,7 +134,7 @@ def build_schema() -> fields.Schema:
 
 def document(article: Article, analysis: Analysis) -> dict:
     """The Whoosh fields of one article (runs the analysis chains)."""
-    norm_title = analysis.normalizer(article.title)        # titles are highlighted from scratch
+    norm_title = analysis.normalizer(article.title)        # (a hit's title is highlighted from it)
     norm_body, body_offsets = analysis.normalizer.with_offsets(article.body)
     norm_text = norm_title + "\n" + norm_body
     words = analysis.words

@@ -236,9 +236,10 @@ class Engine:
             "section": facets.section_facet(view, docs if in_dates is None else docs[in_dates]),
             "year": facets.year_facet(view, docs if in_sections is None else docs[in_sections]),
         }
-        if in_sections is not None or in_dates is not None:
-            docs = docs[in_dates if in_sections is None else in_sections if in_dates is None
-                        else in_sections & in_dates]
+        if in_sections is not None and in_dates is not None:
+            docs = docs[in_sections & in_dates]
+        elif in_sections is not None or in_dates is not None:
+            docs = docs[in_sections if in_dates is None else in_dates]
         scores = None if parsed.is_empty else plan.scores(docs)
         suggestion = None
         few = len(docs) == 0 or (len(docs) <= FEW_HITS and len(req.q) <= SHORT_QUERY)
@@ -391,12 +392,11 @@ class Engine:
                 view.snippets.put(key, html)
             hit["snippet_html"] = html
         else:
-            # The stored normal form: the title's always serves (its map is checked); the
-            # body's when it was normalised char for char.
-            norm_title, _, norm_body = view.norm_text(docnum).partition("\n")
+            norm_title = norm_body = None
+            if doc.get("_offsets") is None:     # normalised char for char: the stored normal form serves
+                norm_title, _, norm_body = view.norm_text(docnum).partition("\n")
             hit["title_html"] = highlight(doc["title"], needles, normalizer, norm=norm_title)
-            identity = doc.get("_offsets") is None
-            hit["snippet_html"] = snippet(body, needles, normalizer, norm_body=norm_body if identity else None)
+            hit["snippet_html"] = snippet(body, needles, normalizer, norm_body=norm_body)
         hit["score"] = round(score, 4)
         return hit
 

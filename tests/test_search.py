@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from searchsvc.highlight import highlight
 from searchsvc.indexing import Indexer
 from searchsvc.searching import BadRequest, Engine, SearchRequest
 from searchsvc.store import IndexStore
@@ -180,6 +181,19 @@ def test_hits_and_facets_count_what_grep_counts(engine, corpus, analysis, phrase
     assert r.total == sum(1 for a in matches if in_sections(a) and in_dates(a))
     assert {f["value"]: f["count"] for f in r.facets["section"]} == section_counts
     assert {f["value"]: f["count"] for f in r.facets["year"]} == year_counts
+
+
+@pytest.mark.parametrize("q", ["习近平 会见", "國務院", "ＡＩ 发展", "央视网消息"])
+def test_a_hits_title_is_marked_as_highlighting_it_afresh_marks_it(engine, analysis, q):
+    """Hits highlight titles from the stored normal form: the same HTML as normalising
+    each title again (the form read must be the title's, not the body's)."""
+    view = engine.view()
+    needles = engine.matches(view, SearchRequest(q=q)).needles
+    hits = engine.search(SearchRequest(q=q, per_page=100)).hits
+    assert hits
+    for hit in hits:
+        title = view.stored(view.docnum_for_id(hit["id"]))["title"]
+        assert hit["title_html"] == highlight(title, needles, analysis.normalizer)
 
 
 def test_undated_articles_sort_last_and_match_no_date_filter(engine):
