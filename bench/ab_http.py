@@ -53,6 +53,18 @@ class Client:
         return took
 
 
+def alternate(queries: list[dict], timers: dict) -> dict[str, dict[str, list[float]]]:
+    """Each query timed by A's and B's timer (``{"A": f, "B": f}``, f(query) -> ms) in
+    turn, who goes first alternating: milliseconds per system, per query type and "all"."""
+    times: dict[str, dict[str, list[float]]] = {name: {} for name in timers}
+    for n, q in enumerate(queries):
+        for name in (("A", "B") if n % 2 == 0 else ("B", "A")):
+            took = timers[name](q)
+            times[name].setdefault(q["type"], []).append(took)
+            times[name].setdefault("all", []).append(took)
+    return times
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--a", required=True, help="base URL of service A (the baseline)")
@@ -65,16 +77,7 @@ def main() -> None:
     extra = lambda s: dict(kv.split("=", 1) for kv in s.split("&") if kv)   # noqa: E731
     clients = {"A": Client(a.a, extra(a.a_params)), "B": Client(a.b, extra(a.b_params))}
     queries = [json.loads(line) for line in open(a.queries, encoding="utf-8") if line.strip()]
-    times: dict[str, dict[str, list[float]]] = {"A": {}, "B": {}}
-    n = 0
-    for _ in range(a.repeat):
-        for q in queries:
-            order = ("A", "B") if n % 2 == 0 else ("B", "A")
-            n += 1
-            for name in order:
-                took = clients[name].time(q)
-                times[name].setdefault(q["type"], []).append(took)
-                times[name].setdefault("all", []).append(took)
+    times = alternate(queries * a.repeat, {name: client.time for name, client in clients.items()})
     print(f"{len(queries)} queries x {a.repeat}, A={a.a} {a.a_params}  B={a.b} {a.b_params}")
     print(f"{'type':10} {'A p50/95/99 ms':>20} {'B p50/95/99 ms':>20} {'B/A p50':>8}")
     for t in times["A"]:

@@ -25,10 +25,12 @@ import sys
 import time
 from pathlib import Path
 
+from ab_http import alternate, params   # bench/ is the script's own directory on sys.path
+
 
 def load(tree: Path, index: str):
-    """``(Engine, SearchRequest)`` of the tree's package. The metrics module stays the first
-    tree's: its counters are registered once per process (both trees define the same)."""
+    """``(Engine, SearchRequest)`` of the tree's package. The metrics module stays the one
+    first imported: its counters are registered once per process (every tree defines the same)."""
     for name in [k for k in sys.modules if (k == "searchsvc" or k.startswith("searchsvc.")) and k != "searchsvc.metrics"]:
         del sys.modules[name]
     sys.path.insert(0, str(tree.resolve()))
@@ -44,14 +46,21 @@ def load(tree: Path, index: str):
 
 
 def request(request_class, q: dict):
-    kw = {"q": q["q"], "per_page": 100 if q["type"] in ("phrase", "filtered") else 10}
-    if q.get("section"):
-        kw["sections"] = (q["section"],)
-    if q.get("from"):
-        kw["date_from"] = dt.date.fromisoformat(q["from"][:10])
-    if q.get("to"):
-        kw["date_to"] = dt.date.fromisoformat(q["to"][:10])
-    return request_class(**kw)
+    """The search ``ab_http.params`` asks over HTTP, as the tree's SearchRequest."""
+    p = params(q)
+    date = lambda s: dt.date.fromisoformat(s[:10]) if s else None  # noqa: E731
+    return request_class(q=p["q"], per_page=p["per_page"], sections=(p["section"],) if p.get("section") else (),
+                         date_from=date(p.get("from")), date_to=date(p.get("to")))
+
+
+def timer(engine, request_class):
+    """Milliseconds of one query's search (the request is built before the clock starts)."""
+    def time_of(q: dict) -> float:
+        r = request(request_class, q)
+        t0 = time.perf_counter()
+        engine.search(r)
+        return (time.perf_counter() - t0) * 1000
+    return time_of
 
 
 def main() -> None:
@@ -67,16 +76,7 @@ def main() -> None:
     for engine, request_class in engines.values():
         for q in queries[:a.warm]:
             engine.search(request(request_class, q))
-    times: dict[str, dict[str, list[float]]] = {"A": {}, "B": {}}
-    for n, q in enumerate(queries):
-        for name in (("A", "B") if n % 2 == 0 else ("B", "A")):
-            engine, request_class = engines[name]
-            r = request(request_class, q)
-            t0 = time.perf_counter()
-            engine.search(r)
-            took = (time.perf_counter() - t0) * 1000
-            times[name].setdefault(q["type"], []).append(took)
-            times[name].setdefault("all", []).append(took)
+    times = alternate(queries, {name: timer(*pair) for name, pair in engines.items()})
     print(f"{len(queries)} queries, A={a.a} B={a.b}, index {a.index}")
     print(f"{'type':10} {'A p50 ms':>9} {'B p50 ms':>9} {'B/A p50':>8} {'B/A sum':>8}")
     for t in times["A"]:
