@@ -168,9 +168,9 @@ def head_bytes(norm_text: str) -> bytes:
     return data + b"\0" * (HEAD_BYTES - len(data))
 
 
-def stored_article(stored: dict) -> dict:
-    """The public article record from a stored ``doc`` value."""
-    return {k: v for k, v in stored.items() if not k.startswith("_")}
+def stored_article(stored: dict, leave_out: frozenset = frozenset()) -> dict:
+    """The public article record from a stored ``doc`` value, without the fields ``leave_out``."""
+    return {k: v for k, v in stored.items() if k[0] != "_" and k not in leave_out}
 
 
 __all__ = ["build_schema", "document", "date_to_minutes", "minutes_to_date", "format_date", "UNDATED"]

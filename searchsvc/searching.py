@@ -39,6 +39,8 @@ RESULT_CACHE_BYTES = 16 << 20   # cached matches per worker (RSS budget)
 FEW_HITS = 2                    # at most this many hits for a short query: look for a did-you-mean
 SHORT_QUERY = 8                 # (long queries are pasted titles and sentences, rarely typos)
 SUGGEST_FACTOR = 5              # ...offered when it finds this many times more
+_NOT_IN_HITS = frozenset(("body", "editor"))   # a hit shows a snippet, and no editor
+_BODY = frozenset(("body",))
 LEXICON_MAX_AGE = 600.0         # seconds before the vocabulary is refreshed for new writes
 
 
@@ -379,9 +381,8 @@ class Engine:
 
     def _hit(self, view, docnum, score, needles) -> dict:
         doc = view.stored(docnum)
-        hit = stored_article(doc)
-        body = hit.pop("body")
-        hit.pop("editor", None)
+        body = doc["body"]
+        hit = stored_article(doc, leave_out=_NOT_IN_HITS)
         normalizer = self.analysis.normalizer
         if len(body) > SNIPPET_SCAN_CHARS:  # its window search reads 4,000 characters: kept per version
             hit["title_html"] = highlight(doc["title"], needles, normalizer)
@@ -425,9 +426,7 @@ class Engine:
         terms = key_terms(title, body, self.analysis, lexicon.df if lexicon else {}, view.doc_count)
         out = []
         for d, score in related_docs(view, docnum, terms, limit):
-            hit = stored_article(view.stored(d))
-            hit.pop("body")
-            hit.pop("editor", None)
+            hit = stored_article(view.stored(d), leave_out=_NOT_IN_HITS)
             hit["score"] = round(score, 4)
             out.append(hit)
         return out
@@ -437,9 +436,7 @@ class Engine:
         view = self.view()
         docs, _ = self._order(view, self.matches(view, req), req.sort, limit)
         for d in docs:
-            doc = stored_article(view.stored(int(d)))
-            doc.pop("body")
-            yield doc
+            yield stored_article(view.stored(int(d)), leave_out=_BODY)
 
 
 def _first_match(view, docnum: int, doc: dict, needles) -> int:
