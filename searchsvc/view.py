@@ -29,6 +29,7 @@ SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and 
 FEW_DOCS = 32           # term frequencies at this many documents or fewer: one bisect each (Sidecar.freq_of)
 DENSE_RATIO = 10        # IndexView._spread: a binary search costs ~10 postings spread (or ~160 articles zeroed)
 HEAD_SCAN_MIN = 2_000   # candidates from which heads are searched by numpy, not one by one
+RECENT_TERMS = 4_096    # terms whose dictionary entries are kept in a plain dict (IndexView._lookup)
 LONG_TEXT_BYTES = 256 << 10  # texts at least this long are kept decompressed (IndexView._long), and
                              # searched through their pair tables (longtext.py)
 MINUTES_PER_DAY = 24 * 60
@@ -106,6 +107,9 @@ class IndexView:
         self._untabled: set[int] = set()        # ...whose pair table would not fit in the cache
         # Each recent term's document frequency and sidecar spans (a query asks both).
         self._dictionary = SizedLRU(cache_bytes // 8, lambda hit: 100 * len(hit[1]) + 200, name="dictionary")
+        # ...and the most recent of them in a plain dict (emptied when full): a query asks ~60
+        # times, mostly for terms it asked before, and an LRU's locked lookup costs ~2 µs.
+        self._recent: dict[tuple[str, str], tuple] = {}
 
     def close(self):
         self.searcher.close()     # (sidecar maps go with the last array using them: a request may still run)
@@ -255,6 +259,9 @@ class IndexView:
         sidecar), remembered: a query asks both, often. Python ints throughout: a query
         looks up ~100 terms, most of them in every segment."""
         key = (fieldname, term)
+        hit = self._recent.get(key)
+        if hit is not None:
+            return hit
         hit = self._dictionary.get(key)
         if hit is None:
             tbytes = term.encode("utf-8")
@@ -270,6 +277,9 @@ class IndexView:
                 spans.append(found or _ABSENT)
             hit = (df, tuple(spans))
             self._dictionary.put(key, hit)
+        if len(self._recent) >= RECENT_TERMS:
+            self._recent.clear()
+        self._recent[key] = hit
         return hit
 
     def phrase_positions(self, text: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
