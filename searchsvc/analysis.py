@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 # Bump when tokens change in a way that needs a rebuild (stored in the index meta).
 ANALYSIS_VERSION = 2   # 2: whitespace bigrams in the char grams
-MEMO_QUERY_CHARS = 64   # texts up to this long (queries) are segmented once (Analysis.query_terms);
+MEMO_QUERY_CHARS = 64   # texts up to this long (queries) are segmented once (Analysis.query_terms,
+                        # Segmenter.tokenize);
 MEMO_QUERIES = 2048     # ...this many kept, ~3 KB each at most (a few MB a process)
 
 
@@ -281,6 +282,7 @@ class Segmenter:
         self._jieba.tmp_dir = str(self.cache_dir)
         self._lock = threading.Lock()
         self._ready = False
+        self._short_tokens = functools.lru_cache(maxsize=MEMO_QUERIES)(self._tokens)
 
     def initialize(self) -> "Segmenter":
         """Load the dictionary now (gunicorn's master calls this before forking)."""
@@ -298,9 +300,16 @@ class Segmenter:
         return self._jieba.FREQ
 
     def tokenize(self, text: str):
-        """(word, start, end) in jieba's accurate mode with HMM for unknown words."""
+        """(word, start, end) in jieba's accurate mode with HMM for unknown words. A short
+        text is segmented once per process: a query's words and its typo search (on the
+        same normalised text) ask for the same tokens."""
         self.initialize()
+        if len(text) <= MEMO_QUERY_CHARS:
+            return self._short_tokens(text)
         return self._jieba.tokenize(text, mode="default", HMM=True)
+
+    def _tokens(self, text: str) -> tuple[tuple[str, int, int], ...]:
+        return tuple(self._jieba.tokenize(text, mode="default", HMM=True))
 
     def cut(self, text: str):
         """The words of :meth:`tokenize`, without their offsets."""
