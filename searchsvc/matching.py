@@ -271,7 +271,7 @@ class Plan:
             if i >= 2 and df > GRAM_DECODE_RATIO * left and not exhaustive:
                 break
             if df > SPARSE_RATIO * left and df >= SPARSE_MIN_DF:
-                docs = np.flatnonzero(mask)
+                docs = mask.nonzero()[0]
                 mask[docs[view.term_freqs(gram_field, g, docs) == 0]] = False
             else:
                 mask &= view.mask(gram_field, g)
@@ -327,7 +327,7 @@ class Plan:
         exact_by_grams = len(grams) == 1 and grams[0] == unit.text and not any(c.isspace() for c in unit.text)
         if not exact_by_grams:
             title_only = unit.field == "title"
-            candidates = np.flatnonzero(mask & view.live if scope is None else mask & view.live & scope)
+            candidates = (mask & view.live if scope is None else mask & view.live & scope).nonzero()[0]
             if not any(c.isspace() for c in unit.text):   # a jieba word is a substring: proof
                 word_fields = ("title",) if unit.field == "title" else ("title", "body")
                 if len(candidates) * WORD_MASK_SHARE > view.n:     # many: the word's masks, not lookups

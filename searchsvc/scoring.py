@@ -138,7 +138,7 @@ def whole_query(view, fulls: list[str], full_candidates: list, phrases: list[str
     in_titles = []
     for full, candidates in zip(fulls, full_candidates):
         in_title = np.zeros(len(docs))
-        held = np.arange(len(docs)) if candidates is None else np.flatnonzero(candidates[docs])
+        held = np.arange(len(docs)) if candidates is None else candidates[docs].nonzero()[0]
         for n, i in enumerate(_best(held, s, TITLE_MAX_DOCS)):
             if n % 256 == 255:
                 check_time()
@@ -150,7 +150,7 @@ def whole_query(view, fulls: list[str], full_candidates: list, phrases: list[str
     counts = []
     for phrase, candidates in zip(phrases, phrase_candidates):
         needle, count = phrase.encode("utf-8"), np.zeros(len(docs))
-        for n, i in enumerate(_best(np.flatnonzero(candidates[docs]), s, PHRASE_MAX_DOCS)):
+        for n, i in enumerate(_best(candidates[docs].nonzero()[0], s, PHRASE_MAX_DOCS)):
             if n % 64 == 63:
                 check_time()
             d = int(docs[i])

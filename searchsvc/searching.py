@@ -231,7 +231,7 @@ class Engine:
                 plan, matched, relaxed, corrected = found
         # One pass over the index for the live matches; the filters and facets then gather
         # among them. The facets count matches inside the other filter, the hits inside both.
-        docs = np.flatnonzero(matched & view.live)
+        docs = (matched & view.live).nonzero()[0]
         in_sections = None if section_mask is None else section_mask[docs]
         in_dates = None if date_mask is None else date_mask[docs]
         facet_counts = {

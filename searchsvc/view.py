@@ -184,7 +184,7 @@ class IndexView:
             if self._spread(len(docs), df):    # ...unless asked about many: all of it, spread
                 return self._freqs_at(*self._gather(fieldname, term, frequencies=True), docs)
             out = np.zeros(len(docs), dtype=np.float32)
-            bounds = np.searchsorted(docs, self._bounds).tolist()
+            bounds = docs.searchsorted(self._bounds).tolist()
             spans = self._lookup(fieldname, term)[1]
             for i, (start, end, _) in enumerate(spans):
                 lo, hi = bounds[i], bounds[i + 1]
@@ -293,7 +293,7 @@ class IndexView:
             return decided, holds
         grams = [text[i:i + 2] for i in range(len(text) - 1)]
         spans = {g: self._lookup("text_c", g)[1] for g in grams}    # per segment: start, end, term
-        bounds = np.searchsorted(docs, self._bounds)
+        bounds = docs.searchsorted(self._bounds)
         for i, ((leaf, base), side) in enumerate(zip(self.leaves, self.sidecars)):
             lo, hi = bounds[i], bounds[i + 1]
             if side is None or lo == hi:
