@@ -72,6 +72,21 @@ def test_term_freqs_and_masks_agree_with_postings(view):
     assert np.flatnonzero(view.mask("body", "发展")).tolist() == sorted(ids.tolist())
 
 
+def test_document_frequencies_stay_whooshs_as_the_recent_terms_fill_and_empty(view, monkeypatch):
+    """The dictionary's recent terms (a plain dict in front of its LRU, emptied when full)
+    answer what the segments' term dictionaries do, across many emptyings."""
+    monkeypatch.setattr(view_module, "RECENT_TERMS", 3)
+    view._recent.clear()
+    leaf, _ = view.leaves[0]
+    terms = [t.decode() for _, t in _terms(leaf, "body")[::97][:40]]
+    for _ in range(2):          # the second pass from the LRU (the dict was emptied since)
+        for term in terms:
+            want = sum(leaf.doc_frequency("body", term.encode()) for leaf, _ in view.leaves)
+            for _ in range(2):  # the second time from the dict
+                assert view.doc_frequency("body", term) == want, term
+                assert len(view._recent) <= 3
+
+
 @pytest.mark.parametrize("needle", ["视网消息", "新华社", "习近平", "年", "（新闻联播）"])
 def test_searching_heads_in_bulk_equals_one_by_one(view, needle):
     text = needle.encode()
