@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 ANALYSIS_VERSION = 2   # 2: whitespace bigrams in the char grams
 MEMO_QUERY_CHARS = 64   # texts up to this long (queries) are segmented once (Analysis.query_terms,
                         # Segmenter.tokenize);
-MEMO_QUERIES = 2048     # ...this many kept, ~3 KB each at most (a few MB a process)
+MEMO_QUERIES = 2048     # ...the last this many kept (words: up to ~5 KB each, ~10 MB a process)
+MEMO_TOKENS = 512       # ...and their tokens, for a query's typo search (up to ~10 KB each, ~5 MB)
 
 
 class Normalizer:
@@ -282,7 +283,7 @@ class Segmenter:
         self._jieba.tmp_dir = str(self.cache_dir)
         self._lock = threading.Lock()
         self._ready = False
-        self._short_tokens = functools.lru_cache(maxsize=MEMO_QUERIES)(self._tokens)
+        self._short_tokens = functools.lru_cache(maxsize=MEMO_TOKENS)(self._tokens)
 
     def initialize(self) -> "Segmenter":
         """Load the dictionary now (gunicorn's master calls this before forking)."""
@@ -300,9 +301,9 @@ class Segmenter:
         return self._jieba.FREQ
 
     def tokenize(self, text: str):
-        """(word, start, end) in jieba's accurate mode with HMM for unknown words. A short
-        text is segmented once per process: a query's words and its typo search (on the
-        same normalised text) ask for the same tokens."""
+        """(word, start, end) in jieba's accurate mode with HMM for unknown words. The
+        tokens of the last MEMO_TOKENS short texts are kept: a query's words and its typo
+        search (on the same normalised text) ask for the same tokens."""
         self.initialize()
         if len(text) <= MEMO_QUERY_CHARS:
             return self._short_tokens(text)

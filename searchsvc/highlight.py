@@ -78,6 +78,7 @@ def _to_original(spans, offsets):
 def render(text: str, spans, start: int = 0, end: int | None = None) -> str:
     """HTML of ``text[start:end]`` with spans (original offsets) in <mark>."""
     end = len(text) if end is None else end
+    start = max(start, 0)       # (a negative start would wrap the window checked below)
     window = text[start:end]
     # Almost no article holds "&", "<" or ">": then nothing is escaped (a call per piece
     # was half of the time a snippet took).

@@ -39,9 +39,9 @@ RESULT_CACHE_BYTES = 16 << 20   # cached matches per worker (RSS budget)
 FEW_HITS = 2                    # at most this many hits for a short query: look for a did-you-mean
 SHORT_QUERY = 8                 # (long queries are pasted titles and sentences, rarely typos)
 SUGGEST_FACTOR = 5              # ...offered when it finds this many times more
-_NOT_IN_HITS = frozenset(("body", "editor"))   # a hit shows a snippet, and no editor
-_BODY = frozenset(("body",))
 LEXICON_MAX_AGE = 600.0         # seconds before the vocabulary is refreshed for new writes
+_NOT_IN_HITS = frozenset(("body", "editor"))   # a hit shows a snippet, and no editor
+_BODY = frozenset(("body",))    # an export is the whole record (editor too) but the body
 
 
 class BadRequest(ValueError):

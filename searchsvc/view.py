@@ -29,7 +29,7 @@ SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and 
 FEW_DOCS = 32           # term frequencies at this many documents or fewer: one bisect each (Sidecar.freq_of)
 DENSE_RATIO = 10        # IndexView._spread: a binary search costs ~10 postings spread (or ~160 articles zeroed)
 HEAD_SCAN_MIN = 2_000   # candidates from which heads are searched by numpy, not one by one
-RECENT_TERMS = 4_096    # terms whose dictionary entries are kept in a plain dict (IndexView._lookup)
+RECENT_TERMS = 1_024    # terms whose dictionary entries are kept in a plain dict (IndexView._lookup)
 LONG_TEXT_BYTES = 256 << 10  # texts at least this long are kept decompressed (IndexView._long), and
                              # searched through their pair tables (longtext.py)
 MINUTES_PER_DAY = 24 * 60
@@ -109,7 +109,9 @@ class IndexView:
         self._dictionary = SizedLRU(cache_bytes // 8, lambda hit: 100 * len(hit[1]) + 200, name="dictionary")
         # ...and the most recent of them in a plain dict (emptied when full): a query asks ~60
         # times, mostly for terms it asked before, and an LRU's locked lookup costs ~2 µs.
+        # Outside the byte budget: ~150 bytes a segment an entry, ~3.5 MB at 22 segments.
         self._recent: dict[tuple[str, str], tuple] = {}
+        self._recent_max = RECENT_TERMS if self._dictionary.enabled else 0
 
     def close(self):
         self.searcher.close()     # (sidecar maps go with the last array using them: a request may still run)
@@ -256,8 +258,9 @@ class IndexView:
     def _lookup(self, fieldname: str, term: str) -> tuple[int, tuple[tuple[int, int, int], ...]]:
         """The term's document frequency and, per segment, where its postings lie in the
         sidecar and its term number there (``start, end, t``; all -1: not there, or no
-        sidecar), remembered: a query asks both, often. Python ints throughout: a query
-        looks up ~100 terms, most of them in every segment."""
+        sidecar), remembered (the last RECENT_TERMS in a plain dict, then an LRU): a query asks
+        both, often. Python ints throughout: a query looks up ~100 terms, most of them in every
+        segment."""
         key = (fieldname, term)
         hit = self._recent.get(key)
         if hit is not None:
@@ -277,9 +280,10 @@ class IndexView:
                 spans.append(found or _ABSENT)
             hit = (df, tuple(spans))
             self._dictionary.put(key, hit)
-        if len(self._recent) >= RECENT_TERMS:
-            self._recent.clear()
-        self._recent[key] = hit
+        if self._recent_max:            # (no dictionary cache: none here either)
+            if len(self._recent) >= self._recent_max:
+                self._recent.clear()
+            self._recent[key] = hit
         return hit
 
     def phrase_positions(self, text: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

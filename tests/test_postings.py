@@ -72,19 +72,29 @@ def test_term_freqs_and_masks_agree_with_postings(view):
     assert np.flatnonzero(view.mask("body", "发展")).tolist() == sorted(ids.tolist())
 
 
-def test_document_frequencies_stay_whooshs_as_the_recent_terms_fill_and_empty(view, monkeypatch):
-    """The dictionary's recent terms (a plain dict in front of its LRU, emptied when full)
-    answer what the segments' term dictionaries do, across many emptyings."""
-    monkeypatch.setattr(view_module, "RECENT_TERMS", 3)
-    view._recent.clear()
+def test_dictionary_entries_are_the_segments_as_the_recent_terms_fill_and_empty(view, monkeypatch):
+    """A term's dictionary entry (its document frequency, and where its postings lie in
+    each segment) is the same computed from the segments, found in the recent terms' dict
+    (here of 3, emptied when full) or in the LRU behind it; the frequency is Whoosh's."""
+    monkeypatch.setattr(view, "_recent_max", 3)
     leaf, _ = view.leaves[0]
-    terms = [t.decode() for _, t in _terms(leaf, "body")[::97][:40]]
-    for _ in range(2):          # the second pass from the LRU (the dict was emptied since)
-        for term in terms:
-            want = sum(leaf.doc_frequency("body", term.encode()) for leaf, _ in view.leaves)
-            for _ in range(2):  # the second time from the dict
-                assert view.doc_frequency("body", term) == want, term
-                assert len(view._recent) <= 3
+    asked = []
+    for field in ("body", "title", "text_c"):
+        every = _terms(leaf, field)
+        asked += [(field, t.decode()) for _, t in every[::max(1, len(every) // 15)][:15]]
+    asked.append(("body", "𠀀𠀀"))                      # in no segment
+    assert len(asked) >= 40
+    view._dictionary.clear()
+    view._recent.clear()
+    computed = {}
+    for field, term in asked:
+        entry = computed[field, term] = view._lookup(field, term)       # from the segments
+        assert (field, term) in view._recent and len(view._recent) <= 3
+        assert view._lookup(field, term) is entry                         # from the dict
+        assert entry[0] == sum(seg.doc_frequency(field, term.encode()) for seg, _ in view.leaves)
+    view._recent.clear()
+    for (field, term), entry in computed.items():
+        assert view._lookup(field, term) == entry                         # from the LRU
 
 
 @pytest.mark.parametrize("needle", ["视网消息", "新华社", "习近平", "年", "（新闻联播）"])
