@@ -108,7 +108,8 @@ def highlight(text: str, needles, normalizer, norm: str | None = None) -> str:
     """``text`` as HTML with its first MAX_MARKS matches of the needles (normalised)
     marked. Normalised a part at a time, up to the part holding the last mark: an
     article page for "的" reads the start of a 5 MB article, not all of it. ``norm``:
-    the text's stored normal form, when the caller has it (a title)."""
+    the text's stored normal form, when the caller has it (a title); used for a text of
+    one part (HIGHLIGHT_PART_CHARS at most)."""
     if len(text) <= HIGHLIGHT_PART_CHARS:     # (a title, most bodies: one part)
         part, offsets = normalizer.with_offsets(text, norm)
         return render(text, _to_original(find_spans(part, needles), offsets))
@@ -117,8 +118,7 @@ def highlight(text: str, needles, normalizer, norm: str | None = None) -> str:
     while start < len(text) and len(spans) < MAX_MARKS:
         # Parts end at a line break, where normalisation never looks across.
         end = text.find("\n", start + HIGHLIGHT_PART_CHARS) + 1 or len(text)
-        stored = norm if start == 0 and end == len(text) else None     # (the whole text's only)
-        part, offsets = normalizer.with_offsets(text[start:end], stored)
+        part, offsets = normalizer.with_offsets(text[start:end])
         found = _to_original(find_spans(part, needles, MAX_MARKS - len(spans)), offsets)
         spans += [(s + start, e + start) for s, e in found]
         start = end

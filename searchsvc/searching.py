@@ -240,8 +240,10 @@ class Engine:
         }
         if in_sections is not None and in_dates is not None:
             docs = docs[in_sections & in_dates]
-        elif in_sections is not None or in_dates is not None:
-            docs = docs[in_sections if in_dates is None else in_dates]
+        elif in_sections is not None:
+            docs = docs[in_sections]
+        elif in_dates is not None:
+            docs = docs[in_dates]
         scores = None if parsed.is_empty else plan.scores(docs)
         suggestion = None
         few = len(docs) == 0 or (len(docs) <= FEW_HITS and len(req.q) <= SHORT_QUERY)
