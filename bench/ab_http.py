@@ -21,8 +21,6 @@ import statistics
 import time
 from urllib.parse import urlencode, urlsplit
 
-from query_bench import percentile   # bench/ is the script's own directory on sys.path
-
 
 def params(q: dict) -> dict:
     out = {"q": q["q"], "page": 1, "per_page": 100 if q["type"] in ("phrase", "filtered") else 10}
@@ -33,6 +31,11 @@ def params(q: dict) -> dict:
     if q.get("to"):
         out["to"] = q["to"]
     return out
+
+
+def query_params(given: str) -> dict:
+    """``"per_page=10&typos=off"`` -> ``{"per_page": "10", "typos": "off"}``."""
+    return dict(kv.split("=", 1) for kv in given.split("&") if kv)
 
 
 class Client:
@@ -74,8 +77,10 @@ def main() -> None:
     ap.add_argument("--b-params", default="", help="extra query parameters for B")
     ap.add_argument("--repeat", type=int, default=1)
     a = ap.parse_args()
-    extra = lambda s: dict(kv.split("=", 1) for kv in s.split("&") if kv)   # noqa: E731
-    clients = {"A": Client(a.a, extra(a.a_params)), "B": Client(a.b, extra(a.b_params))}
+    # bench/ is the script's own directory on sys.path. Imported here: query_bench imports
+    # searchsvc, and peers_reopen.py uses this module's Client under the peers' Python.
+    from query_bench import percentile
+    clients = {"A": Client(a.a, query_params(a.a_params)), "B": Client(a.b, query_params(a.b_params))}
     queries = [json.loads(line) for line in open(a.queries, encoding="utf-8") if line.strip()]
     times = alternate(queries * a.repeat, {name: client.time for name, client in clients.items()})
     print(f"{len(queries)} queries x {a.repeat}, A={a.a} {a.a_params}  B={a.b} {a.b_params}")

@@ -9,6 +9,14 @@ ratio to the peers stays affordable at every size.
 documents). The queries run through ``peers.py``'s own ``top``/``all_ids``, as its run
 does (each once, in a fresh process: like our `evaluate.py` pass, not warmed first);
 prints in-process p50/p99 per query type and overall, as ``peers.py`` computes them.
+
+With ``--ours URL`` (a running ``searchsvc serve`` on the same corpus), each query is also
+asked of our service over HTTP (one keep-alive connection, ``ab_http.py``'s parameters:
+pages of 100 for phrase and filtered queries, as ``evaluate.py`` asks; ``--ours-params
+per_page=10`` for the page the peers return), the peer and ours in turn, who goes first
+alternating: the ratio of our HTTP p50 to the peer's in-process p50 is then taken over the
+same seconds of the machine. This machine's speed drifts by 1.5x within minutes; rounds
+run one after the other put that drift into the ratio.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
+
+from ab_http import Client, query_params      # bench/ (this script's directory) is on sys.path
 
 SHARED_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
 
@@ -47,7 +57,11 @@ def main() -> None:
     ap.add_argument("--queries", required=True)
     ap.add_argument("--peers", default="fts5,tantivy")
     ap.add_argument("--shared-bench", default=str(SHARED_BENCH), help="where peers.py is")
+    ap.add_argument("--ours", metavar="URL", help="also time our service at URL, interleaved per query")
+    ap.add_argument("--ours-params", default="", metavar="K=V&...",
+                    help="extra query parameters for ours, e.g. per_page=10")
     args = ap.parse_args()
+    ours = Client(args.ours, query_params(args.ours_params)) if args.ours else None
     sys.path.insert(0, args.shared_bench)
     import peers
     from common import latency_summary      # (peers.py puts ../shared/eval on the path)
@@ -59,8 +73,11 @@ def main() -> None:
         peer = reopen(peers, name, os.path.join(args.workdir, name), docs)
         peer.top(queries[0], peers.TOP_K)       # warm-up, untimed
         by_type: dict[str, list[float]] = {}
+        ours_by_type: dict[str, list[float]] = {}
         failed = 0
-        for q in queries:
+        for n, q in enumerate(queries):
+            if ours is not None and n % 2:      # ours first on odd queries
+                ours_by_type.setdefault(q["type"], []).append(ours.time(q))
             try:
                 t = time.perf_counter()
                 peer.top(q, peers.TOP_K)
@@ -70,14 +87,24 @@ def main() -> None:
             except Exception as e:              # one bad query must not sink the run (as in peers.py)
                 failed += 1
                 print(f"[{name}] {q['q']!r}: {type(e).__name__}: {e}", file=sys.stderr)
-                continue
-            by_type.setdefault(q["type"], []).append(ms)
+                ms = None
+            if ours is not None and not n % 2:
+                ours_by_type.setdefault(q["type"], []).append(ours.time(q))
+            if ms is not None:
+                by_type.setdefault(q["type"], []).append(ms)
         peer.close()
         every = [ms for v in by_type.values() for ms in v]
-        print(f"[{name}] {len(docs)} docs, {len(every)} queries answered, {failed} failed")
+        print(f"[{name}] {len(docs)} docs, {len(every)} queries answered, {failed} failed"
+              + (f"; ours over HTTP at {args.ours} {args.ours_params} in turn" if ours else ""))
+        ours_every = [ms for v in ours_by_type.values() for ms in v]
         for t, v in sorted(by_type.items()) + [("all", every)]:
             lat = latency_summary(v)            # peers.py's and evaluate.py's percentiles
-            print(f"  {t:10s} p50 {lat['p50']:7.2f}  p99 {lat['p99']:7.2f} ms")
+            line = f"  {t:10s} p50 {lat['p50']:7.2f}  p99 {lat['p99']:7.2f} ms"
+            if ours is not None:
+                mine = latency_summary(ours_every if t == "all" else ours_by_type[t])
+                line += (f"   ours p50 {mine['p50']:7.2f}  p99 {mine['p99']:7.2f} ms"
+                         f"   ours/{name} p50 {mine['p50'] / lat['p50']:5.2f}x  p99 {mine['p99'] / lat['p99']:5.2f}x")
+            print(line)
 
 
 if __name__ == "__main__":
