@@ -26,7 +26,7 @@ import orjson
 
 from . import contract, metrics, web
 from .analysis import Analysis
-from .cache import flush_lookups
+from .cache import LOOKUP_FLUSH_SECONDS, flush_lookups
 from .config import Config
 from .openapi import openapi_document
 from .params import MAX_QUERY_CHARS, ApiError, bad, int_param, read, read_body, single, to_search_request
@@ -412,7 +412,7 @@ class AccessLog:
         took = time.perf_counter() - getattr(req.context, "t0", time.perf_counter())
         route = req.uri_template or ("/static" if req.path.startswith("/static/") else "unmatched")
         method = req.method if req.method in falcon.COMBINED_METHODS else "other"
-        flush_lookups()
+        flush_lookups(max_age=LOOKUP_FLUSH_SECONDS)
         metrics.REQUESTS.labels(route, method, str(status)).inc()
         metrics.LATENCY.labels(route, method, str(status)).observe(took)
         if log.isEnabledFor(logging.INFO):

@@ -67,7 +67,9 @@ def post_fork(server, worker):
 
 
 def worker_exit(server, worker):
-    """Write this worker's pending query-log counts."""
+    """Write this worker's pending query-log counts and cache lookups."""
+    from searchsvc.cache import flush_lookups    # (prometheus_client: imported after its directory is set)
+    flush_lookups()
     query_log = getattr(getattr(server.app, "callable", None), "query_log", None)
     if query_log is not None:
         query_log.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 from prometheus_client import REGISTRY
 
@@ -21,6 +22,21 @@ def test_lookups_reach_the_counters_once_flushed():
     before = counted("hit"), counted("miss")
     flush_lookups()
     assert (counted("hit") - before[0], counted("miss") - before[1]) == (1, 1)
+
+
+def test_after_a_request_lookups_are_counted_at_most_once_a_second_and_a_scrape_counts_all():
+    lru = SizedLRU(1000, lambda v: 10, name="test-flush")
+    flush_lookups()                          # (a scrape, say): the second starts now
+    before = counted("miss")
+    lru.get("absent")
+    flush_lookups(max_age=60)                # after a request, within the minute: not yet
+    assert counted("miss") == before
+    flush_lookups()                          # a scrape (or a worker's exit): everything
+    assert counted("miss") == before + 1
+    lru.get("absent")
+    time.sleep(0.01)
+    flush_lookups(max_age=0.005)             # after a request, past the age: counted
+    assert counted("miss") == before + 2
 
 
 def test_caches_made_while_another_thread_flushes():
