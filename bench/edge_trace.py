@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Where an HTTP search's time goes: the client's view beside timestamps taken inside the worker.
+
+    python bench/edge_trace.py --index DIR --queries ../shared/eval/queries-dev.jsonl [--workers 1]
+
+Starts ``searchsvc serve`` with gunicorn's gthread worker patched to stamp each request
+(bench only: ``ThreadWorker.on_client_socket_readable``, ``handle`` and ``handle_request``
+are gunicorn internals), asks each query once over one keep-alive connection (``ab_http.py``'s
+client and parameters; ``--params per_page=10`` for pages of 10), then prints the medians of:
+
+* ``poll``: the poller saw the request until a pool thread took it up;
+* ``parse``: gunicorn reading and parsing the request; ``environ``: building the WSGI environ;
+* ``app``: the Falcon app (search, snippets, JSON, middleware);
+* ``write``: from the app's return until the answer is written;
+* ``outside``: what the client measured beyond all of that (its own parsing of the
+  answer, the kernel, scheduling on a shared machine).
+
+Each part's median is of that part alone: they need not add up to the client's median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+STAGES = ("poll", "parse", "environ", "app", "write")
+
+
+def patch_worker(trace_path: str) -> None:
+    """Stamp every request in this process's gthread workers; each worker appends its
+    requests' stages to ``trace_path`` when it exits (nothing written while timing)."""
+    from gunicorn.workers import gthread
+
+    readable, handle, handle_request = (gthread.ThreadWorker.on_client_socket_readable,
+                                        gthread.ThreadWorker.handle, gthread.ThreadWorker.handle_request)
+    rows = []
+
+    def on_readable(self, conn, client):
+        conn.stamps = [time.perf_counter()]
+        return readable(self, conn, client)
+
+    def timed_handle(self, conn):
+        stamps = getattr(conn, "stamps", None) or [time.perf_counter()]
+        stamps.append(time.perf_counter())          # taken up by a pool thread
+        conn.stamps, conn.path = stamps, None
+        result = handle(self, conn)
+        stamps.append(time.perf_counter())          # written
+        if len(stamps) == 6:                        # a request answered (not a refused or closed connection)
+            rows.append({"path": conn.path, "stages": [b - a for a, b in zip(stamps, stamps[1:])]})
+        return result
+
+    def timed_handle_request(self, req, conn):
+        conn.stamps.append(time.perf_counter())     # parsed
+        conn.path = req.path
+        app = self.wsgi
+
+        def stamped(environ, start_response):
+            conn.stamps.append(time.perf_counter())  # environ built
+            body = app(environ, start_response)
+            conn.stamps.append(time.perf_counter())  # the app returned
+            return body
+
+        self.wsgi = stamped     # (one client in turn: no other request shares the worker meanwhile)
+        try:
+            return handle_request(self, req, conn)
+        finally:
+            self.wsgi = app
+
+    def write_rows():
+        if rows:
+            with open(trace_path, "a") as f:
+                f.write("".join(json.dumps(r) + "\n" for r in rows))
+
+    atexit.register(write_rows)     # (inherited by the workers gunicorn forks; they leave by sys.exit)
+    gthread.ThreadWorker.on_client_socket_readable = on_readable
+    gthread.ThreadWorker.handle = timed_handle
+    gthread.ThreadWorker.handle_request = timed_handle_request
+
+
+def serve(args) -> int:
+    """The child: ``searchsvc serve`` with the stamps."""
+    patch_worker(args.trace)
+    from searchsvc.cli import main
+    return main(["serve", "--index", args.index, "--port", str(args.port), "--workers", str(args.workers)])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def drive(args) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from ab_http import Client, query_params
+
+    queries = [json.loads(line) for line in open(args.queries, encoding="utf-8") if line.strip()]
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        trace = os.path.join(tmp, "trace.jsonl")
+        env = {**os.environ, "SEARCHSVC_LOG_LEVEL": "warning", "SEARCHSVC_RESULT_CACHE": "0"}
+        server = subprocess.Popen([sys.executable, __file__, "--serve", "--trace", trace, "--index", args.index,
+                                   "--port", str(port), "--workers", str(args.workers)], env=env,
+                                  stdout=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 300
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise SystemExit("the service did not start")
+                    time.sleep(0.5)
+            client = Client(f"http://127.0.0.1:{port}", query_params(args.params))
+            client.time(queries[0])     # the connection opened, untimed
+            took = [client.time(q) for q in queries]
+        finally:
+            server.send_signal(signal.SIGTERM)      # the workers write their rows as they exit
+            server.wait(timeout=60)
+        rows = [json.loads(line) for line in open(trace)] if os.path.exists(trace) else []
+    # One connection: one worker answered every search, in order; the first was untimed.
+    rows = [r["stages"] for r in rows if r["path"] == "/search"][1:]
+    if len(rows) != len(took):
+        raise SystemExit(f"{len(rows)} searches traced for {len(took)} asked (a gunicorn whose gthread "
+                         "internals differ from those patched here?)")
+    med = {name: statistics.median(r[i] for r in rows) * 1000 for i, name in enumerate(STAGES)}
+    server_total = [sum(r) * 1000 for r in rows]
+    outside = [c - s for c, s in zip(took, server_total)]
+    print(f"{len(took)} queries; {args.workers} worker(s); params {args.params or '-'}")
+    print(f"client p50 {statistics.median(took):.3f} ms; in the worker p50 {statistics.median(server_total):.3f} ms")
+    print("  " + "  ".join(f"{name} {ms:.3f}" for name, ms in med.items())
+          + f"  outside {statistics.median(outside):.3f}  (medians, ms)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--index", required=True, help="the index to serve")
+    ap.add_argument("--queries", help="JSON lines with q, type (and section, from, to)")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--params", default="", metavar="K=V&...", help="extra query parameters, e.g. per_page=10")
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--trace", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        sys.exit(serve(args))
+    if not args.queries:
+        ap.error("--queries is required")
+    drive(args)
+
+
+if __name__ == "__main__":
+    main()
