@@ -59,12 +59,22 @@ class Normalizer:
     def __init__(self, cache_dir: str | os.PathLike | None = None):
         self.t2s, table, contextual = _normal_forms(Path(cache_dir) if cache_dir else None)
         self.table = table
+        self._contextual_cps = contextual
         self._contextual = CharSet(contextual)
         self._expanding = CharSet(cp for cp, m in table.items() if len(m) != 1)
         # Where a segment of text that normalises on its own starts: any non-contextual character.
         self._segment_starts = re.compile("[^" + self._contextual.pattern.pattern[1:])
         self._mapped = CharSet(table)
         self._by_char = {chr(cp): m for cp, m in table.items()}
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """sha256 of the normal forms (Unicode's and OpenCC's versions decide them). An index
+        records it: its character grams and stored normal forms were made with them, and
+        queries normalised otherwise would not find what grep finds."""
+        forms = [unicodedata.unidata_version, sorted(self.table.items()), sorted(self.t2s.items()),
+                 sorted(self._contextual_cps)]
+        return hashlib.sha256(json.dumps(forms, ensure_ascii=False).encode("utf-8")).hexdigest()
 
     def __call__(self, text: str) -> str:
         astral = has_astral(text)      # (once for both character sets)
@@ -591,6 +601,11 @@ class Analysis:
     def initialize(self) -> "Analysis":
         self.segmenter.initialize()
         return self
+
+    def index_meta(self) -> dict[str, str | None]:
+        """What an index built by these chains records beside its terms, to tell when it no
+        longer matches them (:meth:`IndexStore.rebuild_reasons`)."""
+        return {"userdict_sha256": self.segmenter.userdict_digest(), "normal_forms_sha256": self.normalizer.digest}
 
     def query_terms(self, text: str) -> list[str]:
         """The words a query is made of, normalised and segmented like articles. A short

@@ -131,9 +131,10 @@ def snapshot(root: Path, dest: Path, timeout: float) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _servable(store: IndexStore, snap: Path, userdict_digest: str | None) -> list[str]:
+def _servable(store: IndexStore, snap: Path, analysis_meta: dict) -> list[str]:
     """Refuse a snapshot this code cannot read (another schema or analysis chain); return
-    what else differs (the user dictionary: queries would be segmented unlike the index)."""
+    what else differs (the user dictionary or the normal forms: queries would be analysed
+    unlike the index)."""
     meta = store.meta(snap / "index")
     found = (meta.get("schema_version"), meta.get("analysis_version"))
     if found != (SCHEMA_VERSION, ANALYSIS_VERSION):
@@ -141,7 +142,7 @@ def _servable(store: IndexStore, snap: Path, userdict_digest: str | None) -> lis
             f"snapshot {snap}: its index has schema version {found[0]} and analysis version {found[1]}, "
             f"this searchsvc reads {SCHEMA_VERSION} and {ANALYSIS_VERSION} (run the same searchsvc version "
             f"on every host, or rebuild with this one and take a new snapshot)")
-    return store.rebuild_reasons(userdict_digest, snap / "index")
+    return store.rebuild_reasons(analysis_meta, snap / "index")
 
 
 def _copy_checked(snap: Path, files: dict[str, str], dest: Path) -> None:
@@ -160,15 +161,16 @@ def _copy_checked(snap: Path, files: dict[str, str], dest: Path) -> None:
     fsync_tree(dest)
 
 
-def restore(root: Path, snap: Path, timeout: float, userdict_digest: str | None = None) -> dict:
+def restore(root: Path, snap: Path, timeout: float, analysis_meta: dict | None = None) -> dict:
     """Make the snapshot in ``snap`` the live generation and journal of the index at ``root``.
 
     Returns its manifest plus ``replaced`` (the generation and journal sequence it took
-    the place of) and ``warnings`` (a user dictionary other than ``userdict_digest``)."""
+    the place of) and ``warnings`` (how the snapshot's analysis differs from ``analysis_meta``,
+    :meth:`Analysis.index_meta`; none looked for without it)."""
     snap = Path(snap)
     manifest = verify(snap)
     store, journal = IndexStore(root), Journal(root)
-    warnings = _servable(store, snap, userdict_digest)
+    warnings = _servable(store, snap, analysis_meta or {})
     journal_data = (snap / JOURNAL).read_bytes()
     if hashlib.sha256(journal_data).hexdigest() != manifest["files"][JOURNAL]:
         raise BackupError(f"snapshot {snap}: {JOURNAL} changed while it was read")

@@ -310,7 +310,7 @@ def cmd_stats(args, config) -> int:
         "size_mb": round(engine.store.size_bytes() / 1e6, 1),
         "segments": len(view.leaves),
         "sections": engine.section_tree(),
-        "needs_rebuild": engine.store.rebuild_reasons(engine.analysis.segmenter.userdict_digest()),
+        "needs_rebuild": engine.store.rebuild_reasons(engine.analysis.index_meta()),
     }
     size, last_seq = Journal(config.index_dir).stats()
     stats["journal"] = {"bytes": size, "last_seq": last_seq}
@@ -356,17 +356,18 @@ def cmd_snapshot(args, config) -> int:
 
 
 def cmd_restore(args, config) -> int:
-    from .analysis import Segmenter
+    from .analysis import Analysis
 
-    m = _backup("restore", config, args.source, userdict_digest=Segmenter(config.userdict).userdict_digest())
+    m = _backup("restore", config, args.source,
+                analysis_meta=Analysis(config.userdict, config.cache_dir).index_meta())
     was = m["replaced"]
     print(f"restored {args.source} ({m['created']}): {m['documents']} documents, "
           f"journal up to sequence {m['journal_last_seq']}; current is now {m['generation']} "
           f"(was {was['generation'] or 'no index'}, journal up to sequence {was['journal_last_seq']})")
     for reason in m["warnings"]:
-        print(f"warning: {reason} (the snapshot was indexed with another user dictionary than "
-              f"{config.userdict or 'none'}: use the writer host's, or run 'searchsvc index --rebuild')",
-              file=sys.stderr)
+        print(f"warning: {reason} (the snapshot was indexed otherwise than this host would, with user "
+              f"dictionary {config.userdict or 'none'}: use the writer host's dictionary and versions, "
+              "or run 'searchsvc index --rebuild')", file=sys.stderr)
     return 0
 
 
@@ -439,6 +440,9 @@ def cmd_serve(args, config) -> int:
             print(summary.line(), file=sys.stderr)
             if summary.documents == 0:
                 raise _Failure(f"nothing could be indexed from {', '.join(corpus)}", 1)
+        for reason in indexer.store.rebuild_reasons(indexer.analysis.index_meta()):
+            print(f"warning: {reason}: searches may miss what they should find until "
+                  f"'searchsvc index --rebuild' (the service starts on this index)", file=sys.stderr)
         t0 = time.perf_counter()
         built = indexer.ensure_sidecars()
         if built:

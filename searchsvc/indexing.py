@@ -89,11 +89,11 @@ class Indexer:
                        progress: Callable[[int], None] | None = None,
                        lock_wait: float = LOCK_TIMEOUT) -> Summary:
         self.analysis.initialize()
-        digest = self.analysis.segmenter.userdict_digest()
+        analysis_meta = self.analysis.index_meta()
         if rebuild:
             with self.store.rebuild_lock():
                 self.store.remove_stale_generations()      # a killed rebuild's leftovers first
-                path, ix = self.store.create_generation(digest)
+                path, ix = self.store.create_generation(analysis_meta)
                 try:
                     summary = self._write(ix, articles, workers, progress, replace=False)
                     # Writes through the API (the journal) are replayed into the new generation:
@@ -121,10 +121,10 @@ class Indexer:
                 self.store.remove_stale_generations()
                 return summary
         if self.store.exists():
-            reasons = self.store.rebuild_reasons(digest)
+            reasons = self.store.rebuild_reasons(analysis_meta)
             if reasons:
                 print(f"warning: {'; '.join(reasons)}: run with --rebuild", file=sys.stderr)
-        ix = self.store.open_or_create(digest)
+        ix = self.store.open_or_create(analysis_meta)
         return self._write(ix, articles, workers, progress, replace=True, lock_wait=lock_wait)
 
     def ensure_sidecars(self) -> int:

@@ -37,6 +37,15 @@ from .whoosh_adapter import latest_generation
 META = "searchsvc.json"
 CURRENT = "current"
 BUILDING = "building"     # in a generation until it is swapped in: a killed build's leftovers have it
+# Why an index no longer matches the analysis chains (Analysis.index_meta's keys).
+CHANGED = {
+    "userdict_sha256": "the user dictionary changed",
+    "normal_forms_sha256": "the normal forms changed (another Unicode or OpenCC version: the index's "
+                           "character grams and stored normal forms differ from the queries')",
+}
+UNRECORDED = {    # keys an index built by an earlier searchsvc lacks
+    "normal_forms_sha256": "the index does not record its normal forms (built by an earlier searchsvc)",
+}
 
 
 class IndexMissing(Exception):
@@ -86,25 +95,29 @@ class IndexStore:
         except (OSError, ValueError):
             return {}
 
-    def rebuild_reasons(self, userdict_digest: str | None, path: Path | None = None) -> list[str]:
+    def rebuild_reasons(self, analysis_meta: dict, path: Path | None = None) -> list[str]:
         """Why the current index (or the generation in ``path``) does not match this code
-        and configuration."""
+        and configuration (``analysis_meta``: :meth:`Analysis.index_meta`)."""
         meta = self.meta(path)
         reasons = []
         if meta.get("schema_version") != SCHEMA_VERSION:
             reasons.append("the index schema changed")
         if meta.get("analysis_version") != ANALYSIS_VERSION:
             reasons.append("the analysis chain changed")
-        if meta.get("userdict_sha256") != userdict_digest:
-            reasons.append("the user dictionary changed")
+        for key, value in analysis_meta.items():
+            if key not in meta and key in UNRECORDED:
+                reasons.append(UNRECORDED[key])
+            elif meta.get(key) != value:
+                reasons.append(CHANGED[key])
         return reasons
 
     # ------------------------------------------------------------ writing
-    def create_generation(self, userdict_digest: str | None):
-        """A new empty Whoosh index in a fresh generation directory (not yet current)."""
+    def create_generation(self, analysis_meta: dict):
+        """A new empty Whoosh index in a fresh generation directory (not yet current);
+        ``analysis_meta`` (:meth:`Analysis.index_meta`) is recorded in its meta file."""
         path = self.new_generation_dir()
-        meta = {"schema_version": SCHEMA_VERSION, "analysis_version": ANALYSIS_VERSION,
-                "userdict_sha256": userdict_digest, "created": dt.datetime.now(dt.timezone.utc).isoformat()}
+        meta = {"schema_version": SCHEMA_VERSION, "analysis_version": ANALYSIS_VERSION, **analysis_meta,
+                "created": dt.datetime.now(dt.timezone.utc).isoformat()}
         (path / META).write_text(json.dumps(meta, indent=1), "utf-8")
         # Read through pread like every index this store opens: Whoosh's mmap path copies what it
         # opens, which a rebuild's read-back of its new segments (view.verify) took 1.4 GB + 2 GB for at x10.
@@ -120,10 +133,10 @@ class IndexStore:
         (path / BUILDING).touch()
         return path
 
-    def open_or_create(self, userdict_digest: str | None):
+    def open_or_create(self, analysis_meta: dict):
         if self.exists():
             return self.open()
-        path, ix = self.create_generation(userdict_digest)
+        path, ix = self.create_generation(analysis_meta)
         self.swap(path)
         return ix
 

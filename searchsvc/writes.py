@@ -90,7 +90,7 @@ class Writer:
             if self.store.exists():
                 ix = self.store.open()
             else:
-                ix = self.store.open_or_create(self.indexer.analysis.segmenter.userdict_digest())
+                ix = self.store.open_or_create(self.indexer.analysis.index_meta())
             self.indexer.apply_state(ix, state, wait)     # raises only when nothing was committed
         except BaseException:
             journal.cut(record)                          # so the journal must not keep it

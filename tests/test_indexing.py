@@ -1,5 +1,6 @@
 """The index and the command line that builds it."""
 
+import copy
 import gc
 import json
 import multiprocessing
@@ -18,8 +19,9 @@ from searchsvc.cli import EXAMPLE_CORPUS, main
 from searchsvc.indexing import Indexer
 from searchsvc.parsing import Article
 from searchsvc.spool import Spool
-from searchsvc.store import IndexStore
+from searchsvc.store import CHANGED, UNRECORDED, IndexStore
 
+from conftest import serving
 from writeutil import stored_articles
 
 
@@ -42,6 +44,51 @@ def test_cli_index_upsert_delete_and_stats(tmp_path, capsys):
     stats = json.loads(capsys.readouterr().out)
     assert stats["documents"] == 11 and stats["undated"] == 1
     assert {s["name"] for s in stats["sections"]} == {"工作动态", "思想建设", "作风建设", "组织建设"}
+
+
+def test_an_index_made_with_other_normal_forms_is_reported_until_rebuilt(tmp_path, capsys):
+    """Another Unicode or OpenCC version normalises some characters otherwise, and the index's
+    character grams and stored normal forms would no longer match the queries' (a phrase grep
+    finds, missed). The index records the normal forms it was made with; ``stats`` and
+    ``index`` name the fix until a rebuild."""
+    ix = tmp_path / "ix"
+    assert run_cli("index", "--index", ix, EXAMPLE_CORPUS) == 0
+    meta_path = IndexStore(ix).current_path() / "searchsvc.json"
+    meta = json.loads(meta_path.read_text("utf-8"))
+    assert len(meta["normal_forms_sha256"]) == 64
+
+    def needs_rebuild():
+        capsys.readouterr()
+        assert run_cli("stats", "--index", ix, "--json") == 0
+        return json.loads(capsys.readouterr().out)["needs_rebuild"]
+
+    assert needs_rebuild() == []
+    meta["normal_forms_sha256"] = "0" * 64        # as made under another Unicode or OpenCC version
+    meta_path.write_text(json.dumps(meta), "utf-8")
+    assert needs_rebuild() == [CHANGED["normal_forms_sha256"]]
+    assert run_cli("index", "--index", ix, EXAMPLE_CORPUS / "articles.jsonl") == 0
+    assert f"warning: {CHANGED['normal_forms_sha256']}: run with --rebuild" in capsys.readouterr().err
+    with serving(ix, workers=1) as (_, proc):     # the service starts, and says so
+        pass
+    assert f"warning: {CHANGED['normal_forms_sha256']}: searches may miss" in proc.output
+    del meta["normal_forms_sha256"]               # made by a searchsvc that did not record them
+    IndexStore(ix).current_path().joinpath("searchsvc.json").write_text(json.dumps(meta), "utf-8")
+    assert needs_rebuild() == [UNRECORDED["normal_forms_sha256"]]
+    assert run_cli("index", "--rebuild", "--index", ix, EXAMPLE_CORPUS) == 0
+    assert needs_rebuild() == []
+
+
+def test_the_normal_forms_digest_is_of_the_forms(analysis):
+    """The same forms give the same digest in every process; any form changed, another one."""
+    from searchsvc.analysis import Normalizer
+    normalizer = analysis.normalizer
+    assert Normalizer(analysis.segmenter.cache_dir).digest == normalizer.digest
+    for attribute, change in (("table", {ord("Ａ"): "b"}), ("t2s", {ord("們"): "门"}), ("_contextual_cps", {0x301})):
+        other = copy.copy(normalizer)
+        other.__dict__.pop("digest", None)
+        before = getattr(normalizer, attribute)
+        setattr(other, attribute, {**before, **change} if isinstance(before, dict) else before ^ change)
+        assert other.digest != normalizer.digest, attribute
 
 
 def test_exit_status_for_skips_nothing_and_usage(tmp_path, capsys):
@@ -131,7 +178,7 @@ def test_new_segments_are_read_back_before_they_are_published(tmp_path, analysis
     monkeypatch.setattr(PreadFileStorage, "open_file", lambda self, name, **kw: opened.append(name) or
                         pread_open(self, name, **kw))
 
-    generation, ix = IndexStore(tmp_path).create_generation(None)
+    generation, ix = IndexStore(tmp_path).create_generation(analysis.index_meta())
     worker = FastSegmentWriter(ix, recorder=sidecar.Recorder, _lk=False)
     articles = [Article(id=f"a{i}", title=f"会议{i}", body="全面从严治党，" * (i + 1)) for i in range(40)]
     for a in articles:
