@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import os
 import shutil
 import sys
 import tempfile
@@ -79,10 +80,15 @@ def metrics_directory(config: Config):
     for stale in path.glob("*.db"):     # a previous run's counts would be summed in
         stale.unlink()
     export_environ(MULTIPROC_ENV, str(path))
+    # gunicorn forks its workers inside this block, and a worker leaves by sys.exit, through
+    # this finally too: only the process that made the directory removes it (a worker exiting
+    # on a timeout, max_requests or a reload removed it under the others: /metrics and every
+    # request then failed on the missing counter files).
+    owner = os.getpid()
     try:
         yield config.with_(metrics_dir=path)
     finally:
-        if own:
+        if own and os.getpid() == owner:
             shutil.rmtree(path, ignore_errors=True)
 
 

@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -66,6 +67,34 @@ def test_workers_pick_up_a_new_index_version_without_restart(server):
     assert reloaded == set(workers)
     for _ in range(10):        # and from then on, whichever worker answers finds it
         assert get(base + "/search?" + urllib.parse.urlencode({"q": "独特词汇甲乙丙"}))[1]["total"] == 1
+
+
+def test_a_worker_that_exits_is_replaced_and_the_service_keeps_counting(server):
+    """gunicorn replaces a worker that left (a timeout, max_requests, a crash): the others and
+    the new one keep answering and counting. The worker's exit once removed the metrics
+    directory under them, and every request after it failed."""
+    base, _, proc = server
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    workers = set(children.read_text().split())
+    leaving = workers.pop()
+    os.kill(int(leaving), signal.SIGTERM)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        now = set(children.read_text().split())
+        if leaving not in now and len(now - workers) == 1:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"worker {leaving} was not replaced: {now}")
+    for _ in range(20):        # whichever worker answers: searches and a scrape
+        status, body = get(base + "/search?" + urllib.parse.urlencode({"q": "创先争优"}))
+        assert status == 200 and body["total"] >= 1
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+        assert r.status == 200
+        text = r.read().decode()
+    count = [line for line in text.splitlines()
+             if line.startswith('searchsvc_http_requests_total{method="GET",route="/search",status="200"}')]
+    assert count and float(count[0].rsplit(" ", 1)[1]) >= 20
 
 
 def test_the_app_runs_under_plain_gunicorn(tmp_path):
