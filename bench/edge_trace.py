@@ -12,8 +12,9 @@ client and parameters; ``--params per_page=10`` for pages of 10), then prints th
 * ``parse``: gunicorn reading and parsing the request; ``environ``: building the WSGI environ;
 * ``app``: the Falcon app (search, snippets, JSON, middleware);
 * ``write``: from the app's return until the answer is written;
-* ``outside``: what the client measured beyond all of that (its own parsing of the
-  answer, the kernel, scheduling on a shared machine).
+* ``outside``: what the client measured beyond all of that: its own parsing of the
+  answer, the kernel, scheduling on a shared machine, and the worker's main thread
+  putting the keep-alive connection back on its poller (not stamped).
 
 Each part's median is of that part alone: they need not add up to the client's median.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import glob
 import json
 import os
 import signal
@@ -38,8 +40,8 @@ STAGES = ("poll", "parse", "environ", "app", "write")
 
 
 def patch_worker(trace_path: str) -> None:
-    """Stamp every request in this process's gthread workers; each worker appends its
-    requests' stages to ``trace_path`` when it exits (nothing written while timing)."""
+    """Stamp every request in this process's gthread workers; each worker writes its
+    requests' stages to ``trace_path.PID`` when it exits (nothing written while timing)."""
     from gunicorn.workers import gthread
 
     readable, handle, handle_request = (gthread.ThreadWorker.on_client_socket_readable,
@@ -56,6 +58,7 @@ def patch_worker(trace_path: str) -> None:
         conn.stamps, conn.path = stamps, None
         result = handle(self, conn)
         stamps.append(time.perf_counter())          # written
+        conn.stamps = None                          # (the next request's begin at the poller)
         if len(stamps) == 6:                        # a request answered (not a refused or closed connection)
             rows.append({"path": conn.path, "stages": [b - a for a, b in zip(stamps, stamps[1:])]})
         return result
@@ -79,7 +82,7 @@ def patch_worker(trace_path: str) -> None:
 
     def write_rows():
         if rows:
-            with open(trace_path, "a") as f:
+            with open(f"{trace_path}.{os.getpid()}", "w") as f:     # a file per worker
                 f.write("".join(json.dumps(r) + "\n" for r in rows))
 
     atexit.register(write_rows)     # (inherited by the workers gunicorn forks; they leave by sys.exit)
@@ -129,8 +132,9 @@ def drive(args) -> None:
         finally:
             server.send_signal(signal.SIGTERM)      # the workers write their rows as they exit
             server.wait(timeout=60)
-        rows = [json.loads(line) for line in open(trace)] if os.path.exists(trace) else []
-    # One connection: one worker answered every search, in order; the first was untimed.
+        rows = [json.loads(line) for path in glob.glob(trace + ".*") for line in open(path)]
+    # One connection: one worker answered every search, in order (its file holds all of
+    # them; another worker's, health checks at most); the first was untimed.
     rows = [r["stages"] for r in rows if r["path"] == "/search"][1:]
     if len(rows) != len(took):
         raise SystemExit(f"{len(rows)} searches traced for {len(took)} asked (a gunicorn whose gthread "

@@ -84,8 +84,9 @@ _last_flush = [0.0]
 def flush_lookups(max_age: float = 0.0) -> None:
     """Count every cache's recent lookups: before a scrape and at a worker's exit, and after
     a request once ``max_age`` seconds passed since the last time (every cache's two
-    multiprocess counters cost ~40 µs a request; a scrape answered by another worker sees
-    this one's last second of lookups at its next scrape)."""
+    multiprocess counters cost ~40 µs a request). A scrape answered by another worker
+    misses the lookups this one made since its last flush, until its next request past
+    the second, a scrape it answers, or its exit."""
     now = time.monotonic()
     if max_age and now - _last_flush[0] < max_age:
         return

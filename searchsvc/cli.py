@@ -365,9 +365,9 @@ def cmd_restore(args, config) -> int:
           f"journal up to sequence {m['journal_last_seq']}; current is now {m['generation']} "
           f"(was {was['generation'] or 'no index'}, journal up to sequence {was['journal_last_seq']})")
     for reason in m["warnings"]:
-        print(f"warning: {reason} (the snapshot was indexed otherwise than this host would, with user "
-              f"dictionary {config.userdict or 'none'}: use the writer host's dictionary and versions, "
-              "or run 'searchsvc index --rebuild')", file=sys.stderr)
+        print(f"warning: {reason} (this host analyses with user dictionary {config.userdict or 'none'}: "
+              "use the writer host's dictionary, Python and OpenCC, or run 'searchsvc index --rebuild')",
+              file=sys.stderr)
     return 0
 
 
@@ -441,8 +441,8 @@ def cmd_serve(args, config) -> int:
             if summary.documents == 0:
                 raise _Failure(f"nothing could be indexed from {', '.join(corpus)}", 1)
         for reason in indexer.store.rebuild_reasons(indexer.analysis.index_meta()):
-            print(f"warning: {reason}: searches may miss what they should find until "
-                  f"'searchsvc index --rebuild' (the service starts on this index)", file=sys.stderr)
+            print(f"warning: {reason}: rebuild with 'searchsvc index --rebuild' (the service starts "
+                  "on this index)", file=sys.stderr)
         t0 = time.perf_counter()
         built = indexer.ensure_sidecars()
         if built:

@@ -68,11 +68,11 @@ def post_fork(server, worker):
 
 def worker_exit(server, worker):
     """Write this worker's pending query-log counts and cache lookups."""
-    from searchsvc.cache import flush_lookups    # (prometheus_client: imported after its directory is set)
-    flush_lookups()
     query_log = getattr(getattr(server.app, "callable", None), "query_log", None)
     if query_log is not None:
         query_log.flush()
+    from searchsvc.cache import flush_lookups    # (prometheus_client: imported after its directory is set)
+    flush_lookups()
 
 
 def _child_exit(metrics_dir):

@@ -83,7 +83,7 @@ def test_metrics_count_searches_by_outcome_and_describe_the_index(client):
         key % "relaxed", 0)
     assert after["searchsvc_index_documents"] == client.simulate_get("/healthz").json["documents"]
     assert 0 <= after['searchsvc_cache_hit_ratio{cache="postings"}'] <= 1
-    # Lookups are counted in batches, flushed after each request: every one shows up.
+    # Lookups are counted in batches, all flushed before the scrape: every one shows up.
     lookups = 'searchsvc_cache_lookups_total{cache="dictionary",result="%s"}'
     assert sum(after.get(lookups % r, 0) - before.get(lookups % r, 0) for r in ("hit", "miss")) > 0
     assert after['searchsvc_http_requests_total{method="GET",route="/search",status="200"}'] >= 2

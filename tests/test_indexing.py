@@ -70,7 +70,7 @@ def test_an_index_made_with_other_normal_forms_is_reported_until_rebuilt(tmp_pat
     assert f"warning: {CHANGED['normal_forms_sha256']}: run with --rebuild" in capsys.readouterr().err
     with serving(ix, workers=1) as (_, proc):     # the service starts, and says so
         pass
-    assert f"warning: {CHANGED['normal_forms_sha256']}: searches may miss" in proc.output
+    assert f"warning: {CHANGED['normal_forms_sha256']}: rebuild with 'searchsvc index --rebuild'" in proc.output
     del meta["normal_forms_sha256"]               # made by a searchsvc that did not record them
     IndexStore(ix).current_path().joinpath("searchsvc.json").write_text(json.dumps(meta), "utf-8")
     assert needs_rebuild() == [UNRECORDED["normal_forms_sha256"]]
@@ -79,7 +79,8 @@ def test_an_index_made_with_other_normal_forms_is_reported_until_rebuilt(tmp_pat
 
 
 def test_the_normal_forms_digest_is_of_the_forms(analysis):
-    """The same forms give the same digest in every process; any form changed, another one."""
+    """The same forms give the same digest (a second normaliser, its tables read from the
+    cache file as another process would); any form changed, another one."""
     from searchsvc.analysis import Normalizer
     normalizer = analysis.normalizer
     assert Normalizer(analysis.segmenter.cache_dir).digest == normalizer.digest
