@@ -26,6 +26,17 @@ from pathlib import Path
 import numpy as np
 
 MAX_QUERY_CHARS = 100
+REOPEN_TRIES = 5      # a log rotated under a waiting writer is reopened (a rotation per try is unlikely)
+
+
+def _is_current(f, path: Path) -> bool:
+    """Whether the open file ``f`` is still the one at ``path`` (not rotated away since it was opened)."""
+    try:
+        here = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(f.fileno())
+    return (mine.st_dev, mine.st_ino) == (here.st_dev, here.st_ino)
 
 
 class QueryLog:
@@ -57,16 +68,22 @@ class QueryLog:
                        for (d, q), n in pending.items()).encode("utf-8")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "ab") as f:
-                fcntl.flock(f, fcntl.LOCK_EX)
-                f.write(data)
-                f.flush()
-                if f.tell() > self.max_bytes:
-                    self._rotate()
+            for _ in range(REOPEN_TRIES):
+                with open(self.path, "ab") as f:
+                    fcntl.flock(f, fcntl.LOCK_EX)
+                    if not _is_current(f, self.path):
+                        continue    # another worker rotated it while this one waited for the lock
+                    f.write(data)
+                    f.flush()
+                    if f.tell() > self.max_bytes:
+                        self._rotate()
+                    return
         except OSError:   # the log is a convenience; searching must not fail for it
             pass
 
     def _rotate(self) -> None:
+        """Shift the old files up (the oldest is dropped) and make the log ``.1``; under the
+        log's lock, so one worker rotates at a time and each rotation is of the current log."""
         for i in range(self.keep - 1, 0, -1):
             older = self.path.with_name(f"{self.path.name}.{i}")
             if older.exists():

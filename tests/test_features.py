@@ -4,9 +4,14 @@ articles, popular queries, CSV export and full-text highlighting."""
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
+import os
+import threading
+import time
 from html.parser import HTMLParser
+from pathlib import Path
 
 from searchsvc.querylog import QueryLog
 from searchsvc.searching import Engine, SearchRequest
@@ -137,6 +142,38 @@ def test_query_log_rotates_by_size_and_still_counts(tmp_path):
     kept = sum(json.loads(line)["count"] for f in files for line in f.read_text().splitlines())
     assert 0 < kept < 30
     assert sum(n for _, n in log.popular(days=1, limit=10, cache_seconds=0)) == kept
+
+
+def test_a_worker_waiting_for_the_log_while_another_rotates_it_writes_to_the_new_log(tmp_path):
+    """Worker A opens the log and waits for its lock while worker B, holding it, rotates the
+    log (B's part played here with the lock and the rename it does). A then writes to the
+    new log: none of the old files is shifted twice and lost."""
+    path = tmp_path / "q.jsonl"
+    for name, q in (("q.jsonl", "当前"), ("q.jsonl.1", "旧一"), ("q.jsonl.2", "旧二")):
+        (tmp_path / name).write_text(json.dumps({"day": "2026-12-01", "q": q, "count": 1}, ensure_ascii=False)
+                                     + "\n", "utf-8")
+    a = QueryLog(path, max_bytes=1 << 20, keep=3, flush_seconds=3600)
+    a.record("新查询")
+    with open(path, "ab") as b:
+        fcntl.flock(b, fcntl.LOCK_EX)                  # B holds the log's lock...
+        writer = threading.Thread(target=a.flush)
+        writer.start()                                 # ...and A opens the log and waits for it
+        inode, deadline = os.fstat(b.fileno()).st_ino, time.time() + 10
+        while not _waiting_for(inode) and time.time() < deadline:
+            time.sleep(0.01)
+        assert _waiting_for(inode), "A did not wait for the lock"
+        os.replace(tmp_path / "q.jsonl.2", tmp_path / "q.jsonl.3")     # B rotates, as _rotate does
+        os.replace(tmp_path / "q.jsonl.1", tmp_path / "q.jsonl.2")
+        os.replace(path, tmp_path / "q.jsonl.1")
+    writer.join(timeout=10)
+    held = {f.name: [json.loads(line)["q"] for line in f.read_text("utf-8").splitlines()]
+            for f in tmp_path.iterdir()}
+    assert held == {"q.jsonl": ["新查询"], "q.jsonl.1": ["当前"], "q.jsonl.2": ["旧一"], "q.jsonl.3": ["旧二"]}
+
+
+def _waiting_for(inode: int) -> bool:
+    """Whether some process waits for a lock on the file ``inode`` (a "->" line of /proc/locks)."""
+    return any("->" in line and f":{inode} " in line for line in Path("/proc/locks").read_text().splitlines())
 
 
 # ------------------------------------------------------------------ export
