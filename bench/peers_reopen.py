@@ -63,7 +63,6 @@ def main() -> None:
     ap.add_argument("--ours-params", default="", metavar="K=V&...",
                     help="extra query parameters for ours, e.g. per_page=10")
     args = ap.parse_args()
-    ours = Client(args.ours, query_params(args.ours_params)) if args.ours else None
     sys.path.insert(0, args.shared_bench)
     import peers
     from common import latency_summary      # (peers.py puts ../shared/eval on the path)
@@ -74,6 +73,10 @@ def main() -> None:
     for name in args.peers.split(","):
         peer = reopen(peers, name, os.path.join(args.workdir, name), docs)
         peer.top(queries[0], peers.TOP_K)       # warm-up, untimed
+        ours = None
+        if args.ours:       # a connection per pass (an idle one is closed after 5 s), opened untimed
+            ours = Client(args.ours, query_params(args.ours_params))
+            ours.time(queries[0])
         by_type: dict[str, list[float]] = {}
         ours_by_type: dict[str, list[float]] = {}
         failed = 0
