@@ -56,7 +56,8 @@ LOGCONFIG = {
 
 def post_fork(server, worker):
     """Before the new worker takes requests: the inherited index view, reopened if a newer
-    version was committed since the master opened it, and a fresh vocabulary (background)."""
+    version was committed since the master opened it (opened, if the master let it go), and
+    a fresh vocabulary (background)."""
     engine = getattr(server.app.callable, "engine", None) if getattr(server.app, "callable", None) else None
     if engine is not None:
         try:

@@ -1,4 +1,5 @@
-"""gunicorn's gthread worker, adapted at the HTTP edge (``worker_class`` in gunicorn_conf).
+"""gunicorn's gthread worker, adapted at the HTTP edge (``worker_class`` in gunicorn_conf),
+and its master loop, which lets an old index version go (:class:`ReleasingArbiter`).
 
 * Raw UTF-8 in the request target (``curl 'http://host/search?q=党建'``, what people
   type) is percent-encoded before gunicorn checks the line, as a browser would have;
@@ -10,8 +11,8 @@
 
 This is the one module that uses gunicorn internals (``Request.read_line`` and
 ``parse_request_line``, ``RequestParser.mesg_class``, ``gthread.TConn.init``,
-``Worker.handle_error``); tests/test_http_edge.py pins them. It also holds the
-``logger_class`` (:class:`AppLogger`), which leaves the access line to the app.
+``Worker.handle_error``, ``Arbiter.manage_workers``); tests/test_http_edge.py pins them.
+It also holds the ``logger_class`` (:class:`AppLogger`), which leaves the access line to the app.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from urllib.parse import quote_from_bytes
 
 from gunicorn import glogging
+from gunicorn.arbiter import Arbiter
 from gunicorn.http import errors
 from gunicorn.http.message import Request
 from gunicorn.http.parser import RequestParser
@@ -125,3 +128,25 @@ class AppLogger(glogging.Logger):
 
     def access(self, resp, req, environ, request_time):
         pass
+
+
+class ReleasingArbiter(Arbiter):
+    """gunicorn's master loop, which also lets the preloaded engine's index view go once a
+    newer version is committed (checked every ``reload_interval`` in ``manage_workers``, which
+    the master's loop calls at least once a second): the master serves nothing, so it never reopens the view it started
+    with, whose files would stay allocated after a rebuild deleted them. A worker forked
+    later opens the current version itself (``gunicorn_conf.post_fork``)."""
+
+    def __init__(self, app, interval: float):
+        super().__init__(app)
+        self.interval, self._checked = interval, time.monotonic()
+
+    def manage_workers(self):
+        super().manage_workers()
+        now = time.monotonic()
+        if now - self._checked < self.interval:
+            return
+        self._checked = now
+        engine = getattr(getattr(self.app, "callable", None), "engine", None)    # (the preloaded app's)
+        if engine is not None and engine.release_stale():
+            self.log.info("index changed: the master let its view of the old version go")

@@ -141,6 +141,24 @@ class Engine:
         """Check for a new index version on the next request (after this process wrote)."""
         self._checked = float("-inf")
 
+    def release_stale(self) -> bool:
+        """Let the view go if a newer index version was committed, and say whether it did.
+        For the serve master, which answers nothing and so never reopens: its view would keep
+        the files of the generation it started with open, allocated on disk after a rebuild
+        deletes them. The next :meth:`view` opens the current version."""
+        with self._lock:
+            if self._view is None:
+                return False
+            try:
+                version = self.store.version()
+            except OSError:
+                return False
+            if version is None or version == self._view.version:
+                return False
+            self._view = None       # its descriptors and maps close with the last reference
+            self._results.clear()
+            return True
+
     def view(self) -> IndexView:
         """The current index view, reopened when a new version was committed."""
         now = time.monotonic()

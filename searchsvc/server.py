@@ -14,6 +14,7 @@ from pathlib import Path
 from gunicorn.app.base import BaseApplication
 
 from . import gunicorn_conf
+from .gunicorn_worker import ReleasingArbiter
 from .config import MULTIPROC_ENV, Config, export_environ
 
 
@@ -32,11 +33,23 @@ class SearchServer(BaseApplication):
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
+    def run(self):
+        """gunicorn's master loop (``BaseApplication.run``), which also lets the preloaded
+        engine's view go once the index changed (:class:`ReleasingArbiter`)."""
+        try:
+            ReleasingArbiter(self, self.config_obj.reload_interval).run()
+        except RuntimeError as e:
+            print(f"\nError: {e}\n", file=sys.stderr)
+            sys.stderr.flush()
+            sys.exit(1)
+
     def load(self):
         """The app, with the index open and the suggestion vocabulary built in the master:
         workers inherit both copy-on-write instead of each building its own (memory, start
         time); ``gc.freeze`` keeps the collector from touching, and so copying, those pages.
-        Reads use pread, so the inherited descriptors are safe to share."""
+        Reads use pread, so the inherited descriptors are safe to share. Once a newer index
+        version is committed the master lets its view go (:class:`ReleasingArbiter`), and a
+        worker forked after that opens the current one."""
         from .app import create_app
         from .store import IndexMissing
         app = create_app(self.config_obj)

@@ -166,3 +166,10 @@ def test_the_gunicorn_internals_the_worker_uses_are_still_there():
     assert "self.log.access(resp, req, environ" in inspect.getsource(gthread.ThreadWorker)
     assert gunicorn_conf.settings(Config())["logger_class"] == "searchsvc.gunicorn_worker.AppLogger"
     assert gunicorn_worker.refusal(errors.LimitRequestLine(9000, 8190))[0] == 414
+    # The master's loop calls manage_workers at least once a second (ReleasingArbiter checks the
+    # index there), and BaseApplication.run is what SearchServer.run replaces.
+    from gunicorn.app.base import BaseApplication
+    from gunicorn.arbiter import Arbiter
+    loop = inspect.getsource(Arbiter.run)
+    assert "self.wait_for_signals(timeout=1.0)" in loop and "self.manage_workers()" in loop
+    assert "Arbiter(self).run()" in inspect.getsource(BaseApplication.run)

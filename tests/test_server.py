@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 from conftest import free_port, serving
+from searchsvc.cli import EXAMPLE_CORPUS
+from searchsvc.store import IndexStore
+from writeutil import cli
 
 
 @pytest.fixture()
@@ -95,6 +98,41 @@ def test_a_worker_that_exits_is_replaced_and_the_service_keeps_counting(server):
     count = [line for line in text.splitlines()
              if line.startswith('searchsvc_http_requests_total{method="GET",route="/search",status="200"}')]
     assert count and float(count[0].rsplit(" ", 1)[1]) >= 20
+
+
+def _holding(pid: int, name: str) -> bool:
+    """Whether the process holds a file whose path has ``name`` open or mapped."""
+    with contextlib.suppress(OSError):
+        return any(name in path for path in _open_files(pid)) or name in Path(f"/proc/{pid}/maps").read_text()
+    return False
+
+
+def test_no_process_of_the_service_keeps_a_deleted_generation(server):
+    """Rebuilds delete the generation the service started with (the previous one is kept):
+    its files must not stay allocated on disk because the master, which serves nothing and so
+    never reopens, still holds them. A worker started after that answers from the current one."""
+    base, ix, proc = server
+    first = IndexStore(ix).current_path().name
+    for _ in range(2):
+        assert cli("index", "--rebuild", "--index", ix, EXAMPLE_CORPUS).returncode == 0
+    assert not (ix / first).exists()
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        get(base + "/search?" + urllib.parse.urlencode({"q": "创先争优"}))     # (workers reopen on a request)
+        holders = [pid for pid in [proc.pid, *map(int, children.read_text().split())] if _holding(pid, first)]
+        if not holders:
+            break
+        time.sleep(0.2)
+    assert not holders, f"{holders} (master {proc.pid}) still hold {first}"
+    leaving = children.read_text().split()[0]
+    os.kill(int(leaving), signal.SIGTERM)
+    while time.time() < deadline + 30 and (leaving in children.read_text().split()
+                                           or len(children.read_text().split()) < 2):
+        time.sleep(0.1)
+    for _ in range(10):
+        status, body = get(base + "/search?" + urllib.parse.urlencode({"q": "创先争优"}))
+        assert status == 200 and body["hits"][0]["id"] == "study-session"
 
 
 def test_the_app_runs_under_plain_gunicorn(tmp_path):
