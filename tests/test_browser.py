@@ -105,7 +105,8 @@ def test_autocomplete_is_keyboard_navigable(site, page_at):
     page.goto(site + "/")
     page.locator("#q").press_sequentially("gnlbkx", delay=30)
     options = page.locator("#suggestions [role=option]")
-    options.first.wait_for()
+    # A slow keystroke lets an earlier prefix's list show first; wait for the final one.
+    options.filter(has_text="国内联播快讯").first.wait_for()
     assert page.get_attribute("#q", "aria-expanded") == "true"
     texts = [t.split("\n")[0] for t in options.all_inner_texts()]
     assert any(t.startswith("国内联播快讯") for t in texts), texts
