@@ -35,7 +35,7 @@ def settings(config: Config) -> dict:
         "errorlog": "-",
         "loglevel": config.log_level,
         "logconfig_dict": LOGCONFIG,
-        "post_fork": post_fork,
+        "post_worker_init": post_worker_init,
         "worker_exit": worker_exit,
         "child_exit": _child_exit(config.metrics_dir),
     }
@@ -54,17 +54,18 @@ LOGCONFIG = {
 }
 
 
-def post_fork(server, worker):
+def post_worker_init(worker):
     """Before the new worker takes requests: the inherited index view, reopened if a newer
     version was committed since the master opened it (opened, if the master let it go), and
-    a fresh vocabulary (background)."""
-    engine = getattr(server.app.callable, "engine", None) if getattr(server.app, "callable", None) else None
+    a fresh vocabulary (background). Here rather than in ``post_fork``: the worker has its
+    own signal handlers by now, so a stop asked for while a large index opens is not lost."""
+    engine = getattr(worker.wsgi, "engine", None)
     if engine is not None:
         try:
             engine.view()
             engine.lexicon(wait=False)   # suggestions' vocabulary, built in the background
         except Exception as e:  # /healthz reports it; the worker still serves
-            server.log.warning("index not available yet: %s", e)
+            worker.log.warning("index not available yet: %s", e)
 
 
 def worker_exit(server, worker):

@@ -135,7 +135,7 @@ class ReleasingArbiter(Arbiter):
     newer version is committed (checked every ``reload_interval`` in ``manage_workers``, which
     the master's loop calls at least once a second): the master serves nothing, so it never reopens the view it started
     with, whose files would stay allocated after a rebuild deleted them. A worker forked
-    later opens the current version itself (``gunicorn_conf.post_fork``)."""
+    later opens the current version itself (``gunicorn_conf.post_worker_init``)."""
 
     def __init__(self, app, interval: float):
         super().__init__(app)

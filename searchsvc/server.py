@@ -49,7 +49,7 @@ class SearchServer(BaseApplication):
         time); ``gc.freeze`` keeps the collector from touching, and so copying, those pages.
         Reads use pread, so the inherited descriptors are safe to share. Once a newer index
         version is committed the master lets its view go (:class:`ReleasingArbiter`), and a
-        worker forked after that opens the current one."""
+        worker forked after that opens the current one (``gunicorn_conf.post_worker_init``)."""
         from .app import create_app
         from .store import IndexMissing
         app = create_app(self.config_obj)

@@ -125,11 +125,17 @@ def test_no_process_of_the_service_keeps_a_deleted_generation(server):
             break
         time.sleep(0.2)
     assert not holders, f"{holders} (master {proc.pid}) still hold {first}"
-    leaving = children.read_text().split()[0]
+    before = set(children.read_text().split())
+    leaving = before.pop()
     os.kill(int(leaving), signal.SIGTERM)
-    while time.time() < deadline + 30 and (leaving in children.read_text().split()
-                                           or len(children.read_text().split()) < 2):
+    current, deadline = IndexStore(ix).current_path().name, time.time() + 30
+    while time.time() < deadline and (leaving in children.read_text().split()
+                                      or len(children.read_text().split()) < 2):
         time.sleep(0.1)
+    new = int((set(children.read_text().split()) - before - {leaving}).pop())
+    while time.time() < deadline and not _holding(new, current):
+        time.sleep(0.1)     # no request sent: the new worker opens the current version before serving
+    assert _holding(new, current)
     for _ in range(10):
         status, body = get(base + "/search?" + urllib.parse.urlencode({"q": "创先争优"}))
         assert status == 200 and body["hits"][0]["id"] == "study-session"
