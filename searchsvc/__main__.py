@@ -1,3 +1,14 @@
-from .cli import main
+"""``python -m searchsvc``."""
+
+if __package__:
+    from .cli import main
+else:
+    # Run as a file: gunicorn's USR2 upgrade re-executes ``python -m searchsvc serve`` as
+    # ``python .../searchsvc/__main__.py serve``. Import the package from its parent, not
+    # its modules as top-level names from this directory.
+    import os
+    import sys
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    from searchsvc.cli import main
 
 raise SystemExit(main())

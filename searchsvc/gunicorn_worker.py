@@ -11,7 +11,8 @@ and its master loop, which lets an old index version go (:class:`ReleasingArbite
 
 This is the one module that uses gunicorn internals (``Request.read_line`` and
 ``parse_request_line``, ``RequestParser.mesg_class``, ``gthread.TConn.init``,
-``Worker.handle_error``, ``Arbiter.manage_workers``); tests/test_http_edge.py pins them.
+``Worker.handle_error``, ``Arbiter.manage_workers``, the ``Config.env_orig`` that
+``Arbiter.reexec`` starts a USR2 upgrade in); tests/test_http_edge.py pins them.
 It also holds the ``logger_class`` (:class:`AppLogger`), which leaves the access line to the app.
 """
 
@@ -150,3 +151,13 @@ class ReleasingArbiter(Arbiter):
         engine = getattr(getattr(self.app, "callable", None), "engine", None)    # (the preloaded app's)
         if engine is not None and engine.release_stale():
             self.log.info("index changed: the master let its view of the old version go")
+
+
+def pre_exec_in(environ: dict[str, str]):
+    """A ``pre_exec`` hook: gunicorn's USR2 upgrade re-executes the command in the
+    environment gunicorn saw at start (``cfg.env_orig``), which by then held what
+    ``searchsvc serve`` set for itself (its metrics directory, which the old master removes
+    when it stops); the new master starts from ``environ`` instead, the operator's."""
+    def pre_exec(server):
+        server.cfg.env_orig = dict(environ)
+    return pre_exec

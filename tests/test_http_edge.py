@@ -173,3 +173,7 @@ def test_the_gunicorn_internals_the_worker_uses_are_still_there():
     loop = inspect.getsource(Arbiter.run)
     assert "self.wait_for_signals(timeout=1.0)" in loop and "self.manage_workers()" in loop
     assert "Arbiter(self).run()" in inspect.getsource(BaseApplication.run)
+    # A USR2 upgrade execs in cfg.env_orig, read after the pre_exec hook (gunicorn_worker.pre_exec_in).
+    reexec = inspect.getsource(Arbiter.reexec)
+    assert reexec.index("self.cfg.pre_exec(self)") < reexec.index("environ = self.cfg.env_orig.copy()")
+    assert "os.execvpe(self.START_CTX[0], self.START_CTX['args'], environ)" in reexec

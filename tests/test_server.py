@@ -141,6 +141,75 @@ def test_no_process_of_the_service_keeps_a_deleted_generation(server):
         assert status == 200 and body["hits"][0]["id"] == "study-session"
 
 
+def _metrics_dir(workers) -> str:
+    """The metrics directory whose counter files the workers have mapped."""
+    for pid in workers:
+        for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+            if "/searchsvc-metrics-" in line:
+                return os.path.dirname(line.split(None, 5)[5].removesuffix(" (deleted)"))
+    pytest.fail(f"workers {workers} map no metrics file")
+
+
+def _wait(condition, seconds: float, what: str):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    pytest.fail(what)
+
+
+def test_usr2_upgrades_the_running_service_in_place(server):
+    """gunicorn's binary upgrade, as its docs give it: USR2 starts a new master (the same
+    command) beside the old one, then the old one is stopped. The new master counts in its
+    own metrics directory: inheriting the old one's, it deleted the old workers' counters,
+    and the old master removed the directory under it when it stopped."""
+    base, ix, proc = server
+    old_workers = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    get(base + "/search?q=x")          # (a worker maps its counter files when it first counts)
+    old_metrics = _metrics_dir(old_workers)
+    os.kill(proc.pid, signal.SIGUSR2)
+
+    def new_master():
+        for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
+            if pid not in old_workers and len(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()) \
+                    == len(old_workers):
+                return int(pid)     # the re-executed master, once it has forked all its workers
+    master = _wait(new_master, 60, "no new master with workers after USR2")
+    try:
+        new_workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        current = IndexStore(ix).current_path().name
+        _wait(lambda: all(_holding(int(w), current) for w in new_workers), 60, "new workers did not open the index")
+        for _ in range(10):         # old and new workers both answer now
+            status, _ = get(base + "/search?" + urllib.parse.urlencode({"q": "创先争优"}))
+            assert status == 200
+        proc.terminate()            # the old master stops with its workers
+        proc.wait(timeout=30)
+        os.kill(master, signal.SIGHUP)      # and later, new workers (a reload, a replaced worker)
+        children = Path(f"/proc/{master}/task/{master}/children")
+        replaced = lambda: set(children.read_text().split()).isdisjoint(new_workers) and len(  # noqa: E731
+            children.read_text().split()) == len(new_workers)
+        _wait(replaced, 60, "the workers were not replaced after HUP")
+        new_workers = children.read_text().split()
+        for _ in range(20):
+            status, body = get(base + "/search?" + urllib.parse.urlencode({"q": "创先争优"}))
+            assert status == 200 and body["hits"][0]["id"] == "study-session"
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+            text = r.read().decode()
+        count = [line for line in text.splitlines()
+                 if line.startswith('searchsvc_http_requests_total{method="GET",route="/search",status="200"}')]
+        assert count and float(count[0].rsplit(" ", 1)[1]) >= 20
+        assert not Path(old_metrics).exists()
+        new_metrics = _metrics_dir(new_workers)
+        assert new_metrics != old_metrics and Path(new_metrics).is_dir()
+    finally:
+        os.kill(master, signal.SIGTERM)
+        _wait(lambda: not Path(f"/proc/{master}").exists() or "zombie" in Path(f"/proc/{master}/status").read_text(),
+              30, "the new master did not stop")
+    assert not Path(new_metrics).exists()
+
+
 def test_the_app_runs_under_plain_gunicorn(tmp_path):
     from searchsvc.cli import EXAMPLE_CORPUS, main
     assert main(["index", "--quiet", "--index", str(tmp_path / "ix"), str(EXAMPLE_CORPUS)]) == 0
