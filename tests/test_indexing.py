@@ -49,8 +49,8 @@ def test_cli_index_upsert_delete_and_stats(tmp_path, capsys):
 def test_an_index_made_with_other_normal_forms_is_reported_until_rebuilt(tmp_path, capsys):
     """Another Unicode or OpenCC version normalises some characters otherwise, and the index's
     character grams and stored normal forms would no longer match the queries' (a phrase grep
-    finds, missed). The index records the normal forms it was made with; ``stats`` and
-    ``index`` name the fix until a rebuild."""
+    finds, missed). The index records the normal forms it was made with; ``stats``, ``index``,
+    ``serve`` and ``restore`` name the fix until a rebuild."""
     ix = tmp_path / "ix"
     assert run_cli("index", "--index", ix, EXAMPLE_CORPUS) == 0
     meta_path = IndexStore(ix).current_path() / "searchsvc.json"
@@ -71,6 +71,10 @@ def test_an_index_made_with_other_normal_forms_is_reported_until_rebuilt(tmp_pat
     with serving(ix, workers=1) as (_, proc):     # the service starts, and says so
         pass
     assert f"warning: {CHANGED['normal_forms_sha256']}: rebuild with 'searchsvc index --rebuild'" in proc.output
+    capsys.readouterr()                           # a snapshot of it, installed elsewhere: said too
+    assert run_cli("snapshot", "--index", ix, tmp_path / "snap") == 0
+    assert run_cli("restore", "--index", tmp_path / "replica", tmp_path / "snap") == 0
+    assert f"warning: {CHANGED['normal_forms_sha256']}" in capsys.readouterr().err
     del meta["normal_forms_sha256"]               # made by a searchsvc that did not record them
     IndexStore(ix).current_path().joinpath("searchsvc.json").write_text(json.dumps(meta), "utf-8")
     assert needs_rebuild() == [UNRECORDED["normal_forms_sha256"]]
