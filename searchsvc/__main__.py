@@ -8,7 +8,11 @@ else:
     # its modules as top-level names from this directory.
     import os
     import sys
-    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    here = os.path.dirname(os.path.abspath(__file__))
+    if sys.path and os.path.abspath(sys.path[0] or ".") == here:
+        sys.path[0] = os.path.dirname(here)
+    else:                               # (-P / PYTHONSAFEPATH: the script's directory is not there)
+        sys.path.insert(0, os.path.dirname(here))
     from searchsvc.cli import main
 
 raise SystemExit(main())

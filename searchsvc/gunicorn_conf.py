@@ -9,6 +9,7 @@ reads use ``pread``, so the inherited descriptors are safe to share after the fo
 
 from searchsvc.config import Config
 from searchsvc.contract import MAX_QUERY_CHARS
+from searchsvc.gunicorn_worker import worker_app
 
 
 def settings(config: Config) -> dict:
@@ -38,6 +39,9 @@ def settings(config: Config) -> dict:
         "post_worker_init": post_worker_init,
         "worker_exit": worker_exit,
         "child_exit": _child_exit(config.metrics_dir),
+        # gunicornc's control socket: by default one path for every gunicorn of the user, which
+        # each master takes over and removes when it stops (a USR2 upgrade's old master too).
+        "control_socket_disable": True,
     }
 
 
@@ -59,7 +63,7 @@ def post_worker_init(worker):
     version was committed since the master opened it (opened, if the master let it go), and
     a fresh vocabulary (background). Here rather than in ``post_fork``: the worker has its
     own signal handlers by now, so a stop asked for while a large index opens is not lost."""
-    engine = getattr(worker.wsgi, "engine", None)
+    engine = getattr(worker_app(worker), "engine", None)
     if engine is not None:
         try:
             engine.view()
@@ -70,7 +74,7 @@ def post_worker_init(worker):
 
 def worker_exit(server, worker):
     """Write this worker's pending query-log counts and cache lookups."""
-    query_log = getattr(getattr(server.app, "callable", None), "query_log", None)
+    query_log = getattr(worker_app(worker), "query_log", None)
     if query_log is not None:
         query_log.flush()
     from searchsvc.cache import flush_lookups    # (prometheus_client: imported after its directory is set)

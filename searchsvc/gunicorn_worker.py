@@ -11,8 +11,9 @@ and its master loop, which lets an old index version go (:class:`ReleasingArbite
 
 This is the one module that uses gunicorn internals (``Request.read_line`` and
 ``parse_request_line``, ``RequestParser.mesg_class``, ``gthread.TConn.init``,
-``Worker.handle_error``, ``Arbiter.manage_workers``, the ``Config.env_orig`` that
-``Arbiter.reexec`` starts a USR2 upgrade in); tests/test_http_edge.py pins them.
+``Worker.handle_error``, ``Worker.wsgi``, ``Arbiter.manage_workers``, the
+``Config.env_orig`` that ``Arbiter.reexec`` starts a USR2 upgrade in); tests/test_http_edge.py
+pins them.
 It also holds the ``logger_class`` (:class:`AppLogger`), which leaves the access line to the app.
 """
 
@@ -161,3 +162,8 @@ def pre_exec_in(environ: dict[str, str]):
     def pre_exec(server):
         server.cfg.env_orig = dict(environ)
     return pre_exec
+
+
+def worker_app(worker):
+    """The app a worker loaded (before its ``post_worker_init``), for the hooks."""
+    return getattr(worker, "wsgi", None)

@@ -173,6 +173,14 @@ def test_the_gunicorn_internals_the_worker_uses_are_still_there():
     loop = inspect.getsource(Arbiter.run)
     assert "self.wait_for_signals(timeout=1.0)" in loop and "self.manage_workers()" in loop
     assert "Arbiter(self).run()" in inspect.getsource(BaseApplication.run)
+    # A worker's hooks find its app in Worker.wsgi; post_worker_init runs once the worker has its
+    # own signal handlers (gunicorn_conf opens the index there: a stop meanwhile is not lost).
+    init = inspect.getsource(base.Worker.init_process)
+    assert init.index("self.init_signals()") < init.index("self.load_wsgi()") < init.index(
+        "self.cfg.post_worker_init(self)")
+    assert "self.wsgi = self.app.wsgi()" in inspect.getsource(base.Worker.load_wsgi)
+    hooks = gunicorn_conf.settings(Config())
+    assert hooks["post_worker_init"] is gunicorn_conf.post_worker_init and "post_fork" not in hooks
     # A USR2 upgrade execs in cfg.env_orig, read after the pre_exec hook (gunicorn_worker.pre_exec_in).
     reexec = inspect.getsource(Arbiter.reexec)
     assert reexec.index("self.cfg.pre_exec(self)") < reexec.index("environ = self.cfg.env_orig.copy()")

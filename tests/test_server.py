@@ -36,6 +36,19 @@ def test_serve_builds_the_example_index_and_answers(server):
     assert body["hits"][0]["id"] == "study-session"
 
 
+def test_no_gunicorn_control_socket_is_shared_with_other_services(tmp_path):
+    """gunicorn's control socket has one default path for every gunicorn of the user: each
+    master would take it over from the last, and remove it when it stops (a USR2 upgrade's
+    old master too). serve opens none."""
+    run = tmp_path / "run"          # where gunicorn would put it: $XDG_RUNTIME_DIR/gunicorn.ctl
+    run.mkdir()
+    with serving(tmp_path / "ix", workers=1, env={"XDG_RUNTIME_DIR": str(run)}):
+        deadline = time.time() + 3  # (it is opened in a thread after the first workers start)
+        while time.time() < deadline and not (run / "gunicorn.ctl").exists():
+            time.sleep(0.1)
+        assert not (run / "gunicorn.ctl").exists()
+
+
 def _index_files(ix: Path) -> set[str]:
     return {str(p.resolve()) for p in ix.rglob("*") if p.is_file()}
 
@@ -132,7 +145,9 @@ def test_no_process_of_the_service_keeps_a_deleted_generation(server):
     while time.time() < deadline and (leaving in children.read_text().split()
                                       or len(children.read_text().split()) < 2):
         time.sleep(0.1)
-    new = int((set(children.read_text().split()) - before - {leaving}).pop())
+    started = set(children.read_text().split()) - before - {leaving}
+    assert started, f"worker {leaving} was not replaced"
+    new = int(started.pop())
     while time.time() < deadline and not _holding(new, current):
         time.sleep(0.1)     # no request sent: the new worker opens the current version before serving
     assert _holding(new, current)
@@ -176,8 +191,9 @@ def test_usr2_upgrades_the_running_service_in_place(server):
             if pid not in old_workers and len(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()) \
                     == len(old_workers):
                 return int(pid)     # the re-executed master, once it has forked all its workers
-    master = _wait(new_master, 60, "no new master with workers after USR2")
+    master = None
     try:
+        master = _wait(new_master, 60, "no new master with workers after USR2")
         new_workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
         current = IndexStore(ix).current_path().name
         _wait(lambda: all(_holding(int(w), current) for w in new_workers), 60, "new workers did not open the index")
@@ -203,11 +219,27 @@ def test_usr2_upgrades_the_running_service_in_place(server):
         assert not Path(old_metrics).exists()
         new_metrics = _metrics_dir(new_workers)
         assert new_metrics != old_metrics and Path(new_metrics).is_dir()
-    finally:
-        os.kill(master, signal.SIGTERM)
-        _wait(lambda: not Path(f"/proc/{master}").exists() or "zombie" in Path(f"/proc/{master}/status").read_text(),
-              30, "the new master did not stop")
+    finally:    # the new master, whatever happened (the fixture stops only the old one)
+        started = _descendants(proc.pid) - set(map(int, old_workers))
+        for pid in started | ({master} if master else set()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        if master:
+            _wait(lambda: not Path(f"/proc/{master}").exists()
+                  or "zombie" in Path(f"/proc/{master}/status").read_text(), 30, "the new master did not stop")
     assert not Path(new_metrics).exists()
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process started by ``pid``, and by those (an exited one is left out)."""
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError):
+            kids = [int(k) for k in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+            out.update(kids)
+            todo.extend(kids)
+    return out
 
 
 def test_the_app_runs_under_plain_gunicorn(tmp_path):
