@@ -424,9 +424,10 @@ def explain_line(parts: dict) -> str:
 
 
 def cmd_serve(args, config) -> int:
+    from .config import environment
     from .server import metrics_directory, run
 
-    environ = dict(os.environ)      # before serve sets its own: a USR2 upgrade starts from it
+    started_in = environment()      # before serve sets its own: a USR2 upgrade starts from it
     if args.workers is not None and args.workers < 1:
         raise _Failure("--workers must be at least 1")
     with metrics_directory(config) as config:
@@ -449,7 +450,8 @@ def cmd_serve(args, config) -> int:
         if built:
             print(f"built the posting sidecars of {built} segment(s) in {time.perf_counter() - t0:.1f} s",
                   file=sys.stderr)
-        run(config, host=args.host, port=args.port, workers=args.workers or config.workers, environ=environ)
+        run(config, host=args.host, port=args.port, workers=args.workers or config.workers,
+            started_in=started_in)
     return 0
 
 

@@ -164,6 +164,12 @@ class Config:
         return replace(self, **changes)
 
 
+def environment() -> dict[str, str]:
+    """A copy of this process's environment: the one ``serve`` was started in, for the new
+    master of a USR2 upgrade (taken before serve exports its own variables)."""
+    return dict(os.environ)
+
+
 def export_environ(name: str, value: str) -> None:
     """Set ``name`` for this process and those it starts: for a dependency that reads
     its setting from the environment (prometheus_client's multiprocess directory)."""

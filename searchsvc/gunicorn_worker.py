@@ -154,13 +154,13 @@ class ReleasingArbiter(Arbiter):
             self.log.info("index changed: the master let its view of the old version go")
 
 
-def pre_exec_in(environ: dict[str, str]):
+def pre_exec_in(started_in: dict[str, str]):
     """A ``pre_exec`` hook: gunicorn's USR2 upgrade re-executes the command in the
     environment gunicorn saw at start (``cfg.env_orig``), which by then held what
     ``searchsvc serve`` set for itself (its metrics directory, which the old master removes
-    when it stops); the new master starts from ``environ`` instead, the operator's."""
+    when it stops); the new master starts from ``started_in`` instead, the operator's."""
     def pre_exec(server):
-        server.cfg.env_orig = dict(environ)
+        server.cfg.env_orig = dict(started_in)
     return pre_exec
 
 

@@ -21,18 +21,18 @@ from .config import MULTIPROC_ENV, Config, export_environ
 class SearchServer(BaseApplication):
     """gunicorn with ``searchsvc.gunicorn_conf``'s settings for this Config, plus overrides."""
 
-    def __init__(self, config: Config, options: dict, environ: dict[str, str] | None = None):
+    def __init__(self, config: Config, options: dict, started_in: dict[str, str] | None = None):
         self.config_obj = config
         self.options = options
-        self.environ = environ      # the operator's, for a USR2 upgrade (None: the current one)
+        self.started_in = started_in    # the operator's environment, for a USR2 upgrade (None: as is)
         super().__init__()
 
     def load_config(self):
         for key, value in gunicorn_conf.settings(self.config_obj).items():
             if value is not None:
                 self.cfg.set(key, value)
-        if self.environ is not None:
-            self.cfg.set("pre_exec", pre_exec_in(self.environ))
+        if self.started_in is not None:
+            self.cfg.set("pre_exec", pre_exec_in(self.started_in))
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
@@ -108,10 +108,10 @@ def metrics_directory(config: Config):
             shutil.rmtree(path, ignore_errors=True)
 
 
-def run(config: Config, host: str, port: int, workers: int, environ: dict[str, str] | None = None) -> None:
-    """gunicorn in the foreground (inside :func:`metrics_directory`); ``environ``: the
+def run(config: Config, host: str, port: int, workers: int, started_in: dict[str, str] | None = None) -> None:
+    """gunicorn in the foreground (inside :func:`metrics_directory`); ``started_in``: the
     environment serve started in, before it set its own variables (a USR2 upgrade's)."""
     # Config is read once, in the master (the app is preloaded); the resolved index path
     # is also left in the environment for any process spawned from here that reads it again.
     export_environ("SEARCHSVC_INDEX", str(config.index_dir))
-    SearchServer(config, {"bind": f"{host}:{port}", "workers": workers}, environ).run()
+    SearchServer(config, {"bind": f"{host}:{port}", "workers": workers}, started_in).run()

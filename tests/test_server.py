@@ -181,13 +181,15 @@ def test_usr2_upgrades_the_running_service_in_place(server):
     own metrics directory: inheriting the old one's, it deleted the old workers' counters,
     and the old master removed the directory under it when it stopped."""
     base, ix, proc = server
-    old_workers = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    old_workers = _wait(lambda: len(children.read_text().split()) == 2 and children.read_text().split(), 60,
+                        "the fixture's two workers did not start")     # (/healthz answers with the first)
     get(base + "/search?q=x")          # (a worker maps its counter files when it first counts)
     old_metrics = _metrics_dir(old_workers)
     os.kill(proc.pid, signal.SIGUSR2)
 
     def new_master():
-        for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
+        for pid in children.read_text().split():
             if pid not in old_workers and len(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()) \
                     == len(old_workers):
                 return int(pid)     # the re-executed master, once it has forked all its workers
@@ -203,11 +205,11 @@ def test_usr2_upgrades_the_running_service_in_place(server):
         proc.terminate()            # the old master stops with its workers
         proc.wait(timeout=30)
         os.kill(master, signal.SIGHUP)      # and later, new workers (a reload, a replaced worker)
-        children = Path(f"/proc/{master}/task/{master}/children")
-        replaced = lambda: set(children.read_text().split()).isdisjoint(new_workers) and len(  # noqa: E731
-            children.read_text().split()) == len(new_workers)
+        ones = Path(f"/proc/{master}/task/{master}/children")
+        replaced = lambda: set(ones.read_text().split()).isdisjoint(new_workers) and len(  # noqa: E731
+            ones.read_text().split()) == len(new_workers)
         _wait(replaced, 60, "the workers were not replaced after HUP")
-        new_workers = children.read_text().split()
+        new_workers = ones.read_text().split()
         for _ in range(20):
             status, body = get(base + "/search?" + urllib.parse.urlencode({"q": "创先争优"}))
             assert status == 200 and body["hits"][0]["id"] == "study-session"
