@@ -15,7 +15,6 @@ query type and over all for both, and the app's share over the engine's.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from ab_http import params              # bench/ (this script's directory) is on sys.path
+from ab_inprocess import request
 from query_bench import percentile
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,10 +62,7 @@ def main() -> None:
             raise SystemExit(f"{status[0]} for {q['q']!r}")
 
     def ask_engine(q: dict) -> None:
-        p = params(q)
-        date = lambda s: dt.date.fromisoformat(s) if s else None  # noqa: E731
-        engine.search(SearchRequest(q=p["q"], per_page=p["per_page"], sections=(q["section"],) if q.get("section") else (),
-                                    date_from=date(q.get("from")), date_to=date(q.get("to"))))
+        engine.search(request(SearchRequest, q))
 
     for _ in range(2):
         for q in warm:

@@ -156,6 +156,10 @@ def test_no_process_of_the_service_keeps_a_deleted_generation(server):
         assert status == 200 and body["hits"][0]["id"] == "study-session"
 
 
+def _children(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+
+
 def _metrics_dir(workers) -> str:
     """The metrics directory whose counter files the workers have mapped."""
     for pid in workers:
@@ -181,22 +185,20 @@ def test_usr2_upgrades_the_running_service_in_place(server):
     own metrics directory: inheriting the old one's, it deleted the old workers' counters,
     and the old master removed the directory under it when it stopped."""
     base, ix, proc = server
-    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-    old_workers = _wait(lambda: len(children.read_text().split()) == 2 and children.read_text().split(), 60,
+    old_workers = _wait(lambda: len(_children(proc.pid)) == 2 and _children(proc.pid), 60,
                         "the fixture's two workers did not start")     # (/healthz answers with the first)
     get(base + "/search?q=x")          # (a worker maps its counter files when it first counts)
     old_metrics = _metrics_dir(old_workers)
     os.kill(proc.pid, signal.SIGUSR2)
 
     def new_master():
-        for pid in children.read_text().split():
-            if pid not in old_workers and len(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()) \
-                    == len(old_workers):
+        for pid in _children(proc.pid):
+            if pid not in old_workers and len(_children(int(pid))) == len(old_workers):
                 return int(pid)     # the re-executed master, once it has forked all its workers
     master = None
     try:
         master = _wait(new_master, 60, "no new master with workers after USR2")
-        new_workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        new_workers = _children(master)
         current = IndexStore(ix).current_path().name
         _wait(lambda: all(_holding(int(w), current) for w in new_workers), 60, "new workers did not open the index")
         for _ in range(10):         # old and new workers both answer now
@@ -205,11 +207,8 @@ def test_usr2_upgrades_the_running_service_in_place(server):
         proc.terminate()            # the old master stops with its workers
         proc.wait(timeout=30)
         os.kill(master, signal.SIGHUP)      # and later, new workers (a reload, a replaced worker)
-        ones = Path(f"/proc/{master}/task/{master}/children")
-        replaced = lambda: set(ones.read_text().split()).isdisjoint(new_workers) and len(  # noqa: E731
-            ones.read_text().split()) == len(new_workers)
-        _wait(replaced, 60, "the workers were not replaced after HUP")
-        new_workers = ones.read_text().split()
+        new_workers = _wait(lambda: set(now := _children(master)).isdisjoint(new_workers)
+                            and len(now) == len(new_workers) and now, 60, "the workers were not replaced after HUP")
         for _ in range(20):
             status, body = get(base + "/search?" + urllib.parse.urlencode({"q": "创先争优"}))
             assert status == 200 and body["hits"][0]["id"] == "study-session"
@@ -238,7 +237,7 @@ def _descendants(pid: int) -> set[int]:
     while todo:
         p = todo.pop()
         with contextlib.suppress(OSError):
-            kids = [int(k) for k in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+            kids = [int(k) for k in _children(p)]
             out.update(kids)
             todo.extend(kids)
     return out
