@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .config import PACKAGE_DIR, Config
+from .config import PACKAGE_DIR, Config, environment
 from .contract import SORTS, TYPOS
 
 EXAMPLE_CORPUS = PACKAGE_DIR / "data" / "examples"
@@ -424,7 +424,6 @@ def explain_line(parts: dict) -> str:
 
 
 def cmd_serve(args, config) -> int:
-    from .config import environment
     from .server import metrics_directory, run
 
     started_in = environment()      # before serve sets its own: a USR2 upgrade starts from it
