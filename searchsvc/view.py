@@ -208,13 +208,21 @@ class IndexView:
         """:meth:`term_freqs` at a few ``docs`` from the term's sidecar ``spans``: a query asks
         ~20 terms about the few articles it matches, and numpy's set-up per call and per
         segment would cost more than the searches."""
+        return np.array(self._few_freq_list(spans, docs.tolist()), dtype=np.float32)
+
+    def few_term_freqs(self, fieldname: str, term: str, docs: list[int]) -> list[int | float]:
+        """:meth:`term_freqs` at a few ``docs`` (sorted global docnums, every segment's
+        sidecar mapped) as Python numbers, for scoring them without numpy."""
+        return self._few_freq_list(self._lookup(fieldname, term)[1], docs)
+
+    def _few_freq_list(self, spans, docs: list[int]) -> list[int | float]:
         bases, sidecars = self._bases, self.sidecars
         out = []
-        for d in docs.tolist():
+        for d in docs:
             i = bisect.bisect_right(bases, d) - 1
             start, end, _ = spans[i]
             out.append(sidecars[i].freq_of(start, end, d - bases[i]) if start >= 0 else 0)
-        return np.array(out, dtype=np.float32)
+        return out
 
     def _freqs_at(self, ids: np.ndarray, tfs: np.ndarray, docs: np.ndarray) -> np.ndarray:
         """``tfs`` at ``docs`` (sorted global docnums; 0 where ``ids`` lacks one). Many docs:

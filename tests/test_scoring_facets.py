@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from searchsvc import facets, scoring
 from searchsvc.schema import UNDATED, date_to_minutes
@@ -48,6 +49,29 @@ def test_a_querys_words_share_each_fields_length_norms(monkeypatch):
         assert np.array_equal(saturation(tfs[(f, t)][docs], length_norm(floored_lengths(view, f, docs), view.avg[f]),
                                          idf(50, df)), alone)
     assert sorted(computed) == ["body", "title"]       # each computed once, on first use
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), n=st.integers(1, 30), dfs=st.lists(st.integers(0, 30), min_size=2, max_size=6),
+       phrase=st.booleans(), field=st.sampled_from([None, "title"]))
+def test_a_few_documents_score_in_python_floats_bit_for_bit_as_in_numpy(data, n, dfs, phrase, field):
+    """A few scored articles take the scalar path (no numpy per term); its scores equal the
+    array path's exactly, float32 roundings included, for words and for char-gram stand-ins."""
+    lengths = {f: np.array(data.draw(st.lists(st.integers(0, 5000), min_size=n, max_size=n)), np.float32)
+               for f in ("title", "body", "title_c", "text_c")}
+    text = data.draw(st.sampled_from(["乡村", "乡村旅游", "数字乡村建设"]))
+    terms = [(f, t) for f in lengths for t in [text] + [text[i:i + 2] for i in range(len(text) - 1)]]
+    tfs = {key: np.array(data.draw(st.lists(st.integers(0, 300) | st.floats(0.5, 70000.0, width=32),
+                                            min_size=n, max_size=n)), np.float32) for key in terms}
+    df = {key: dfs[i % len(dfs)] for i, key in enumerate(terms)}
+    view = SimpleNamespace(lengths=lengths, avg={f: float(a.mean()) for f, a in lengths.items()}, mapped=True,
+                           doc_frequency=lambda f, t: df[(f, t)], term_freqs=lambda f, t, docs: tfs[(f, t)][docs],
+                           few_term_freqs=lambda f, t, docs: tfs[(f, t)][docs].tolist())
+    docs = np.array(sorted(data.draw(st.sets(st.integers(0, n - 1), min_size=1, max_size=min(n, scoring.SCALAR_DOCS)))))
+    scalar = scoring.unit_scores(view, text, field, phrase, 30, docs)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scoring, "SCALAR_DOCS", 0)
+        assert np.array_equal(scoring.unit_scores(view, text, field, phrase, 30, docs), scalar)
 
 
 def test_bm25_rises_with_tf_and_falls_with_length_and_df():
