@@ -17,7 +17,7 @@ import numpy as np
 from whoosh.reading import MultiReader, SegmentReader
 from whoosh.searching import Searcher
 
-from .cache import SizedLRU
+from .cache import ClearingDict, SizedLRU
 from .longtext import PairPositions
 from .postings import TermBlocks, find_sorted, term_blocks
 from .schema import HEAD_BYTES, UNDATED
@@ -29,7 +29,6 @@ SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and 
 FEW_DOCS = 32           # term frequencies at this many documents or fewer: one bisect each (Sidecar.freq_of)
 DENSE_RATIO = 10        # IndexView._spread: a binary search costs ~10 postings spread (or ~160 articles zeroed)
 HEAD_SCAN_MIN = 2_000   # candidates from which heads are searched by numpy, not one by one
-RECENT_TERMS = 1_024    # terms whose dictionary entries are kept in a plain dict (IndexView._lookup)
 LONG_TEXT_BYTES = 256 << 10  # texts at least this long are kept decompressed (IndexView._long), and
                              # searched through their pair tables (longtext.py)
 MINUTES_PER_DAY = 24 * 60
@@ -105,13 +104,9 @@ class IndexView:
         # Snippets of long bodies by (docnum, query words): a repeated query lists them again.
         self.snippets = SizedLRU(cache_bytes // 32, lambda html: 2 * len(html) + 200, name="snippets")
         self._untabled: set[int] = set()        # ...whose pair table would not fit in the cache
-        # Each recent term's document frequency and sidecar spans (a query asks both).
-        self._dictionary = SizedLRU(cache_bytes // 8, lambda hit: 100 * len(hit[1]) + 200, name="dictionary")
-        # ...and the most recent of them in a plain dict (emptied when full): a query asks ~60
-        # times, mostly for terms it asked before, and an LRU's locked lookup costs ~2 µs.
-        # Outside the byte budget: ~150 bytes a segment an entry, ~3.5 MB at 22 segments.
-        self._recent: dict[tuple[str, str], tuple] = {}
-        self._recent_max = RECENT_TERMS if self._dictionary.enabled else 0
+        # Each recent term's document frequency and sidecar spans (a query asks both, ~65
+        # times in all, mostly for terms it asked before): ~100 bytes a segment an entry.
+        self._dictionary = ClearingDict(cache_bytes // 8 // (100 * len(self.leaves) + 200), name="dictionary")
 
     def close(self):
         self.searcher.close()     # (sidecar maps go with the last array using them: a request may still run)
@@ -266,13 +261,9 @@ class IndexView:
     def _lookup(self, fieldname: str, term: str) -> tuple[int, tuple[tuple[int, int, int], ...]]:
         """The term's document frequency and, per segment, where its postings lie in the
         sidecar and its term number there (``start, end, t``; all -1: not there, or no
-        sidecar), remembered (the last RECENT_TERMS in a plain dict, then an LRU): a query asks
-        both, often. Python ints throughout: a query looks up ~100 terms, most of them in every
-        segment."""
+        sidecar), remembered: a query asks both, often. Python ints throughout: a query looks
+        up ~100 terms, most of them in every segment."""
         key = (fieldname, term)
-        hit = self._recent.get(key)
-        if hit is not None:
-            return hit
         hit = self._dictionary.get(key)
         if hit is None:
             tbytes = term.encode("utf-8")
@@ -288,10 +279,6 @@ class IndexView:
                 spans.append(found or _ABSENT)
             hit = (df, tuple(spans))
             self._dictionary.put(key, hit)
-        if self._recent_max:            # (no dictionary cache: none here either)
-            if len(self._recent) >= self._recent_max:
-                self._recent.clear()
-            self._recent[key] = hit
         return hit
 
     def phrase_positions(self, text: str, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,9 +6,10 @@ import sys
 import threading
 import time
 
+from hypothesis import given, strategies as st
 from prometheus_client import REGISTRY
 
-from searchsvc.cache import SizedLRU, flush_lookups
+from searchsvc.cache import ClearingDict, SizedLRU, flush_lookups
 
 
 def counted(result: str) -> float:
@@ -22,6 +23,31 @@ def test_lookups_reach_the_counters_once_flushed():
     before = counted("hit"), counted("miss")
     flush_lookups()
     assert (counted("hit") - before[0], counted("miss") - before[1]) == (1, 1)
+
+
+def test_the_clearing_dicts_lookups_are_counted_too_unless_it_keeps_nothing():
+    kept, off = ClearingDict(4, name="test-flush"), ClearingDict(0, name="test-flush")
+    kept.put("a", 1)
+    off.put("a", 1)
+    assert kept.get("a") == 1 and kept.get("b") is None and off.get("a") is None
+    before = counted("hit"), counted("miss")
+    flush_lookups()
+    assert (counted("hit") - before[0], counted("miss") - before[1]) == (1, 1)     # none of off's
+
+
+@given(st.integers(1, 5), st.lists(st.tuples(st.booleans(), st.integers(0, 9), st.integers()), max_size=60))
+def test_the_clearing_dict_answers_what_was_put_or_nothing_and_never_holds_more_than_its_bound(bound, ops):
+    """Against a dict model: a kept key gives the value last put (a key put is kept until
+    the dict is emptied), an emptied one nothing; never more than ``bound`` entries."""
+    cache, model = ClearingDict(bound), {}
+    for put, key, value in ops:
+        if put:
+            cache.put(key, value)
+            model[key] = value
+            assert cache.get(key) == value
+        else:
+            assert cache.get(key) in (None, model.get(key))
+        assert len(cache) <= bound
 
 
 def test_after_a_request_lookups_are_counted_at_most_once_a_second_and_a_scrape_counts_all():

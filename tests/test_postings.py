@@ -72,11 +72,11 @@ def test_term_freqs_and_masks_agree_with_postings(view):
     assert np.flatnonzero(view.mask("body", "发展")).tolist() == sorted(ids.tolist())
 
 
-def test_dictionary_entries_are_the_segments_as_the_recent_terms_fill_and_empty(view, monkeypatch):
+def test_dictionary_entries_are_the_segments_as_the_kept_terms_fill_and_empty(view, monkeypatch):
     """A term's dictionary entry (its document frequency, and where its postings lie in
-    each segment) is the same computed from the segments, found in the recent terms' dict
-    (here of 3, emptied when full) or in the LRU behind it; the frequency is Whoosh's."""
-    monkeypatch.setattr(view, "_recent_max", 3)
+    each segment) is the same computed from the segments or found among the kept entries
+    (here at most 3, emptied when full); the frequency is Whoosh's."""
+    monkeypatch.setattr(view._dictionary, "max_items", 3)
     leaf, _ = view.leaves[0]
     asked = []
     for field in ("body", "title", "text_c"):
@@ -85,16 +85,15 @@ def test_dictionary_entries_are_the_segments_as_the_recent_terms_fill_and_empty(
     asked.append(("body", "𠀀𠀀"))                      # in no segment
     assert len(asked) >= 40
     view._dictionary.clear()
-    view._recent.clear()
     computed = {}
     for field, term in asked:
         entry = computed[field, term] = view._lookup(field, term)       # from the segments
-        assert (field, term) in view._recent and len(view._recent) <= 3
-        assert view._lookup(field, term) is entry                         # from the dict
+        assert (field, term) in view._dictionary and len(view._dictionary) <= 3
+        assert view._lookup(field, term) is entry                         # kept
         assert entry[0] == sum(seg.doc_frequency(field, term.encode()) for seg, _ in view.leaves)
-    view._recent.clear()
+    view._dictionary.clear()
     for (field, term), entry in computed.items():
-        assert view._lookup(field, term) == entry                         # from the LRU
+        assert view._lookup(field, term) == entry                         # computed again, the same
 
 
 @pytest.mark.parametrize("needle", ["视网消息", "新华社", "习近平", "年", "（新闻联播）"])
