@@ -108,28 +108,37 @@ def field_bm25(view, fieldname: str, term: str, docs: np.ndarray, n_live: int, d
     return saturation(view.term_freqs(fieldname, term, docs), norms[fieldname], idf(n_live, df))
 
 
-def unit_scores(view, text: str, field: str | None, phrase: bool, n_live: int, docs: np.ndarray,
-                norms: LengthNorms | None = None) -> np.ndarray:
-    """BM25F of one word or phrase for each of ``docs``; ``field="title"`` scores the title only.
-    ``norms``: the docs' :class:`LengthNorms`, when the caller scores other words of them."""
-    norms = LengthNorms(view, docs) if norms is None else norms
-    if view.mapped and len(docs) <= SCALAR_DOCS:
-        return np.array(_few_unit_scores(view, text, field, phrase, n_live, docs.tolist(), norms), dtype=np.float64)
-    total = np.zeros(len(docs), dtype=np.float64)
-    word_hit = False
+def unit_terms(view, text: str, field: str | None, phrase: bool) -> list[tuple[str, str, int, float]]:
+    """``(field, term, df, weight)`` of the terms scoring one word or phrase: the word in
+    each field holding it, else (phrases, words jieba never produced) its char grams, which
+    share the word's weight. ``field="title"``: the title only."""
+    out = []
     if not phrase:
         for f, weight in WORD_FIELDS[:1] if field == "title" else WORD_FIELDS:
             df = view.doc_frequency(f, text)
             if df:
-                word_hit = True
-                total += weight * field_bm25(view, f, text, docs, n_live, df, norms)
-    if not word_hit:   # phrases and words jieba never produced: char grams
+                out.append((f, text, df, weight))
+    if not out:
         grams = phrase_bigrams(text)
         for f, weight in GRAM_FIELDS[:1] if field == "title" else GRAM_FIELDS:
             for g in grams:
                 df = view.doc_frequency(f, g)
                 if df:
-                    total += (GRAM_WEIGHT * weight / len(grams)) * field_bm25(view, f, g, docs, n_live, df, norms)
+                    out.append((f, g, df, GRAM_WEIGHT * weight / len(grams)))
+    return out
+
+
+def unit_scores(view, text: str, field: str | None, phrase: bool, n_live: int, docs: np.ndarray,
+                norms: LengthNorms | None = None) -> np.ndarray:
+    """BM25F of one word or phrase (:func:`unit_terms`) for each of ``docs``. ``norms``: the
+    docs' :class:`LengthNorms`, when the caller scores other words of them."""
+    norms = LengthNorms(view, docs) if norms is None else norms
+    terms = unit_terms(view, text, field, phrase)
+    if view.mapped and len(docs) <= SCALAR_DOCS:
+        return np.array(_few_scores(view, terms, n_live, docs.tolist(), norms), dtype=np.float64)
+    total = np.zeros(len(docs), dtype=np.float64)
+    for f, term, df, weight in terms:
+        total += weight * field_bm25(view, f, term, docs, n_live, df, norms)
     return total
 
 
@@ -141,8 +150,7 @@ def _f32(x: float) -> float:
     return _F32.unpack(_F32.pack(x))[0]
 
 
-def _few_unit_scores(view, text: str, field: str | None, phrase: bool, n_live: int, docs: list[int],
-                     norms: LengthNorms) -> list[float]:
+def _few_scores(view, terms, n_live: int, docs: list[int], norms: LengthNorms) -> list[float]:
     """:func:`unit_scores` of a few ``docs`` in Python floats, without numpy's set-up per
     call (~1 µs, a dozen calls per term). The same arithmetic in the same order, so the
     same scores to the bit: frequencies and length norms are float32, so NumPy computes
@@ -151,26 +159,10 @@ def _few_unit_scores(view, text: str, field: str | None, phrase: bool, n_live: i
     to float32 gives float32's own result for + - * /)."""
     total = [0.0] * len(docs)
     k1 = _f32(K1 + 1)
-
-    def add(fieldname: str, term: str, df: int, weight: float) -> None:
+    for f, term, df, weight in terms:
         term_idf, weight = _f32(idf(n_live, df)), _f32(weight)
-        for j, (tf, norm) in enumerate(zip(view.few_term_freqs(fieldname, term, docs), norms.lists(fieldname))):
+        for j, (tf, norm) in enumerate(zip(view.few_term_freqs(f, term, docs), norms.lists(f))):
             total[j] += _f32(weight * _f32(_f32(_f32(term_idf * tf) * k1) / _f32(tf + norm)))
-
-    word_hit = False
-    if not phrase:
-        for f, weight in WORD_FIELDS[:1] if field == "title" else WORD_FIELDS:
-            df = view.doc_frequency(f, text)
-            if df:
-                word_hit = True
-                add(f, text, df, weight)
-    if not word_hit:
-        grams = phrase_bigrams(text)
-        for f, weight in GRAM_FIELDS[:1] if field == "title" else GRAM_FIELDS:
-            for g in grams:
-                df = view.doc_frequency(f, g)
-                if df:
-                    add(f, g, df, GRAM_WEIGHT * weight / len(grams))
     return total
 
 
