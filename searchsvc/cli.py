@@ -441,9 +441,8 @@ def cmd_serve(args, config) -> int:
             print(summary.line(), file=sys.stderr)
             if summary.documents == 0:
                 raise _Failure(f"nothing could be indexed from {', '.join(corpus)}", 1)
-        for reason in indexer.store.rebuild_reasons(indexer.analysis.index_meta()):
-            print(f"warning: {reason}: rebuild with 'searchsvc index --rebuild' (the service starts "
-                  "on this index)", file=sys.stderr)
+        for warning in indexer.store.serving_warnings(indexer.analysis.index_meta()):
+            print(warning, file=sys.stderr)
         t0 = time.perf_counter()
         built = indexer.ensure_sidecars()
         if built:

@@ -111,6 +111,14 @@ class IndexStore:
                 reasons.append(CHANGED[key])
         return reasons
 
+    def serving_warnings(self, analysis_meta: dict) -> list[str]:
+        """What a server starting on the current index says (``searchsvc serve``, plain
+        gunicorn) when it does not match this code and configuration: it starts anyway."""
+        if not self.exists():
+            return []
+        return [f"warning: {reason}: rebuild with 'searchsvc index --rebuild' (the service starts on this index)"
+                for reason in self.rebuild_reasons(analysis_meta)]
+
     # ------------------------------------------------------------ writing
     def create_generation(self, analysis_meta: dict):
         """A new empty Whoosh index in a fresh generation directory (not yet current);

@@ -243,9 +243,14 @@ def _descendants(pid: int) -> set[int]:
     return out
 
 
-def test_the_app_runs_under_plain_gunicorn(tmp_path):
+def test_the_app_runs_under_plain_gunicorn_and_says_when_the_index_needs_a_rebuild(tmp_path):
     from searchsvc.cli import EXAMPLE_CORPUS, main
+    from searchsvc.store import META, IndexStore
     assert main(["index", "--quiet", "--index", str(tmp_path / "ix"), str(EXAMPLE_CORPUS)]) == 0
+    meta_file = IndexStore(tmp_path / "ix").current_path() / META       # as an index built before it was recorded
+    meta = json.loads(meta_file.read_text("utf-8"))
+    del meta["normal_forms_sha256"]
+    meta_file.write_text(json.dumps(meta), "utf-8")
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "1",
                              "searchsvc.wsgi:app"], env={**os.environ, "SEARCHSVC_INDEX": str(tmp_path / "ix")},
@@ -263,7 +268,8 @@ def test_the_app_runs_under_plain_gunicorn(tmp_path):
         assert status == 200 and body["hits"][0]["id"] == "two-learn"
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        output = proc.communicate(timeout=20)[0].decode()
+    assert "does not record its normal forms" in output and "searchsvc index --rebuild" in output, output
 
 
 def test_gunicorn_limits_url_and_header_length(server):
