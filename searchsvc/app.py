@@ -28,8 +28,9 @@ from . import contract, metrics, web
 from .analysis import Analysis
 from .cache import LOOKUP_FLUSH_SECONDS, flush_lookups
 from .config import Config
+from .contract import MAX_QUERY_CHARS
 from .openapi import openapi_document
-from .params import MAX_QUERY_CHARS, ApiError, bad, int_param, read, read_body, single, to_search_request
+from .params import ApiError, bad, int_param, read, read_body, single, to_search_request
 from .query import parse, public_form
 from .querylog import QueryLog
 from .searching import BadRequest, Engine, SearchTimeout, UnreadableIndex

@@ -11,7 +11,7 @@ import falcon
 
 from . import contract
 from .config import Config
-from .contract import MAX_QUERY_CHARS, Param  # noqa: F401  (MAX_QUERY_CHARS re-exported for app and web)
+from .contract import Param
 from .parsing import normalize_section
 from .searching import SearchRequest
 
