@@ -91,9 +91,10 @@ class IndexStore:
     def meta(self, path: Path | None = None) -> dict:
         path = path or self.current_path()
         try:
-            return json.loads((path / META).read_text("utf-8")) if path else {}
+            meta = json.loads((path / META).read_text("utf-8")) if path else {}
         except (OSError, ValueError):
             return {}
+        return meta if isinstance(meta, dict) else {}     # (a hand-edited file: as if unreadable)
 
     def rebuild_reasons(self, analysis_meta: dict, path: Path | None = None) -> list[str]:
         """Why the current index (or the generation in ``path``) does not match this code

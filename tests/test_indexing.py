@@ -82,6 +82,22 @@ def test_an_index_made_with_other_normal_forms_is_reported_until_rebuilt(tmp_pat
     assert needs_rebuild() == []
 
 
+@pytest.mark.parametrize("content", ["[]", '"x"', "null", "{", "\udcff"])
+def test_a_meta_file_that_is_not_a_json_object_is_read_as_none_and_the_service_still_starts(tmp_path, analysis,
+                                                                                         content):
+    """A hand-edited or damaged ``searchsvc.json``: the index is reported as one to rebuild,
+    by the command line and by the app plain gunicorn loads (which used to fail to import)."""
+    ix = tmp_path / "ix"
+    assert run_cli("index", "--quiet", "--index", ix, EXAMPLE_CORPUS) == 0
+    (IndexStore(ix).current_path() / "searchsvc.json").write_text(content, "utf-8", errors="surrogateescape")
+    warnings = IndexStore(ix).serving_warnings(analysis.index_meta())
+    assert any("the index schema changed" in w for w in warnings), warnings
+    env = {**os.environ, "SEARCHSVC_INDEX": str(ix)}
+    loaded = subprocess.run([sys.executable, "-c", "import searchsvc.wsgi"], env=env, capture_output=True, text=True)
+    assert loaded.returncode == 0 and "Traceback" not in loaded.stderr, loaded.stderr
+    assert "the index schema changed" in loaded.stderr and "searchsvc index --rebuild" in loaded.stderr
+
+
 def test_the_normal_forms_digest_is_of_the_forms(analysis):
     """The same forms give the same digest (a second normaliser, its tables read from the
     cache file as another process would); any form changed, another one."""

@@ -1,10 +1,13 @@
 """Reading Whoosh's posting lists and columns ourselves gives what Whoosh gives."""
 
+import functools
+
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from whoosh import index as whoosh_index
 
-from searchsvc import view as view_module
+from searchsvc import scoring, view as view_module
 from searchsvc.cache import SizedLRU
 from searchsvc.parsing import article_from_dict
 from searchsvc.postings import term_blocks
@@ -28,6 +31,38 @@ def _terms(leaf, field):
 def _whoosh_postings(leaf, field, tbytes):
     ids, weights = whoosh_postings(leaf, field, tbytes)
     return np.array(ids), np.array(weights, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def _sample_terms(leaf, field):
+    terms = _terms(leaf, field)
+    return [t.decode() for _, t in terms[:30] + terms[30::max(1, len(terms) // 100)]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_a_few_articles_frequencies_are_whooshs_and_score_as_the_array_path_does(view, data):
+    """The scalar path's inputs from the real sidecars (Python ints, or floats for the
+    frequencies kept aside) are Whoosh's own postings, and its scores of the index's words
+    and grams equal the array path's bit for bit (see test_scoring_facets for the arithmetic)."""
+    assert view.mapped
+    field = data.draw(st.sampled_from(["body", "title", "text_c", "title_c"]))
+    term = data.draw(st.sampled_from(_sample_terms(view.leaves[0][0], field)))
+    expected = {}
+    for leaf, base in view.leaves:
+        if leaf.doc_frequency(field, term.encode()):
+            ids, weights = whoosh_postings(leaf, field, term.encode())
+            expected.update({base + int(d): w for d, w in zip(ids, weights)})
+    live = np.flatnonzero(view.live).tolist()       # (Whoosh's matcher skips deleted articles)
+    docs = sorted(set(data.draw(st.lists(st.sampled_from(sorted(expected)), max_size=6)))
+                  | data.draw(st.sets(st.sampled_from(live), max_size=3))) or live[:1]
+    assert view.few_term_freqs(field, term, docs) == [expected.get(d, 0) for d in docs]
+    docs = np.array(docs[:scoring.SCALAR_DOCS])
+    for where, phrase in ((None, False), ("title", False), (None, True)):
+        scalar = scoring.unit_scores(view, term, where, phrase, view.doc_count, docs)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(scoring, "SCALAR_DOCS", 0)
+            assert np.array_equal(scoring.unit_scores(view, term, where, phrase, view.doc_count, docs), scalar)
 
 
 @pytest.mark.parametrize("field", ["text_c", "title_c", "body", "title"])
