@@ -129,6 +129,32 @@ def test_year_facet_newest_first_without_undated(view):
     assert facets.year_facet(view, np.flatnonzero(view.live)) == [{"value": "2022", "count": 3}, {"value": "2021", "count": 1}]
 
 
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), n=st.integers(1, 2 * facets.FEW_DOCS))
+def test_facets_of_few_and_of_many_matches_count_alike(data, n):
+    """Facets count a few matches in Python and many with numpy: both as a dict model says
+    (every leading part of a section; years newest first, undated left out)."""
+    sections = ["", "国内", "国内 > 社会", "国内 > 社会 > 民生", "国际"]
+    ords = np.array(data.draw(st.lists(st.integers(0, len(sections) - 1), min_size=n, max_size=n)), np.int32)
+    year = np.array(data.draw(st.lists(st.sampled_from([-1, 1999, 2021, 2022, 9999]), min_size=n, max_size=n)),
+                    np.int32)
+    view = SimpleNamespace(sections=sections, section_ord=ords, year=year, live=np.ones(n, bool))
+    every = data.draw(st.booleans())    # (past FEW_DOCS when n is: the numpy path)
+    docs = np.arange(n) if every else np.array(sorted(data.draw(st.sets(st.integers(0, n - 1), min_size=1))))
+    parts: dict[str, int] = {}
+    for d in docs.tolist():
+        path = sections[ords[d]].split(" > ") if sections[ords[d]] else []
+        for i in range(1, len(path) + 1):
+            parts[" > ".join(path[:i])] = parts.get(" > ".join(path[:i]), 0) + 1
+    assert facets.section_facet(view, docs) == [{"value": v, "count": c}
+                                                for v, c in sorted(parts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    years: dict[int, int] = {}
+    for y in year[docs].tolist():
+        if y >= 0:
+            years[y] = years.get(y, 0) + 1
+    assert facets.year_facet(view, docs) == [{"value": str(y), "count": years[y]} for y in sorted(years, reverse=True)]
+
+
 def test_section_tree(view):
     view.live[5] = True
     tree = facets.section_tree(view)
