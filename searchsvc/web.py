@@ -14,8 +14,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from . import contract, metrics
 from .config import Config
-from .highlight import render
 from .contract import MAX_QUERY_CHARS
+from .highlight import render
 from .params import ApiError, search_request
 from .parsing import SECTION_SEP
 from .searching import BadRequest, Engine, SearchTimeout
