@@ -87,6 +87,7 @@ class LengthNorms(dict):
     def __init__(self, view, docs: np.ndarray):
         super().__init__()
         self.view, self.docs = view, docs
+        self._lists: dict[str, list[float]] = {}
 
     def __missing__(self, fieldname: str) -> np.ndarray:
         norm = self[fieldname] = length_norm(floored_lengths(self.view, fieldname, self.docs),
@@ -95,10 +96,9 @@ class LengthNorms(dict):
 
     def lists(self, fieldname: str) -> list[float]:
         """The field's norms as Python floats (kept)."""
-        key = ("list", fieldname)
-        found = self.get(key)
+        found = self._lists.get(fieldname)
         if found is None:
-            found = self[key] = self[fieldname].tolist()
+            found = self._lists[fieldname] = self[fieldname].tolist()
         return found
 
 

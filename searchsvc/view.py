@@ -168,7 +168,7 @@ class IndexView:
         that can hold them are decoded (found in the term's block directory, which is kept).
         Asked about many documents, a list is read whole (:meth:`_freqs_at`)."""
         if self.mapped and len(docs) <= FEW_DOCS:     # a few: a bisect each, nothing decoded or cached
-            return self._few_freqs(self._lookup(fieldname, term)[1], docs)
+            return np.array(self.few_term_freqs(fieldname, term, docs.tolist()), dtype=np.float32)
         key = (fieldname, term)
         hit = self._cache.get(key)
         if hit is not None and hit[1] is not None:     # (not when only its ids are kept)
@@ -200,18 +200,12 @@ class IndexView:
                 out[lo:hi] = blocks.weights_of(docs[lo:hi] - base)
         return out
 
-    def _few_freqs(self, spans, docs: np.ndarray) -> np.ndarray:
-        """:meth:`term_freqs` at a few ``docs`` from the term's sidecar ``spans``: a query asks
-        ~20 terms about the few articles it matches, and numpy's set-up per call and per
-        segment would cost more than the searches."""
-        return np.array(self._few_freq_list(spans, docs.tolist()), dtype=np.float32)
-
     def few_term_freqs(self, fieldname: str, term: str, docs: list[int]) -> list[int | float]:
-        """:meth:`term_freqs` at a few ``docs`` (sorted global docnums, every segment's
-        sidecar mapped) as Python numbers, for scoring them without numpy."""
-        return self._few_freq_list(self._lookup(fieldname, term)[1], docs)
-
-    def _few_freq_list(self, spans, docs: list[int]) -> list[int | float]:
+        """:meth:`term_freqs` at a few ``docs`` (sorted global docnums, every segment's sidecar
+        mapped) as Python numbers, a bisect each: a query asks ~20 terms about the few
+        articles it matches, and numpy's set-up per call and per segment would cost more
+        than the searches (scoring them goes without numpy too)."""
+        spans = self._lookup(fieldname, term)[1]
         bases, sidecars = self._bases, self.sidecars
         out = []
         for d in docs:
