@@ -250,6 +250,18 @@ class Plan:
             mask = self._gram_sets[key] = self._find_candidates(gram_field, grams)
         return mask
 
+    def _title_candidates(self, full: str) -> np.ndarray:
+        """Articles whose title may hold ``full`` (normalised, without whitespace) once its own
+        whitespace is removed: those whose text holds its pairs (a title holding it unbroken
+        does), and those whose title has whitespace between two of its neighbours (a title
+        holding it across a space has "购 " and " 进", not the pair 购进)."""
+        view, mask = self.view, self._candidates("text_c", phrase_bigrams(full)).copy()
+        for before, after in dict.fromkeys(zip(full, full[1:])):
+            if view.doc_frequency("title_c", before + " ") and view.doc_frequency("title_c", " " + after):
+                mask[np.intersect1d(view.doc_ids("title_c", before + " "), view.doc_ids("title_c", " " + after),
+                                    assume_unique=True)] = True
+        return mask
+
     def _find_candidates(self, gram_field: str, grams: list[str], scope: np.ndarray | None = None,
                          exhaustive: bool = False) -> np.ndarray:
         """Articles (inside ``scope``) holding the grams, rarest first. A gram whose posting
@@ -421,7 +433,7 @@ class Plan:
                                              if self.full_fixed and self.full_fixed != self.full else [])
             phrases = self._phrases()
             s = parts.total(len(docs))
-            titles = [None if len(docs) <= scoring.TITLE_READ_ALL else self._candidates("text_c", phrase_bigrams(f))
+            titles = [None if len(docs) <= scoring.TITLE_READ_ALL else self._title_candidates(f)
                       for f, _ in readings]
             clauses = [self._candidates("text_c", phrase_bigrams(p)) for p, _, _, _ in phrases]
             in_title, counts = whole_query(view, [f for f, _ in readings], titles, [p for p, _, _, _ in phrases],

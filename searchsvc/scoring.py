@@ -47,8 +47,8 @@ PHRASE_SCAN_BYTES = 60_000  # text searched for a phrase across line breaks, per
 TITLE_MAX_DOCS = 2000
 # As many matches or fewer: every title is read (~2 µs each), not the whole query's grams
 # looked up in the index first (~40 for a title typed in full, ~10 µs each at 10^5 articles).
-# A title that holds the query across a space ("习近平 讲话" for 习近平讲话) has "平 " and " 讲"
-# but not 平讲: past this many matches, 平讲 can rule it out unless its text has 平讲 elsewhere.
+# Past it, the articles whose text holds its pairs, and those whose title has a space between
+# two neighbours of it ("习近平 讲话" has "平 " and " 讲" but not 平讲): Plan._title_candidates.
 TITLE_READ_ALL = 128
 PHRASE_MAX_DOCS = 300
 SCALAR_DOCS = 8     # this many scored articles or fewer: Python floats (numpy's set-up per call costs more)
@@ -177,7 +177,7 @@ def whole_query(view, fulls: list[str], full_candidates: list, phrases: list[str
     ``fulls`` (the whole query, normalised, without whitespace, as typed or as read), 1 if
     the title holds it and 2 if it is the title; for each of ``phrases``, how often it
     occurs (title occurrences weighted like the title). The ``*_candidates`` masks say
-    which articles can hold them (their grams; None for a full: every title is read); only
+    which articles can hold them (None for a full: every title is read); only
     the best-scored of many are read (TITLE_MAX_DOCS titles from the uncompressed head
     column, PHRASE_MAX_DOCS texts). ``check_time`` is called now and then."""
     in_titles = []

@@ -8,6 +8,7 @@ articles written for each case; each test names the article that must rank first
 import dataclasses
 import datetime as dt
 import json
+import random
 import subprocess
 import sys
 
@@ -98,8 +99,8 @@ def test_a_quoted_sentence_finds_its_article_first(engine):
 @pytest.fixture(params=["every-title-read", "gram-candidates"])
 def title_engine(request, ranking_config, analysis, monkeypatch):
     """The engine as it finds titles holding the query: every match's title read (up to
-    TITLE_READ_ALL matches, as here), or, as past that many, only the titles whose text
-    holds the query's character pairs (a fresh engine: no result cached across the two)."""
+    TITLE_READ_ALL matches, as here), or, as past that many, only the candidates' titles (a
+    fresh engine: no result cached across the two)."""
     if request.param == "gram-candidates":
         monkeypatch.setattr(scoring, "TITLE_READ_ALL", 0)
     return Engine.from_config(ranking_config, analysis)
@@ -109,18 +110,47 @@ def test_a_title_typed_whole_ranks_the_article_so_titled_first(title_engine):
     assert ids(title_engine, "春耕备耕工作快讯")[:2] == ["title-equal", "title-holds"]
 
 
-def test_a_title_typed_whole_finds_it_across_its_space(engine):
-    # The title holds no "购进", the pair across its space: read, not ruled out by its pairs.
-    result = engine.search(SearchRequest(q="秋粮收购进度过半", explain=True))
+def test_a_title_typed_whole_finds_it_across_its_space(title_engine):
+    # The title holds no "购进", the pair across its space (nor does its text): read all the
+    # same, since it holds each of the query's characters.
+    result = title_engine.search(SearchRequest(q="秋粮收购进度过半", explain=True))
     assert [h["id"] for h in result.hits][:2] == ["title-spaced", "title-quoted"]
     assert result.hits[0]["explain"]["equal_title"] == 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="known limit (README, Ranking): past TITLE_READ_ALL matches a title "
-                                       "split by a space misses the tier unless its text has the pair across it")
-@pytest.mark.parametrize("title_engine", ["gram-candidates"], indirect=True)
-def test_past_title_read_all_a_title_typed_whole_is_found_across_its_space(title_engine):
-    assert ids(title_engine, "秋粮收购进度过半")[0] == "title-spaced"
+TITLE_WORDS = ["秋粮", "收购", "进度", "过半", "春耕", "备耕", "工作", "快讯", "乡村", "旅游"]
+
+
+@pytest.fixture(scope="module")
+def spaced_titles(config, analysis, tmp_path_factory):
+    """Titles of a few words (returned as lists), some with a space between two of them (as editors write),
+    every article's text the same filler; and an engine that finds titles holding the
+    query only among the candidates (TITLE_READ_ALL = 0, as past that many matches)."""
+    rng = random.Random(14)
+    titles = [rng.sample(TITLE_WORDS, rng.randint(2, 5)) for _ in range(80)]
+    articles = [{"id": f"t{i}", "title": "".join(w + rng.choice(["", "", " ", "\u3000"]) for w in words).strip(),
+                 "body": FILLER, "date": "2024-03-01"} for i, words in enumerate(titles)]
+    path = corpus_gen.write_jsonl(articles, tmp_path_factory.mktemp("spaced") / "spaced.jsonl")
+    index = config.with_(index_dir=tmp_path_factory.mktemp("spaced-index") / "index")
+    Indexer(index, analysis).index_paths([path], rebuild=True)
+    return titles, Engine.from_config(index, analysis)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_past_title_read_all_every_title_holding_the_query_is_in_the_tier(spaced_titles, monkeypatch, data):
+    """Oracle: the title with its whitespace removed holds the query (equals it, for the
+    equal-title part), for every hit, the query a run of a title's words across its spaces."""
+    titles, engine = spaced_titles
+    monkeypatch.setattr(scoring, "TITLE_READ_ALL", 0)
+    words = data.draw(st.sampled_from(titles))
+    start = data.draw(st.integers(0, len(words) - 1))
+    q = "".join(words[start:data.draw(st.integers(start + 1, len(words)))])     # a run of its words
+    hits = engine.search(SearchRequest(q=q, per_page=100, typos=False, explain=True)).hits
+    assert hits, q
+    for h in hits:
+        held = "".join(titles[int(h["id"][1:])])
+        assert (h["explain"].get("title", 0), h["explain"].get("equal_title", 0)) == (q in held, q == held), (q, h)
 
 
 def test_a_query_computes_each_fields_length_norms_once(ranking_config, analysis, monkeypatch):
