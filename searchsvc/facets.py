@@ -17,7 +17,7 @@ from .parsing import SECTION_SEP
 from .schema import UNDATED, date_to_minutes
 from .view import MINUTES_PER_DAY
 
-FEW_DOCS = 256    # a facet over this many matches or fewer is counted in Python
+PYTHON_COUNT_DOCS = 256    # a facet over this many matches or fewer is counted in Python
 
 
 def section_mask(view, sections) -> np.ndarray | None:
@@ -51,7 +51,7 @@ def section_facet(view, docs: np.ndarray) -> list[dict]:
 def year_facet(view, docs: np.ndarray) -> list[dict]:
     """Counts per year of the dated articles among ``docs`` (live docnums), newest year first."""
     years = view.year[docs]
-    if len(years) <= FEW_DOCS:      # most results: numpy's set-up per call would cost more
+    if len(years) <= PYTHON_COUNT_DOCS:      # most results: numpy's set-up per call would cost more
         counts = collections.Counter(y for y in years.tolist() if y >= 0)
         return [{"value": str(y), "count": n} for y, n in sorted(counts.items(), reverse=True)]
     years = years[years >= 0]
@@ -80,7 +80,7 @@ def prefix_counts(view, docs: np.ndarray | None) -> dict[str, int]:
     """Live articles (``docs``, if given: live docnums) per section path and per each leading part of one.
     Facets take docnums, not masks: a result's few matches are gathered, where a mask
     is read whole (~10x the time at 180,000 articles)."""
-    if docs is not None and len(docs) <= FEW_DOCS:
+    if docs is not None and len(docs) <= PYTHON_COUNT_DOCS:
         per_section = collections.Counter(view.section_ord[docs].tolist()).items()
     else:
         counts = np.bincount(view.section_ord[view.live if docs is None else docs], minlength=len(view.sections))

@@ -26,7 +26,7 @@ from .whoosh_adapter import ColumnRows, column_bytes, field_lengths, reader_segm
 
 SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about: skip, don't decode,
 SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and stay cached)
-FEW_DOCS = 32           # term frequencies at this many documents or fewer: one bisect each (Sidecar.freq_of)
+BISECT_DOCS = 32           # term frequencies at this many documents or fewer: one bisect each (Sidecar.freq_of)
 DENSE_RATIO = 10        # IndexView._spread: a binary search costs ~10 postings spread (or ~160 articles zeroed)
 HEAD_SCAN_MIN = 2_000   # candidates from which heads are searched by numpy, not one by one
 LONG_TEXT_BYTES = 256 << 10  # texts at least this long are kept decompressed (IndexView._long), and
@@ -161,13 +161,13 @@ class IndexView:
 
     def term_freqs(self, fieldname: str, term: str, docs: np.ndarray) -> np.ndarray:
         """The term's frequency in each of ``docs`` (sorted global docnums; 0 where absent).
-        For up to FEW_DOCS documents with every segment's sidecar mapped, a bisect each in
+        For up to BISECT_DOCS documents with every segment's sidecar mapped, a bisect each in
         the mapped ids (nothing decoded or cached). Otherwise a short posting list is
         decoded once and kept; a long one is searched in each
         segment's sidecar or, without sidecars, for a few documents, only the Whoosh blocks
         that can hold them are decoded (found in the term's block directory, which is kept).
         Asked about many documents, a list is read whole (:meth:`_freqs_at`)."""
-        if self.mapped and len(docs) <= FEW_DOCS:     # a few: a bisect each, nothing decoded or cached
+        if self.mapped and len(docs) <= BISECT_DOCS:     # a few: a bisect each, nothing decoded or cached
             return np.array(self.few_term_freqs(fieldname, term, docs.tolist()), dtype=np.float32)
         key = (fieldname, term)
         hit = self._cache.get(key)

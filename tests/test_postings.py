@@ -214,7 +214,7 @@ def test_long_lists_are_searched_in_each_segments_sidecar(view, monkeypatch):
 @pytest.mark.parametrize("dense_ratio, sparse_min_df, few_docs", [
     (0, 0, -1), (0, 10**9, -1), (10**9, 0, -1), (10**9, 10**9, -1),   # numpy: searched or spread, long or kept lists
     (None, None, 10**9),                                              # Python's bisect for every document
-    (None, None, None),                                               # as configured: bisect up to FEW_DOCS documents
+    (None, None, None),                                               # as configured: bisect up to BISECT_DOCS documents
 ], ids=["binary-searched-long-lists", "binary-searched-decoded-lists", "spread-long-lists",
         "spread-decoded-lists", "bisect-each", "defaults"])
 def test_frequencies_of_few_or_many_documents_equal_whooshs(view, monkeypatch, dense_ratio, sparse_min_df, few_docs):
@@ -222,8 +222,8 @@ def test_frequencies_of_few_or_many_documents_equal_whooshs(view, monkeypatch, d
     document (numpy's, or, for a few documents, Python's over the mapped arrays) or by
     spreading the whole list over an array per article (many documents); each, for kept
     and for long lists, gives what Whoosh's matchers give."""
-    spread = np.linspace(0, view.n - 1, view_module.FEW_DOCS).astype(np.int64)    # across every segment
-    for name, value in (("DENSE_RATIO", dense_ratio), ("SPARSE_MIN_DF", sparse_min_df), ("FEW_DOCS", few_docs)):
+    spread = np.linspace(0, view.n - 1, view_module.BISECT_DOCS).astype(np.int64)    # across every segment
+    for name, value in (("DENSE_RATIO", dense_ratio), ("SPARSE_MIN_DF", sparse_min_df), ("BISECT_DOCS", few_docs)):
         if value is not None:
             monkeypatch.setattr(view_module, name, value)
     leaf, _ = view.leaves[0]

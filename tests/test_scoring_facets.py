@@ -130,7 +130,7 @@ def test_year_facet_newest_first_without_undated(view):
 
 
 @settings(max_examples=100, deadline=None)
-@given(data=st.data(), n=st.integers(1, 2 * facets.FEW_DOCS))
+@given(data=st.data(), n=st.integers(1, 2 * facets.PYTHON_COUNT_DOCS))
 def test_facets_of_few_and_of_many_matches_count_alike(data, n):
     """Facets count a few matches in Python and many with numpy: both as a dict model says
     (every leading part of a section; years newest first, undated left out)."""
@@ -139,7 +139,7 @@ def test_facets_of_few_and_of_many_matches_count_alike(data, n):
     year = np.array(data.draw(st.lists(st.sampled_from([-1, 1999, 2021, 2022, 9999]), min_size=n, max_size=n)),
                     np.int32)
     view = SimpleNamespace(sections=sections, section_ord=ords, year=year, live=np.ones(n, bool))
-    every = data.draw(st.booleans())    # (past FEW_DOCS when n is: the numpy path)
+    every = data.draw(st.booleans())    # (past PYTHON_COUNT_DOCS when n is: the numpy path)
     docs = np.arange(n) if every else np.array(sorted(data.draw(st.sets(st.integers(0, n - 1), min_size=1))))
     parts: dict[str, int] = {}
     for d in docs.tolist():
