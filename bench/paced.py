@@ -6,11 +6,12 @@ queries, asked back to back and after a pause.
 
 In-process benchmarks (``ab_inprocess.py``, ``query_bench.py``) ask the next query the
 moment the last one ends; over HTTP a worker waits between requests (the client reads
-the answer and sends the next) and peers measured in-process do not. Each query is asked
-of the Falcon app (a WSGI call, as gunicorn makes it; no result cache) three ways, in
-turn, who goes first rotating: ``hot`` right after the previous query, ``sleep`` after
-``time.sleep(gap)``, ``busy`` after spinning on the clock for the gap (the CPU kept busy:
-no idle state). Prints p50 per way and query type, and each paused way over hot.
+the answer and sends the next). The queries are asked of the Falcon app (a WSGI call, as
+gunicorn makes it; no result cache, no query log) in three passes, each query one of three
+ways a pass, the way rotating from query to query and pass to pass, so that every query is
+asked each way once and every ask follows another query: ``hot`` right after it, ``sleep``
+after ``time.sleep(gap)``, ``busy`` after spinning on the clock for the gap (the CPU kept
+busy: no idle state). Prints p50 per way and query type, and each paused way over hot.
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ def main() -> None:
     ap.add_argument("--gap-ms", type=float, default=2.0, help="the pause before a paced query (default 2)")
     ap.add_argument("--warm", type=int, default=200, help="queries asked first, untimed")
     a = ap.parse_args()
-    app = create_app(Config.from_env(environ={}, index_dir=Path(a.index), result_cache_size=0))
+    app = create_app(Config.from_env(environ={}, index_dir=Path(a.index), result_cache_size=0,
+                                     query_log_enabled=False, search_budget=float("inf")))
+    app.engine.view()
+    app.engine.lexicon()
     queries = [json.loads(line) for line in open(a.queries, encoding="utf-8") if line.strip()]
     environs = [testing.create_environ(path="/search", query_string=urlencode(params(q))) for q in queries]
 
@@ -64,15 +68,16 @@ def main() -> None:
     for environ in environs[:a.warm]:
         ask(environ)
     times: dict[str, dict[str, list[float]]] = {way: {} for way in WAYS}
-    for n, (q, environ) in enumerate(zip(queries, environs)):
-        for way in WAYS[n % 3:] + WAYS[:n % 3]:
+    for round_ in range(len(WAYS)):
+        for n, (q, environ) in enumerate(zip(queries, environs)):
+            way = WAYS[(n + round_) % len(WAYS)]
             pause[way]()
             took = ask(environ)
             for key in (q["type"], "all"):
                 times[way].setdefault(key, []).append(took)
     print(f"{len(queries)} queries through the app in-process, index {a.index}, pause {a.gap_ms} ms")
     print(f"{'type':10} {'hot p50':>8} {'sleep p50':>10} {'busy p50':>9} {'sleep/hot':>10} {'busy/hot':>9}")
-    for t in times["hot"]:
+    for t in sorted(times["hot"], key=lambda t: t == "all"):        # all last
         hot, slept, busy = (statistics.median(times[way][t]) for way in WAYS)
         print(f"{t:10} {hot:8.2f} {slept:10.2f} {busy:9.2f} {slept / hot:10.3f} {busy / hot:9.3f}")
 

@@ -34,6 +34,12 @@ class SearchTimeout(Exception):
     """A query ran over its time budget (and was stopped, freeing the worker thread)."""
 
 
+def _members(items: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
+    """Whether each of ``items`` is in ``sorted_ids`` (a non-empty sorted array)."""
+    at = np.minimum(sorted_ids.searchsorted(items), len(sorted_ids) - 1)
+    return sorted_ids[at] == items
+
+
 class Plan:
     """One parsed query against one index view: match masks and scores."""
 
@@ -250,16 +256,31 @@ class Plan:
             mask = self._gram_sets[key] = self._find_candidates(gram_field, grams)
         return mask
 
-    def _title_candidates(self, full: str) -> np.ndarray:
-        """Articles whose title may hold ``full`` (normalised, without whitespace) once its own
-        whitespace is removed: those whose text holds its pairs (a title holding it unbroken
-        does), and those whose title has whitespace between two of its neighbours (a title
-        holding it across a space has "购 " and " 进", not the pair 购进)."""
-        view, mask = self.view, self._candidates("text_c", phrase_bigrams(full)).copy()
+    def _title_candidates(self, full: str, docs: np.ndarray) -> np.ndarray:
+        """A mask over the index, of which ``docs``' entries (sorted docnums) say whose title
+        may hold ``full`` (normalised, without whitespace) once the title's whitespace is
+        removed: those whose text holds the query's pairs (a title holding it unbroken does),
+        and those whose title has whitespace between two neighbouring characters of it (a
+        title holding it across a space has "购 " and " 进", not the pair 购进)."""
+        view, held = self.view, self._candidates("text_c", phrase_bigrams(full))
+        left = ~held[docs]                  # of docs, those not candidates yet
+        extra, has = np.zeros(len(docs), dtype=bool), {}
         for before, after in dict.fromkeys(zip(full, full[1:])):
-            if view.doc_frequency("title_c", before + " ") and view.doc_frequency("title_c", " " + after):
-                mask[np.intersect1d(view.doc_ids("title_c", before + " "), view.doc_ids("title_c", " " + after),
-                                    assume_unique=True)] = True
+            grams = (before + " ", " " + after)
+            if not left.any():
+                break
+            if not all(view.doc_frequency("title_c", g) for g in grams):
+                continue
+            for g in grams:
+                if g not in has:            # whether each of docs has the gram in its title
+                    has[g] = _members(docs, view.doc_ids("title_c", g))
+            both = left & has[grams[0]] & has[grams[1]]
+            extra |= both
+            left &= ~both
+        if not extra.any():
+            return held
+        mask = held.copy()
+        mask[docs[extra]] = True
         return mask
 
     def _find_candidates(self, gram_field: str, grams: list[str], scope: np.ndarray | None = None,
@@ -433,7 +454,7 @@ class Plan:
                                              if self.full_fixed and self.full_fixed != self.full else [])
             phrases = self._phrases()
             s = parts.total(len(docs))
-            titles = [None if len(docs) <= scoring.TITLE_READ_ALL else self._title_candidates(f)
+            titles = [None if len(docs) <= scoring.TITLE_READ_ALL else self._title_candidates(f, docs)
                       for f, _ in readings]
             clauses = [self._candidates("text_c", phrase_bigrams(p)) for p, _, _, _ in phrases]
             in_title, counts = whole_query(view, [f for f, _ in readings], titles, [p for p, _, _, _ in phrases],

@@ -47,8 +47,9 @@ PHRASE_SCAN_BYTES = 60_000  # text searched for a phrase across line breaks, per
 TITLE_MAX_DOCS = 2000
 # As many matches or fewer: every title is read (~2 µs each), not the whole query's grams
 # looked up in the index first (~40 for a title typed in full, ~10 µs each at 10^5 articles).
-# Past it, the articles whose text holds its pairs, and those whose title has a space between
-# two neighbours of it ("习近平 讲话" has "平 " and " 讲" but not 平讲): Plan._title_candidates.
+# Past it, the articles whose text holds the query's pairs, and those whose title has a space
+# between two neighbouring characters of it ("习近平 讲话" has "平 " and " 讲", not 平讲):
+# Plan._title_candidates.
 TITLE_READ_ALL = 128
 PHRASE_MAX_DOCS = 300
 SCALAR_DOCS = 8     # this many scored articles or fewer: Python floats (numpy's set-up per call costs more)

@@ -26,7 +26,7 @@ from .whoosh_adapter import ColumnRows, column_bytes, field_lengths, reader_segm
 
 SPARSE_RATIO = 16       # posting list 16x longer than the documents asked about: skip, don't decode,
 SPARSE_MIN_DF = 20_000  # ...if it is long at all (shorter ones decode fast and stay cached)
-BISECT_DOCS = 32           # term frequencies at this many documents or fewer: one bisect each (Sidecar.freq_of)
+BISECT_DOCS = 32        # term frequencies at this many documents or fewer: one bisect each (Sidecar.freq_of)
 DENSE_RATIO = 10        # IndexView._spread: a binary search costs ~10 postings spread (or ~160 articles zeroed)
 HEAD_SCAN_MIN = 2_000   # candidates from which heads are searched by numpy, not one by one
 LONG_TEXT_BYTES = 256 << 10  # texts at least this long are kept decompressed (IndexView._long), and

@@ -211,19 +211,20 @@ def test_long_lists_are_searched_in_each_segments_sidecar(view, monkeypatch):
             assert np.array_equal(view.term_freqs(field, tbytes.decode(), docs), expected), tbytes
 
 
-@pytest.mark.parametrize("dense_ratio, sparse_min_df, few_docs", [
+@pytest.mark.parametrize("dense_ratio, sparse_min_df, bisect_docs", [
     (0, 0, -1), (0, 10**9, -1), (10**9, 0, -1), (10**9, 10**9, -1),   # numpy: searched or spread, long or kept lists
     (None, None, 10**9),                                              # Python's bisect for every document
-    (None, None, None),                                               # as configured: bisect up to BISECT_DOCS documents
+    (None, None, None),                                               # as configured (BISECT_DOCS)
 ], ids=["binary-searched-long-lists", "binary-searched-decoded-lists", "spread-long-lists",
         "spread-decoded-lists", "bisect-each", "defaults"])
-def test_frequencies_of_few_or_many_documents_equal_whooshs(view, monkeypatch, dense_ratio, sparse_min_df, few_docs):
+def test_frequencies_of_few_or_many_documents_equal_whooshs(view, monkeypatch, dense_ratio, sparse_min_df,
+                                                            bisect_docs):
     """A term's frequencies at some documents are read either by a binary search per
     document (numpy's, or, for a few documents, Python's over the mapped arrays) or by
     spreading the whole list over an array per article (many documents); each, for kept
     and for long lists, gives what Whoosh's matchers give."""
     spread = np.linspace(0, view.n - 1, view_module.BISECT_DOCS).astype(np.int64)    # across every segment
-    for name, value in (("DENSE_RATIO", dense_ratio), ("SPARSE_MIN_DF", sparse_min_df), ("BISECT_DOCS", few_docs)):
+    for name, value in (("DENSE_RATIO", dense_ratio), ("SPARSE_MIN_DF", sparse_min_df), ("BISECT_DOCS", bisect_docs)):
         if value is not None:
             monkeypatch.setattr(view_module, name, value)
     leaf, _ = view.leaves[0]

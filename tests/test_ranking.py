@@ -7,7 +7,9 @@ articles written for each case; each test names the article that must rank first
 
 import dataclasses
 import datetime as dt
+import glob
 import json
+import os
 import random
 import subprocess
 import sys
@@ -16,7 +18,7 @@ import pytest
 from falcon import testing
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from searchsvc import matching, scoring
+from searchsvc import matching, scoring, sidecar
 from searchsvc.app import create_app
 from searchsvc.indexing import Indexer
 from searchsvc.query import parse
@@ -112,7 +114,7 @@ def test_a_title_typed_whole_ranks_the_article_so_titled_first(title_engine):
 
 def test_a_title_typed_whole_finds_it_across_its_space(title_engine):
     # The title holds no "购进", the pair across its space (nor does its text): read all the
-    # same, since it holds each of the query's characters.
+    # same, past TITLE_READ_ALL since its title has "购 " and " 进" (Plan._title_candidates).
     result = title_engine.search(SearchRequest(q="秋粮收购进度过半", explain=True))
     assert [h["id"] for h in result.hits][:2] == ["title-spaced", "title-quoted"]
     assert result.hits[0]["explain"]["equal_title"] == 1.0
@@ -123,12 +125,11 @@ TITLE_WORDS = ["秋粮", "收购", "进度", "过半", "春耕", "备耕", "工�
 
 @pytest.fixture(scope="module")
 def spaced_titles(config, analysis, tmp_path_factory):
-    """Titles of a few words (returned as lists), some with a space between two of them (as editors write),
-    every article's text the same filler; and an engine that finds titles holding the
-    query only among the candidates (TITLE_READ_ALL = 0, as past that many matches)."""
+    """Titles of a few words (returned as lists), some with a space between two of them (as
+    editors write), every article's text the same filler, and an engine on them."""
     rng = random.Random(14)
     titles = [rng.sample(TITLE_WORDS, rng.randint(2, 5)) for _ in range(80)]
-    articles = [{"id": f"t{i}", "title": "".join(w + rng.choice(["", "", " ", "\u3000"]) for w in words).strip(),
+    articles = [{"id": f"t{i}", "title": "".join(w + rng.choice(["", "", " "]) for w in words).strip(),
                  "body": FILLER, "date": "2024-03-01"} for i, words in enumerate(titles)]
     path = corpus_gen.write_jsonl(articles, tmp_path_factory.mktemp("spaced") / "spaced.jsonl")
     index = config.with_(index_dir=tmp_path_factory.mktemp("spaced-index") / "index")
@@ -140,7 +141,8 @@ def spaced_titles(config, analysis, tmp_path_factory):
 @given(data=st.data())
 def test_past_title_read_all_every_title_holding_the_query_is_in_the_tier(spaced_titles, monkeypatch, data):
     """Oracle: the title with its whitespace removed holds the query (equals it, for the
-    equal-title part), for every hit, the query a run of a title's words across its spaces."""
+    equal-title part), for every hit, the query a run of a title's words across its spaces,
+    with TITLE_READ_ALL = 0 (only candidates' titles read, as past that many matches)."""
     titles, engine = spaced_titles
     monkeypatch.setattr(scoring, "TITLE_READ_ALL", 0)
     words = data.draw(st.sampled_from(titles))
@@ -151,6 +153,50 @@ def test_past_title_read_all_every_title_holding_the_query_is_in_the_tier(spaced
     for h in hits:
         held = "".join(titles[int(h["id"][1:])])
         assert (h["explain"].get("title", 0), h["explain"].get("equal_title", 0)) == (q in held, q == held), (q, h)
+
+
+ODD_SPACES = [" ", "\u3000", "\t", "\u00a0", "\u2003", "\u2028", "  "]
+
+
+@pytest.fixture(scope="module", params=["with-sidecars", "without-sidecars"])
+def odd_titles(request, config, analysis, tmp_path_factory):
+    """Titles of a few characters (letters, a traditional one, symbols NFKC changes) with odd
+    whitespace between some, in two segments, a few articles replaced (deleted docnums);
+    served with the posting sidecars, and without them (the postings Whoosh decodes)."""
+    rng = random.Random(21)
+    chars = list("秋粮收购进度过半進Ａａ¨Σ")
+    def title():
+        return "".join(rng.choice(chars) + (rng.choice(ODD_SPACES) if rng.random() < 0.3 else "")
+                       for _ in range(rng.choice([3, 6, 10, 40]))).strip() or "秋"
+    tmp = tmp_path_factory.mktemp("odd-titles")
+    cfg = config.with_(index_dir=tmp / "index", reload_interval=0.0)
+    for n, (count, rebuild) in enumerate([(200, True), (30, False)]):     # the second replaces a0..a29
+        articles = [{"id": f"a{i}", "title": title(), "body": "".join(rng.sample(chars, 3))} for i in range(count)]
+        path = corpus_gen.write_jsonl(articles, tmp / f"part{n}.jsonl")
+        Indexer(cfg, analysis).index_paths([path], rebuild=rebuild, workers=1)
+    if request.param == "without-sidecars":
+        for f in glob.glob(str(cfg.index_dir / "current" / f"*{sidecar.SUFFIX}")):
+            os.remove(f)
+    view = Engine.from_config(cfg, analysis).view()
+    assert view.mapped == (request.param == "with-sidecars") and len(view.leaves) == 2 and not view.live.all()
+    live = view.live.nonzero()[0]
+    return view, live, {int(d): "".join(view.title_bytes(int(d)).decode("utf-8").split()) for d in live}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_title_candidates_hold_every_title_holding_the_query(odd_titles, analysis, data):
+    """Oracle: every live title that holds the query once its whitespace is removed (grep
+    over the stored normal forms) is a candidate; the query taken from one of them."""
+    view, live, compact = odd_titles
+    title = data.draw(st.sampled_from([c for c in compact.values() if len(c) >= 2]))
+    start = data.draw(st.integers(0, len(title) - 2))
+    plan = matching.Plan(view, analysis, parse(title[start:data.draw(st.integers(start + 2, len(title)))]))
+    if len(plan.full) < 2:
+        return                      # (the title tier needs two characters)
+    candidates = plan._title_candidates(plan.full, live)
+    missed = [c for d, c in compact.items() if plan.full in c and not candidates[d]]
+    assert not missed, (plan.full, missed)
 
 
 def test_a_query_computes_each_fields_length_norms_once(ranking_config, analysis, monkeypatch):
