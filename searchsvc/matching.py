@@ -57,8 +57,9 @@ class Plan:
         self.excluded = [self._units(c) for c in parsed.excluded]
         self.needles = list(dict.fromkeys(t for g in self.groups for alt in g for u in alt for t in u.texts))
         plain = [c for c in parsed.positive_clauses() if not c.phrase]
-        # The whole query as typed, for the contiguous-phrase boost.
-        self.full = norm("".join(c.text for c in parsed.positive_clauses())) if parsed.groups else ""
+        # The whole query as typed, for the contiguous-phrase boost: normalised with its spaces, as
+        # titles are (a letter cased by its context, Σ at a word's end, stays the title's).
+        self.full = norm(" ".join(c.text for c in parsed.positive_clauses())) if parsed.groups else ""
         self.full = "".join(self.full.split())
         self._boost_full = len(plain) == len(parsed.positive_clauses()) and len(self.full) >= 2
         # ...and as it was probably meant (its typos replaced; see read_typos), ranked a little below.

@@ -49,6 +49,8 @@ CASES = [
     # A title typed whole without its space, and an article quoting it three times under another title.
     {"id": "title-spaced", "title": "秋粮收购 进度过半", "body": "各地秋粮收购有序推进。" + FILLER},
     {"id": "title-quoted", "title": "粮食工作简报", "body": "秋粮收购进度过半。" * 3 + FILLER},
+    # A title whose letters lower by their context (Σ at a word's end is ς).
+    {"id": "greek-title", "title": "ΟΔΟΣ ΑΘΗΝΩΝ", "body": "雅典的一条街道。"},
     # A caption-only clip titled like a topic, and an article about the topic.
     {"id": "caption-clip", "title": "数字乡村建设", "body": "（视频）"},
     {"id": "topic-article", "title": "扎实推进数字乡村建设",
@@ -118,6 +120,11 @@ def test_a_title_typed_whole_finds_it_across_its_space(title_engine):
     result = title_engine.search(SearchRequest(q="秋粮收购进度过半", explain=True))
     assert [h["id"] for h in result.hits][:2] == ["title-spaced", "title-quoted"]
     assert result.hits[0]["explain"]["equal_title"] == 1.0
+
+
+def test_a_title_typed_whole_as_written_is_the_title_whatever_its_letters_lower_to(title_engine):
+    result = title_engine.search(SearchRequest(q="ΟΔΟΣ ΑΘΗΝΩΝ", explain=True, typos=False))
+    assert result.hits[0]["id"] == "greek-title" and result.hits[0]["explain"]["equal_title"] == 1.0
 
 
 TITLE_WORDS = ["秋粮", "收购", "进度", "过半", "春耕", "备耕", "工作", "快讯", "乡村", "旅游"]
