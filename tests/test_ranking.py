@@ -172,6 +172,7 @@ def odd_titles(request, config, analysis, tmp_path_factory):
     served with the posting sidecars, and without them (the postings Whoosh decodes)."""
     rng = random.Random(21)
     chars = list("秋粮收购进度过半進Ａａ¨Σ")
+
     def title():
         return "".join(rng.choice(chars) + (rng.choice(ODD_SPACES) if rng.random() < 0.3 else "")
                        for _ in range(rng.choice([3, 6, 10, 40]))).strip() or "秋"
