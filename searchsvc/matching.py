@@ -18,6 +18,7 @@ from dataclasses import dataclass, field as dc_field
 import numpy as np
 
 from .analysis import Analysis, phrase_bigrams
+from .postings import find_sorted
 from .query import Clause, ParsedQuery
 from . import scoring
 from .scoring import HOMOPHONE_WEIGHT, LengthNorms, ScoreParts, idf, saturation, unit_scores, whole_query
@@ -32,12 +33,6 @@ WORD_MASK_SHARE = 64    # candidates over 1/64 of the index: a word's proof from
 
 class SearchTimeout(Exception):
     """A query ran over its time budget (and was stopped, freeing the worker thread)."""
-
-
-def _members(items: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
-    """Whether each of ``items`` is in ``sorted_ids`` (a non-empty sorted array)."""
-    at = np.minimum(sorted_ids.searchsorted(items), len(sorted_ids) - 1)
-    return sorted_ids[at] == items
 
 
 class Plan:
@@ -57,14 +52,13 @@ class Plan:
         self.excluded = [self._units(c) for c in parsed.excluded]
         self.needles = list(dict.fromkeys(t for g in self.groups for alt in g for u in alt for t in u.texts))
         plain = [c for c in parsed.positive_clauses() if not c.phrase]
-        # The whole query as typed, for the contiguous-phrase boost: normalised with its spaces, as
-        # titles are (a letter cased by its context, Σ at a word's end, stays the title's).
-        self.full = norm(" ".join(c.text for c in parsed.positive_clauses())) if parsed.groups else ""
-        self.full = "".join(self.full.split())
-        self._boost_full = len(plain) == len(parsed.positive_clauses()) and len(self.full) >= 2
-        # ...and as it was probably meant (its typos replaced; see read_typos), ranked a little below.
         self._positive = parsed.positive_clauses()
         self._compact = {c: "".join(norm(c.text).split()) for c in self._positive}   # normalised, no spaces
+        # The whole query as typed, for the contiguous-phrase boost: its clauses normalised apart,
+        # as a title's words are (a letter cased by its context, Σ at a word's end, stays the title's).
+        self.full = "".join(self._compact[c] for c in self._positive) if parsed.groups else ""
+        self._boost_full = len(plain) == len(self._positive) and len(self.full) >= 2
+        # ...and as it was probably meant (its typos replaced; see read_typos), ranked a little below.
         self._phrase_list: list[tuple[str, int, float, int]] | None = None   # see _phrases
         self.full_fixed = ""
         self._fixed: dict[Clause, str] = {}
@@ -267,14 +261,15 @@ class Plan:
         left = ~held[docs]                  # of docs, those not candidates yet
         extra, has = np.zeros(len(docs), dtype=bool), {}
         for before, after in dict.fromkeys(zip(full, full[1:])):
-            grams = (before + " ", " " + after)
             if not left.any():
                 break
+            grams = (before + " ", " " + after)
             if not all(view.doc_frequency("title_c", g) for g in grams):
                 continue
             for g in grams:
                 if g not in has:            # whether each of docs has the gram in its title
-                    has[g] = _members(docs, view.doc_ids("title_c", g))
+                    ids = view.doc_ids("title_c", g)
+                    has[g] = find_sorted(ids, docs.astype(ids.dtype, copy=False))[1]
             both = left & has[grams[0]] & has[grams[1]]
             extra |= both
             left &= ~both
