@@ -109,11 +109,41 @@ def test_chunked_put_and_bulk_bodies_are_read(server):
     assert r.status == 200
     assert [x["result"] for x in json.loads(r.read())["results"]] == ["created", "deleted"]
     for doc_id, status in (("chunked-2", 200), ("chunked-1", 404)):
-        for _ in range(4):                        # whichever worker answers
-            conn.request("GET", f"/articles/{doc_id}")
-            r = conn.getresponse()
+        for _ in range(4):                        # a new connection each: whichever worker answers
+            fresh = http.client.HTTPConnection(host, port, timeout=30)
+            fresh.request("GET", f"/articles/{doc_id}")
+            r = fresh.getresponse()
             r.read()
+            fresh.close()
             assert r.status == status, doc_id
+
+
+def test_every_worker_answers_the_state_a_write_just_acknowledged(server):
+    """PUT, PUT, DELETE and GET of one id, each request on a new connection so that either
+    worker may answer it (Schemathesis's stateful use-after-free sequence): with the reload
+    interval at 0, a read right after an acknowledged write sees it, whichever worker reads."""
+    _, host, port, _, _ = server
+
+    def once(method, path, article=None):
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        body = None if article is None else json.dumps(article, ensure_ascii=False).encode()
+        conn.request(method, path, body=body, headers={"Authorization": f"Bearer {TOKEN}",
+                                                       "Content-Type": "application/json"})
+        r = conn.getresponse()
+        answer = (r.status, r.read())
+        conn.close()
+        return answer
+
+    for i in range(8):
+        path = f"/articles/ryw-{i}"
+        for expected, title in ((201, f"读写一致 {i}"), (200, f"读写一致 {i} 修订")):
+            assert once("PUT", path, {"title": title, "body": "正文"})[0] == expected
+            for _ in range(3):
+                status, body = once("GET", path)
+                assert status == 200 and json.loads(body)["title"] == title, (path, status)
+        assert once("DELETE", path)[0] == 200
+        for _ in range(3):
+            assert once("GET", path)[0] == 404, f"{path} still served after its DELETE was acknowledged"
 
 
 def test_metrics_sum_all_workers(server):
