@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where an HTTP search's time goes: the client's view beside timestamps taken inside the worker.
 
-    python bench/edge_trace.py --index DIR --queries ../shared/eval/queries-dev.jsonl [--workers 1]
+    python bench/edge_trace.py --index DIR --queries ../shared/eval/queries-dev.jsonl [--workers 1] [--log-level warning]
 
 Starts ``searchsvc serve`` with gunicorn's gthread worker patched to stamp each request
 (bench only: ``ThreadWorker.on_client_socket_readable``, ``handle`` and ``handle_request``
@@ -10,7 +10,9 @@ client and parameters; ``--params per_page=10`` for pages of 10), then prints th
 
 * ``poll``: the poller saw the request until a pool thread took it up;
 * ``parse``: gunicorn reading and parsing the request; ``environ``: building the WSGI environ;
-* ``app``: the Falcon app (search, snippets, JSON, middleware);
+* ``app``: the Falcon app (search, snippets, JSON, middleware), of which ``search`` is
+  ``Engine.search`` (matching, scoring, facets, snippets) and ``rest`` the app around it
+  (parameters, middleware, access line, metrics, query log, the JSON body);
 * ``write``: from the app's return until the answer is written;
 * ``outside``: what the client measured beyond all of that: its own parsing of the
   answer, the kernel, scheduling on a shared machine, and the worker's main thread
@@ -47,6 +49,16 @@ def patch_worker(trace_path: str) -> None:
     readable, handle, handle_request = (gthread.ThreadWorker.on_client_socket_readable,
                                         gthread.ThreadWorker.handle, gthread.ThreadWorker.handle_request)
     rows = []
+    searched = []       # Engine.search's time in the request being answered (one at a time)
+
+    def timed(search):
+        def timed_search(req):
+            t0 = time.perf_counter()
+            try:
+                return search(req)
+            finally:
+                searched.append(time.perf_counter() - t0)
+        return timed_search
 
     def on_readable(self, conn, client):
         conn.stamps = [time.perf_counter()]
@@ -60,13 +72,18 @@ def patch_worker(trace_path: str) -> None:
         stamps.append(time.perf_counter())          # written
         conn.stamps = None                          # (the next request's begin at the poller)
         if len(stamps) == 6:                        # a request answered (not a refused or closed connection)
-            rows.append({"path": conn.path, "stages": [b - a for a, b in zip(stamps, stamps[1:])]})
+            rows.append({"path": conn.path, "stages": [b - a for a, b in zip(stamps, stamps[1:])],
+                         "search": sum(searched)})
+        searched.clear()
         return result
 
     def timed_handle_request(self, req, conn):
         conn.stamps.append(time.perf_counter())     # parsed
         conn.path = req.path
         app = self.wsgi
+        engine = app.engine     # (the searchsvc app; timed here: importing it earlier would import
+        if "search" not in vars(engine):     # prometheus_client before serve sets its directory)
+            engine.search = timed(engine.search)
 
         def stamped(environ, start_response):
             conn.stamps.append(time.perf_counter())  # environ built
@@ -112,7 +129,9 @@ def drive(args) -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         trace = os.path.join(tmp, "trace.jsonl")
-        env = {**os.environ, "SEARCHSVC_LOG_LEVEL": "warning", "SEARCHSVC_RESULT_CACHE": "0"}
+        # The service as configured by default (its access line per request, here to /dev/null),
+        # with no result cache: every query is asked once anyway.
+        env = {**os.environ, "SEARCHSVC_LOG_LEVEL": args.log_level, "SEARCHSVC_RESULT_CACHE": "0"}
         server = subprocess.Popen([sys.executable, __file__, "--serve", "--trace", trace, "--index", args.index,
                                    "--port", str(port), "--workers", str(args.workers)], env=env,
                                   stdout=subprocess.DEVNULL)
@@ -135,17 +154,23 @@ def drive(args) -> None:
         rows = [json.loads(line) for path in glob.glob(trace + ".*") for line in open(path)]
     # One connection: one worker answered every search, in order (its file holds all of
     # them; another worker's, health checks at most); the first was untimed.
-    rows = [r["stages"] for r in rows if r["path"] == "/search"][1:]
+    rows = [r for r in rows if r["path"] == "/search"][1:]
+    searches = [r["search"] for r in rows]
+    rows = [r["stages"] for r in rows]
     if len(rows) != len(took):
         raise SystemExit(f"{len(rows)} searches traced for {len(took)} asked (a gunicorn whose gthread "
                          "internals differ from those patched here?)")
     med = {name: statistics.median(r[i] for r in rows) * 1000 for i, name in enumerate(STAGES)}
+    app = STAGES.index("app")
+    split = {"search": statistics.median(searches) * 1000,
+             "rest": statistics.median(r[app] - s for r, s in zip(rows, searches)) * 1000}
     server_total = [sum(r) * 1000 for r in rows]
     outside = [c - s for c, s in zip(took, server_total)]
     print(f"{len(took)} queries; {args.workers} worker(s); params {args.params or '-'}")
     print(f"client p50 {statistics.median(took):.3f} ms; in the worker p50 {statistics.median(server_total):.3f} ms")
     print("  " + "  ".join(f"{name} {ms:.3f}" for name, ms in med.items())
           + f"  outside {statistics.median(outside):.3f}  (medians, ms)")
+    print("  app: " + "  ".join(f"{name} {ms:.3f}" for name, ms in split.items()))
 
 
 def main() -> None:
@@ -154,6 +179,9 @@ def main() -> None:
     ap.add_argument("--queries", help="JSON lines with q, type (and section, from, to)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--params", default="", metavar="K=V&...", help="extra query parameters, e.g. per_page=10")
+    ap.add_argument("--log-level", default="info",
+                    help="the service's log level (info, the default, writes an access line per request; "
+                         "warning leaves it out, as this script did until session 22)")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--trace", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
