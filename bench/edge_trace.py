@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where an HTTP search's time goes: the client's view beside timestamps taken inside the worker.
 
-    python bench/edge_trace.py --index DIR --queries ../shared/eval/queries-dev.jsonl [--workers 1] [--log-level warning]
+    python bench/edge_trace.py --index DIR --queries ../shared/eval/queries-dev.jsonl [--workers 1] [--no-access-line]
 
 Starts ``searchsvc serve`` with gunicorn's gthread worker patched to stamp each request
 (bench only: ``ThreadWorker.on_client_socket_readable``, ``handle`` and ``handle_request``
@@ -12,7 +12,8 @@ client and parameters; ``--params per_page=10`` for pages of 10), then prints th
 * ``parse``: gunicorn reading and parsing the request; ``environ``: building the WSGI environ;
 * ``app``: the Falcon app (search, snippets, JSON, middleware), of which ``search`` is
   ``Engine.search`` (matching, scoring, facets, snippets) and ``rest`` the app around it
-  (parameters, middleware, access line, metrics, query log, the JSON body);
+  (parameters, the ETag's version check, middleware, the access line, metrics, query log,
+  the JSON body);
 * ``write``: from the app's return until the answer is written;
 * ``outside``: what the client measured beyond all of that: its own parsing of the
   answer, the kernel, scheduling on a shared machine, and the worker's main thread
@@ -27,6 +28,7 @@ import argparse
 import atexit
 import glob
 import json
+import logging
 import os
 import signal
 import socket
@@ -41,9 +43,10 @@ from pathlib import Path
 STAGES = ("poll", "parse", "environ", "app", "write")
 
 
-def patch_worker(trace_path: str) -> None:
+def patch_worker(trace_path: str, access_line: bool = True) -> None:
     """Stamp every request in this process's gthread workers; each worker writes its
-    requests' stages to ``trace_path.PID`` when it exits (nothing written while timing)."""
+    requests' stages to ``trace_path.PID`` when it exits (nothing written while timing).
+    Without ``access_line`` the app writes no access line."""
     from gunicorn.workers import gthread
 
     readable, handle, handle_request = (gthread.ThreadWorker.on_client_socket_readable,
@@ -84,6 +87,8 @@ def patch_worker(trace_path: str) -> None:
         engine = app.engine     # (the searchsvc app; timed here: importing it earlier would import
         if "search" not in vars(engine):     # prometheus_client before serve sets its directory)
             engine.search = timed(engine.search)
+            if not access_line:     # (here, after gunicorn's logging set-up reset the child loggers' levels)
+                logging.getLogger("searchsvc.access").setLevel(logging.WARNING)
 
         def stamped(environ, start_response):
             conn.stamps.append(time.perf_counter())  # environ built
@@ -110,7 +115,7 @@ def patch_worker(trace_path: str) -> None:
 
 def serve(args) -> int:
     """The child: ``searchsvc serve`` with the stamps."""
-    patch_worker(args.trace)
+    patch_worker(args.trace, access_line=not args.no_access_line)
     from searchsvc.cli import main
     return main(["serve", "--index", args.index, "--port", str(args.port), "--workers", str(args.workers)])
 
@@ -129,11 +134,12 @@ def drive(args) -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         trace = os.path.join(tmp, "trace.jsonl")
-        # The service as configured by default (its access line per request, here to /dev/null),
-        # with no result cache: every query is asked once anyway.
-        env = {**os.environ, "SEARCHSVC_LOG_LEVEL": args.log_level, "SEARCHSVC_RESULT_CACHE": "0"}
+        # No result cache: every query is asked once anyway. (The access line per request, here
+        # to /dev/null, is written at any SEARCHSVC_LOG_LEVEL: that sets gunicorn's own log.)
+        env = {**os.environ, "SEARCHSVC_LOG_LEVEL": "warning", "SEARCHSVC_RESULT_CACHE": "0"}
         server = subprocess.Popen([sys.executable, __file__, "--serve", "--trace", trace, "--index", args.index,
-                                   "--port", str(port), "--workers", str(args.workers)], env=env,
+                                   "--port", str(port), "--workers", str(args.workers)]
+                                  + (["--no-access-line"] if args.no_access_line else []), env=env,
                                   stdout=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 300
@@ -179,9 +185,8 @@ def main() -> None:
     ap.add_argument("--queries", help="JSON lines with q, type (and section, from, to)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--params", default="", metavar="K=V&...", help="extra query parameters, e.g. per_page=10")
-    ap.add_argument("--log-level", default="info",
-                    help="the service's log level (info, the default, writes an access line per request; "
-                         "warning leaves it out, as this script did until session 22)")
+    ap.add_argument("--no-access-line", action="store_true",
+                    help="serve without the JSON access line the app writes per request (what it costs)")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--trace", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)

@@ -121,7 +121,8 @@ def test_chunked_put_and_bulk_bodies_are_read(server):
 def test_every_worker_answers_the_state_a_write_just_acknowledged(server):
     """PUT, PUT, DELETE and GET of one id, each request on a new connection so that either
     worker may answer it (Schemathesis's stateful use-after-free sequence): with the reload
-    interval at 0, a read right after an acknowledged write sees it, whichever worker reads."""
+    interval at 0, a read right after an acknowledged write sees it, whichever worker reads.
+    (Both workers do answer such requests: with a 1 s reload interval this test fails.)"""
     _, host, port, _, _ = server
 
     def once(method, path, article=None):
