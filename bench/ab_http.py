@@ -33,6 +33,15 @@ def params(q: dict) -> dict:
     return out
 
 
+def call_app(app, environ: dict) -> None:
+    """One WSGI call of ``app``, as gunicorn makes it, its body read (the in-process
+    benches ask the Falcon app so); SystemExit unless it answered 200."""
+    status = []
+    b"".join(app(environ, lambda s, headers, exc_info=None: status.append(s)))
+    if not status[0].startswith("200"):
+        raise SystemExit(f"{status[0]} for {environ.get('QUERY_STRING', '')!r}")
+
+
 def query_params(given: str) -> dict:
     """``"per_page=10&typos=off"`` -> ``{"per_page": "10", "typos": "off"}``."""
     return dict(kv.split("=", 1) for kv in given.split("&") if kv)

@@ -160,9 +160,8 @@ def drive(args) -> None:
         rows = [json.loads(line) for path in glob.glob(trace + ".*") for line in open(path)]
     # One connection: one worker answered every search, in order (its file holds all of
     # them; another worker's, health checks at most); the first was untimed.
-    rows = [r for r in rows if r["path"] == "/search"][1:]
-    searches = [r["search"] for r in rows]
-    rows = [r["stages"] for r in rows]
+    traced = [r for r in rows if r["path"] == "/search"][1:]
+    rows, searches = [r["stages"] for r in traced], [r["search"] for r in traced]
     if len(rows) != len(took):
         raise SystemExit(f"{len(rows)} searches traced for {len(took)} asked (a gunicorn whose gthread "
                          "internals differ from those patched here?)")

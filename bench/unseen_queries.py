@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from ab_http import params              # bench/ (this script's directory) is on sys.path
+from ab_http import call_app, params    # bench/ (this script's directory) is on sys.path
 from ab_inprocess import request
 from query_bench import percentile
 
@@ -55,11 +55,7 @@ def main() -> None:
     engine.lexicon()
 
     def ask_app(q: dict) -> None:
-        environ = falcon.testing.create_environ(path="/search", query_string=urlencode(params(q)))
-        status = []
-        b"".join(app(environ, lambda s, headers, exc=None: status.append(s)))
-        if not status[0].startswith("200"):
-            raise SystemExit(f"{status[0]} for {q['q']!r}")
+        call_app(app, falcon.testing.create_environ(path="/search", query_string=urlencode(params(q))))
 
     def ask_engine(q: dict) -> None:
         engine.search(request(SearchRequest, q))
