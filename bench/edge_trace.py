@@ -3,21 +3,22 @@
 
     python bench/edge_trace.py --index DIR --queries ../shared/eval/queries-dev.jsonl [--workers 1] [--no-access-line]
 
-Starts ``searchsvc serve`` with gunicorn's gthread worker patched to stamp each request
-(bench only: ``ThreadWorker.on_client_socket_readable``, ``handle`` and ``handle_request``
-are gunicorn internals), asks each query once over one keep-alive connection (``ab_http.py``'s
-client and parameters; ``--params per_page=10`` for pages of 10), then prints the medians of:
+Starts ``searchsvc serve`` with its worker patched to stamp each request (bench only:
+``data_received`` and ``_on_headers_complete`` are gunicorn's ASGI protocol's, through our
+``JsonEdgeProtocol``; ``InlineWSGI.call`` and ``__call__`` the bridge's), asks each query once
+over one keep-alive connection (``ab_http.py``'s client and parameters; ``--params
+per_page=10`` for pages of 10), then prints the medians of:
 
-* ``poll``: the poller saw the request until a pool thread took it up;
-* ``parse``: gunicorn reading and parsing the request; ``environ``: building the WSGI environ;
+* ``read``: from the request's first bytes read to gunicorn_h1c's parse of its head;
+* ``dispatch``: from there to the WSGI call (the connection's task woken, the ASGI scope,
+  the body read, the WSGI environ);
 * ``app``: the Falcon app (search, snippets, JSON, middleware), of which ``search`` is
   ``Engine.search`` (matching, scoring, facets, snippets) and ``rest`` the app around it
   (parameters, the ETag's version check, middleware, the access line, metrics, query log,
   the JSON body);
-* ``write``: from the app's return until the answer is written;
+* ``write``: from the app's return until the answer is handed to the transport;
 * ``outside``: what the client measured beyond all of that: its own parsing of the
-  answer, the kernel, scheduling on a shared machine, and the worker's main thread
-  putting the keep-alive connection back on its poller (not stamped).
+  answer, the kernel, the event loop's wake-up, scheduling on a shared machine.
 
 Each part's median is of that part alone: they need not add up to the client's median.
 """
@@ -40,19 +41,21 @@ import time
 import urllib.request
 from pathlib import Path
 
-STAGES = ("poll", "parse", "environ", "app", "write")
+STAGES = ("read", "dispatch", "app", "write")
 
 
 def patch_worker(trace_path: str, access_line: bool = True) -> None:
-    """Stamp every request in this process's gthread workers; each worker writes its
-    requests' stages to ``trace_path.PID`` when it exits (nothing written while timing).
-    Without ``access_line`` the app writes no access line."""
-    from gunicorn.workers import gthread
+    """Stamp every request in this process's workers; each worker writes its requests'
+    stages to ``trace_path.PID`` when it exits (nothing written while timing). Without
+    ``access_line`` the app writes no access line."""
+    from searchsvc.asgi_bridge import InlineWSGI
+    from searchsvc.gunicorn_worker import JsonEdgeProtocol
 
-    readable, handle, handle_request = (gthread.ThreadWorker.on_client_socket_readable,
-                                        gthread.ThreadWorker.handle, gthread.ThreadWorker.handle_request)
+    received, headers_complete = JsonEdgeProtocol.data_received, JsonEdgeProtocol._on_headers_complete
+    call, answer = InlineWSGI.call, InlineWSGI.__call__
     rows = []
     searched = []       # Engine.search's time in the request being answered (one at a time)
+    stamps = []         # this request's (one client in turn: one request at a time per worker)
 
     def timed(search):
         def timed_search(req):
@@ -63,44 +66,38 @@ def patch_worker(trace_path: str, access_line: bool = True) -> None:
                 searched.append(time.perf_counter() - t0)
         return timed_search
 
-    def on_readable(self, conn, client):
-        conn.stamps = [time.perf_counter()]
-        return readable(self, conn, client)
+    def on_data(self, data):
+        if not stamps:
+            stamps.append(time.perf_counter())         # the request's first bytes read
+        return received(self, data)
 
-    def timed_handle(self, conn):
-        stamps = getattr(conn, "stamps", None) or [time.perf_counter()]
-        stamps.append(time.perf_counter())          # taken up by a pool thread
-        conn.stamps, conn.path = stamps, None
-        result = handle(self, conn)
-        stamps.append(time.perf_counter())          # written
-        conn.stamps = None                          # (the next request's begin at the poller)
-        if len(stamps) == 6:                        # a request answered (not a refused or closed connection)
-            rows.append({"path": conn.path, "stages": [b - a for a, b in zip(stamps, stamps[1:])],
-                         "search": sum(searched)})
-        searched.clear()
-        return result
+    def on_headers(self):
+        stamps.append(time.perf_counter())             # parsed
+        return headers_complete(self)
 
-    def timed_handle_request(self, req, conn):
-        conn.stamps.append(time.perf_counter())     # parsed
-        conn.path = req.path
-        app = self.wsgi
-        engine = app.engine     # (the searchsvc app; timed here: importing it earlier would import
+    def timed_call(self, environ):
+        engine = self.app.engine    # (the searchsvc app; timed here: importing it earlier would import
         if "search" not in vars(engine):     # prometheus_client before serve sets its directory)
             engine.search = timed(engine.search)
             if not access_line:     # (here, after gunicorn's logging set-up reset the child loggers' levels)
                 logging.getLogger("searchsvc.access").setLevel(logging.WARNING)
-
-        def stamped(environ, start_response):
-            conn.stamps.append(time.perf_counter())  # environ built
-            body = app(environ, start_response)
-            conn.stamps.append(time.perf_counter())  # the app returned
-            return body
-
-        self.wsgi = stamped     # (one client in turn: no other request shares the worker meanwhile)
+        stamps.append(time.perf_counter())             # the WSGI call begins (scope, environ built)
         try:
-            return handle_request(self, req, conn)
+            return call(self, environ)
         finally:
-            self.wsgi = app
+            stamps.append(time.perf_counter())         # the app returned
+
+    async def timed_answer(self, scope, receive, send):
+        try:
+            return await answer(self, scope, receive, send)
+        finally:
+            if scope["type"] == "http":
+                stamps.append(time.perf_counter())     # the answer handed to the transport
+                if len(stamps) == 5:
+                    rows.append({"path": scope["path"], "stages": [b - a for a, b in zip(stamps, stamps[1:])],
+                                 "search": sum(searched)})
+                stamps.clear()
+                searched.clear()
 
     def write_rows():
         if rows:
@@ -108,9 +105,8 @@ def patch_worker(trace_path: str, access_line: bool = True) -> None:
                 f.write("".join(json.dumps(r) + "\n" for r in rows))
 
     atexit.register(write_rows)     # (inherited by the workers gunicorn forks; they leave by sys.exit)
-    gthread.ThreadWorker.on_client_socket_readable = on_readable
-    gthread.ThreadWorker.handle = timed_handle
-    gthread.ThreadWorker.handle_request = timed_handle_request
+    JsonEdgeProtocol.data_received, JsonEdgeProtocol._on_headers_complete = on_data, on_headers
+    InlineWSGI.call, InlineWSGI.__call__ = timed_call, timed_answer
 
 
 def serve(args) -> int:
@@ -163,7 +159,7 @@ def drive(args) -> None:
     traced = [r for r in rows if r["path"] == "/search"][1:]
     rows, searches = [r["stages"] for r in traced], [r["search"] for r in traced]
     if len(rows) != len(took):
-        raise SystemExit(f"{len(rows)} searches traced for {len(took)} asked (a gunicorn whose gthread "
+        raise SystemExit(f"{len(rows)} searches traced for {len(took)} asked (a gunicorn whose ASGI "
                          "internals differ from those patched here?)")
     med = {name: statistics.median(r[i] for r in rows) * 1000 for i, name in enumerate(STAGES)}
     app = STAGES.index("app")

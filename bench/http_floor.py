@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """The HTTP floor: what gunicorn and Falcon cost on this machine for an answer that does nothing.
 
-    python bench/http_floor.py [--requests 2000] [--worker-class gthread sync] [--url http://127.0.0.1:8000]
+    python bench/http_floor.py [--requests 2000] [--worker-class serve gthread sync] [--url http://127.0.0.1:8000]
 
 Starts gunicorn (one worker, 4 threads for gthread) serving a constant JSON answer from a
-bare Falcon app, and times ``--requests`` keep-alive GETs from ``http.client``, as
+bare Falcon app (``serve``: with ``searchsvc serve``'s worker, gunicorn's asyncio worker and
+gunicorn_h1c, through ``searchsvc.asgi_bridge``), and times ``--requests`` keep-alive GETs from ``http.client``, as
 ``ab_http.py`` and ``evaluate.py`` ask; with ``--url``, also a running service's
 ``/healthz`` the same way. Prints p50/p99 per server. The floor sets what "our HTTP p50
 over FTS5's in-process p50" can reach: FTS5 answers a query in about the floor's time.
@@ -24,6 +25,9 @@ from urllib.parse import urlsplit
 
 import falcon
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))     # the checkout's searchsvc
+from searchsvc.asgi_bridge import InlineWSGI  # noqa: E402
+
 
 class _Constant:
     def on_get(self, req, resp):
@@ -32,6 +36,7 @@ class _Constant:
 
 app = falcon.App()            # what gunicorn serves (``http_floor:app``)
 app.add_route("/healthz", _Constant())
+bridged = InlineWSGI(app, 1 << 20)      # the same through serve's bridge (``http_floor:bridged``)
 
 
 def _free_port() -> int:
@@ -76,17 +81,22 @@ def report(name: str, ms: list[float]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=2000)
-    ap.add_argument("--worker-class", nargs="+", default=["gthread", "sync"], choices=["gthread", "sync"])
+    ap.add_argument("--worker-class", nargs="+", default=["serve", "gthread", "sync"],
+                    choices=["serve", "gthread", "sync"])
     ap.add_argument("--url", help="also time this running service's /healthz")
     args = ap.parse_args()
     for kind in args.worker_class:
         port = _free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "1", "-k", kind, "--threads", "4",
+        worker = ["-k", "searchsvc.gunicorn_worker.JsonEdgeWorker", "--http-parser", "fast"] if kind == "serve" \
+            else ["-k", kind, "--threads", "4"]
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "1", *worker,
                                  "--keep-alive", "5", "--log-level", "warning", "-b", f"127.0.0.1:{port}",
-                                 "--chdir", str(Path(__file__).resolve().parent), "http_floor:app"])
+                                 "--chdir", str(Path(__file__).resolve().parent),
+                                 "--pythonpath", str(Path(__file__).resolve().parent.parent),
+                                 "http_floor:bridged" if kind == "serve" else "http_floor:app"])
         try:
             wait_for(port)
-            report(f"gunicorn -k {kind}, constant", time_gets("127.0.0.1", port, "/healthz", args.requests))
+            report(f"gunicorn {'(serve)' if kind == 'serve' else '-k ' + kind}, constant", time_gets("127.0.0.1", port, "/healthz", args.requests))
         finally:
             proc.terminate()
             proc.wait(timeout=30)

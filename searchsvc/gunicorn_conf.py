@@ -17,17 +17,16 @@ def settings(config: Config) -> dict:
     return {
         "bind": config.bind,
         "workers": config.workers,
-        # keep-alive connections; searching releases little GIL, so few threads. Our gthread
+        # gunicorn's asyncio worker, searches inline on its loop (searchsvc.asgi_bridge); our
         # subclass also serves raw UTF-8 URLs and answers gunicorn's refusals in JSON.
         "worker_class": "searchsvc.gunicorn_worker.JsonEdgeWorker",
-        "http_parser": "python",        # the worker adapts the Python parser (gunicorn_h1c would bypass it)
-        "threads": config.threads,
+        "http_parser": "fast",          # gunicorn_h1c: the worker reads its targets (see there)
         "preload_app": True,
         "timeout": config.worker_timeout_seconds,
         "graceful_timeout": 10,
         "keepalive": 5,
         # The longest q (1,000 Chinese characters, 9 bytes each percent-encoded) plus the other
-        # parameters; the worker honours it above gunicorn's own 8,190 ceiling.
+        # parameters; gunicorn_h1c honours it (gunicorn's WSGI parser stops at 8,190).
         "limit_request_line": MAX_QUERY_CHARS * 9 + 4096,
         "limit_request_fields": 100,
         "limit_request_field_size": 8190,

@@ -1,19 +1,19 @@
-"""gunicorn's gthread worker, adapted at the HTTP edge (``worker_class`` in gunicorn_conf),
-and its master loop, which lets an old index version go (:class:`ReleasingArbiter`).
+"""gunicorn's asyncio (ASGI) worker, adapted at the HTTP edge (``worker_class`` in
+gunicorn_conf), and its master loop, which lets an old index version go (:class:`ReleasingArbiter`).
 
+* The worker serves the WSGI app through :mod:`searchsvc.asgi_bridge` (searches inline on
+  its event loop, writes on a thread).
 * Raw UTF-8 in the request target (``curl 'http://host/search?q=党建'``, what people
-  type) is percent-encoded before gunicorn checks the line, as a browser would have;
+  type) is percent-encoded before gunicorn checks it, as a browser would have;
   gunicorn refuses any byte above 0x7F (RFC 9112 wants URIs in ASCII).
-* ``limit_request_line`` is honoured above gunicorn's own 8,190-byte ceiling, so the
-  documented 1,000-character query fits once percent-encoded (9 bytes a character).
 * Whatever gunicorn refuses before the app sees it (a malformed request line, 414,
-  431, ...) is answered in the API's JSON error shape instead of gunicorn's HTML page.
+  431, ...) is answered in the API's JSON error shape instead of gunicorn's text.
 
-This is the one module that uses gunicorn internals (``Request.read_line`` and
-``parse_request_line``, ``RequestParser.mesg_class``, ``gthread.TConn.init``,
-``Worker.handle_error``, ``Worker.wsgi``, ``Arbiter.manage_workers``, the
-``Config.env_orig`` that ``Arbiter.reexec`` starts a USR2 upgrade in); tests/test_http_edge.py
-pins them.
+This is the one module that uses gunicorn internals (the ASGI protocol's
+``_setup_callback_parser``, ``_callback_parser`` and ``_send_error_response``, the
+``ASGIProtocol`` name the worker's ``_serve`` builds its connections with,
+``Worker.asgi``, ``Arbiter.manage_workers``, the ``Config.env_orig`` that ``Arbiter.reexec``
+starts a USR2 upgrade in); tests/test_http_edge.py pins them.
 It also holds the ``logger_class`` (:class:`AppLogger`), which leaves the access line to the app.
 """
 
@@ -23,101 +23,110 @@ import datetime as dt
 import json
 import logging
 import time
+from http import HTTPStatus
 from urllib.parse import quote_from_bytes
 
 from gunicorn import glogging
 from gunicorn.arbiter import Arbiter
-from gunicorn.http import errors
-from gunicorn.http.message import Request
-from gunicorn.http.parser import RequestParser
-from gunicorn.workers import gthread
+from gunicorn.asgi.protocol import ASGIProtocol
+from gunicorn.workers import gasgi
 
 ASCII = bytes(range(0x80))       # everything below 0x80 stays as sent (gunicorn judges it)
 access = logging.getLogger("searchsvc.access")
 
-# gunicorn's refusals: exception -> (status, reason, error code, message). First match wins.
-REFUSALS = (
-    (errors.LimitRequestLine, 414, "URI Too Long", "uri_too_long",
-     "the request line is too long; send long queries as JSON with POST /search"),
-    (errors.LimitRequestHeaders, 431, "Request Header Fields Too Large", "headers_too_large",
-     "the request headers are too large"),
-    (errors.UnsupportedTransferCoding, 501, "Not Implemented", "not_implemented",
-     "unsupported transfer coding"),
-    (errors.ExpectationFailed, 417, "Expectation Failed", "expectation_failed", "unsupported Expect header"),
-    (errors.ForbiddenProxyRequest, 403, "Forbidden", "forbidden", "request forbidden"),
-    (errors.InvalidRequestLine, 400, "Bad Request", "bad_request_line",
-     "invalid request line: the target must be ASCII or UTF-8, percent-encoded (q=%E5%85%9A for q=党)"),
-    (errors.ParseException, 400, "Bad Request", "bad_request", "malformed HTTP request"),
-)
+# gunicorn's refusals, by status: (error code, message). A 400 is a bad request line when
+# gunicorn says so (its message), else a malformed request.
+REFUSALS = {
+    414: ("uri_too_long", "the request line is too long; send long queries as JSON with POST /search"),
+    431: ("headers_too_large", "the request headers are too large"),
+    501: ("not_implemented", "unsupported transfer coding"),
+    417: ("expectation_failed", "unsupported Expect header"),
+    403: ("forbidden", "request forbidden"),
+    500: ("internal_error", "internal error"),
+}
+BAD_LINE = ("bad_request_line",
+            "invalid request line: the target must be ASCII or UTF-8, percent-encoded (q=%E5%85%9A for q=党)")
+BAD_REQUEST = ("bad_request", "malformed HTTP request")
 
 
-def encode_target(line: bytes) -> bytes:
-    """``GET /search?q=党建 HTTP/1.1`` -> ``GET /search?q=%E5%85%9A%E5%BB%BA HTTP/1.1`` when the
-    target is valid UTF-8; anything else is returned unchanged (and refused by gunicorn)."""
-    parts = line.split(b" ", 2)
-    if len(parts) != 3 or parts[1].isascii():
-        return line
+def encode_target(target: bytes) -> bytes:
+    """``/search?q=党建`` -> ``/search?q=%E5%85%9A%E5%BB%BA`` when the target is valid UTF-8;
+    anything else is returned unchanged (and refused by gunicorn)."""
+    if target.isascii():
+        return target
     try:
-        parts[1].decode("utf-8")
+        target.decode("utf-8")
     except UnicodeDecodeError:
-        return line
-    return b" ".join((parts[0], quote_from_bytes(parts[1], safe=ASCII).encode("ascii"), parts[2]))
+        return target
+    return quote_from_bytes(target, safe=ASCII).encode("ascii")
 
 
-class Utf8Request(Request):
-    def read_line(self, unreader, buf, limit=0):
-        # gunicorn lowers any limit_request_line above 8190 to 8190; use the configured one.
-        return super().read_line(unreader, buf, self.cfg.limit_request_line or limit)
+class Utf8Target:
+    """gunicorn's HTTP/1 callback parser, its request target read percent-encoded."""
 
-    def parse_request_line(self, line_bytes):
-        return super().parse_request_line(encode_target(bytes(line_bytes)))
+    def __init__(self, parser):
+        object.__setattr__(self, "_parser", parser)
 
+    def __getattr__(self, name):
+        return getattr(self._parser, name)
 
-class _Conn(gthread.TConn):
-    def init(self):
-        super().init()
-        if type(self.parser) is RequestParser:     # HTTP/1.x (not HTTP/2, not uwsgi)
-            self.parser.mesg_class = Utf8Request
+    def __setattr__(self, name, value):
+        setattr(self._parser, name, value)
 
-
-def refusal(exc) -> tuple[int, str, str, str] | None:
-    for kind, status, reason, code, message in REFUSALS:
-        if isinstance(exc, kind) and not isinstance(exc, (errors.InvalidResponseHeader,
-                                                          errors.InvalidResponseHeaderName)):
-            return status, reason, code, message
-    return None
+    @property
+    def path(self) -> bytes:
+        return encode_target(self._parser.path)
 
 
-def error_response(status: int, reason: str, code: str, message: str) -> bytes:
+def refusal(status: int, message: str) -> tuple[str, str]:
+    """gunicorn's refusal (status, its own message) -> our (error code, message)."""
+    if status == 400:
+        return BAD_LINE if "request line" in message.lower() else BAD_REQUEST
+    return REFUSALS.get(status, BAD_REQUEST if status < 500 else REFUSALS[500])
+
+
+def error_response(status: int, reason: str, code: str, message: str, extra_headers=()) -> bytes:
     body = json.dumps({"error": {"code": code, "message": message, "param": None}}).encode()
+    extra = "".join(f"{name}: {value}\r\n" for name, value in extra_headers)
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nX-Content-Type-Options: nosniff\r\n\r\n")
+            f"Content-Length: {len(body)}\r\nX-Content-Type-Options: nosniff\r\n{extra}\r\n")
     return head.encode("latin-1") + body
 
 
-class JsonEdgeWorker(gthread.ThreadWorker):
-    """gthread worker: UTF-8 targets, the configured request-line limit, JSON refusals."""
+class JsonEdgeProtocol(ASGIProtocol):
+    """gunicorn's HTTP/1 protocol: UTF-8 targets, JSON refusals."""
 
-    def enqueue_req(self, conn):
-        if type(conn) is gthread.TConn:
-            conn.__class__ = _Conn       # same state, our init(); TConn is built inside accept()
-        super().enqueue_req(conn)
+    def _setup_callback_parser(self):
+        super()._setup_callback_parser()
+        self._callback_parser = Utf8Target(self._callback_parser)
 
-    def handle_error(self, req, client, addr, exc):
-        found = refusal(exc)
-        if found is None:
-            self.log.exception("Error handling request %s", getattr(req, "uri", ""))
-            found = (500, "Internal Server Error", "internal_error", "internal error")
+    def _send_error_response(self, status, message, extra_headers=()):
+        code, text = refusal(status, str(message))
+        if status >= 500:
+            self.log.error("Error answered %s: %s", status, message)
         else:
-            self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
-        status, reason, code, message = found
+            self.log.warning("Invalid request: %s", message)
+        request = getattr(self, "_current_request", None)
         access.info(json.dumps({"ts": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
-                                "request_id": None, "method": getattr(req, "method", None),
-                                "path": getattr(req, "path", None), "status": status, "error": code}))
-        try:
-            client.sendall(error_response(status, reason, code, message))
-        except OSError:
-            self.log.debug("Failed to send error message.")
+                                "request_id": None, "method": getattr(request, "method", None),
+                                "path": getattr(request, "path", None), "status": status, "error": code},
+                               ensure_ascii=False))
+        self._safe_write(error_response(status, HTTPStatus(status).phrase, code, text, extra_headers))
+
+
+class JsonEdgeWorker(gasgi.ASGIWorker):
+    """gunicorn's asyncio worker with :class:`JsonEdgeProtocol` for its connections."""
+
+    def init_process(self):
+        # The worker's _serve builds each connection's protocol by this module name: in this
+        # (forked worker) process, ours.
+        gasgi.ASGIProtocol = JsonEdgeProtocol
+        # gunicorn_h1c's parser, found on the base class: the protocol reads what it found
+        # there (a subclass's own check would leave the base's unset and pick the Python
+        # parser, which refuses UTF-8 targets before we see them).
+        if not ASGIProtocol._check_h1c_protocol_available():
+            raise RuntimeError("gunicorn_h1c is missing: pip install 'gunicorn[fast]'")
+        super().init_process()
 
 
 class AppLogger(glogging.Logger):
@@ -165,5 +174,7 @@ def pre_exec_in(started_in: dict[str, str]):
 
 
 def worker_app(worker):
-    """The app a worker loaded (before its ``post_worker_init``), for the hooks."""
-    return getattr(worker, "wsgi", None)
+    """The app a worker loaded (before its ``post_worker_init``), for the hooks: the WSGI
+    app behind the worker's ASGI bridge."""
+    app = getattr(worker, "asgi", None) or getattr(worker, "wsgi", None)
+    return getattr(app, "app", app)

@@ -14,6 +14,7 @@ from pathlib import Path
 from gunicorn.app.base import BaseApplication
 
 from . import gunicorn_conf
+from .asgi_bridge import InlineWSGI
 from .gunicorn_worker import ReleasingArbiter, pre_exec_in
 from .config import MULTIPROC_ENV, Config, export_environ
 
@@ -62,7 +63,7 @@ class SearchServer(BaseApplication):
             pass                    # /healthz says why; workers retry
         gc.freeze()
         _limit_malloc_arenas(self.config_obj.malloc_arena_max)
-        return app
+        return InlineWSGI(app, self.config_obj.max_body_bytes, self.config_obj.threads)
 
 
 M_ARENA_MAX = -8     # glibc's mallopt parameter (malloc.h)

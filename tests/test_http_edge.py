@@ -10,6 +10,8 @@ import inspect
 import json
 import socket
 import subprocess
+import threading
+import time
 import urllib.parse
 
 import pytest
@@ -147,6 +149,106 @@ def test_every_worker_answers_the_state_a_write_just_acknowledged(server):
             assert once("GET", path)[0] == 404, f"{path} still served after its DELETE was acknowledged"
 
 
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory):
+    """One worker (what it does, nobody else does meanwhile), writes on, bodies up to 64 KiB;
+    yields (host, port)."""
+    tmp = tmp_path_factory.mktemp("one")
+    env = {"SEARCHSVC_WRITE_TOKEN": TOKEN, "SEARCHSVC_MAX_BODY_BYTES": str(256 << 10), "TMPDIR": str(tmp)}
+    with serving(tmp / "ix", workers=1, env=env) as (base, _):
+        url = urllib.parse.urlsplit(base)
+        yield url.hostname, url.port
+
+
+def _search(host, port, q="党建") -> int:
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.request("GET", "/search?" + urllib.parse.urlencode({"q": q}))
+    r = conn.getresponse()
+    r.read()
+    conn.close()
+    return r.status
+
+
+def test_a_client_that_sends_slowly_holds_up_nobody(one_worker):
+    """Searches run on the worker's event loop, which reads every socket: a request that
+    has not fully arrived takes no worker's time, and is answered once it has."""
+    host, port = one_worker
+    with socket.create_connection((host, port), timeout=10) as slow:
+        slow.sendall(b"GET /search?q=%E5%85%9A")            # ...and nothing more for now
+        started = time.monotonic()
+        assert [_search(host, port) for _ in range(3)] == [200, 200, 200]
+        assert time.monotonic() - started < 5
+        slow.sendall(b"%E5%BB%BA HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := slow.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200") and '"query":"党建"'.encode() in answer
+
+
+def test_searches_are_answered_while_a_bulk_write_runs(one_worker):
+    """A write runs on a thread beside the event loop: a bulk load being segmented and
+    committed does not hold up the worker's searches."""
+    host, port = one_worker
+    lines = [json.dumps({"id": f"bulk-{i}", "title": f"批量写入期间的检索 {i}",
+                         "body": "基层党组织建设与乡村振兴工作推进会召开。" * 40}, ensure_ascii=False)
+             for i in range(60)]
+    done = {}
+
+    def bulk():
+        conn = http.client.HTTPConnection(host, port, timeout=120)
+        conn.request("POST", "/articles/bulk", body="\n".join(lines).encode(),
+                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"})
+        r = conn.getresponse()
+        done["status"], done["at"] = r.status, time.monotonic()
+        r.read()
+
+    writer = threading.Thread(target=bulk)
+    writer.start()
+    answered = []
+    while writer.is_alive() and len(answered) < 20:
+        assert _search(host, port, "乡村振兴") == 200
+        answered.append(time.monotonic())
+    writer.join(timeout=120)
+    assert done["status"] == 200
+    during = [t for t in answered if t < done["at"]]
+    assert during, "the bulk load ended before any search: it did not take long enough to show anything"
+    assert len(during) >= 2, "searches waited for the bulk write"
+
+
+def test_a_body_over_the_limit_is_refused_without_reading_it_all(one_worker):
+    """A chunked body (no length to refuse up front) is read up to the limit, then answered
+    413 and the connection closed: the rest is never buffered."""
+    host, port = one_worker
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(b"POST /articles/bulk HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+                  + b"\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b"x" * 16384
+        answer = b""
+        s.settimeout(0.5)
+        for _ in range(64):                  # up to 1 MiB, 4 x the limit, unless answered before
+            try:
+                s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except OSError:                  # closed by the server: the answer is in
+                break
+            try:
+                answer += s.recv(65536)
+            except TimeoutError:
+                continue
+            if b"\r\n\r\n" in answer:
+                break
+        s.settimeout(10)
+        try:
+            while part := s.recv(65536):
+                answer += part
+        except OSError:
+            pass
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
+    assert b"connection: close" in head.lower()
+    assert _search(host, port) == 200
+
+
 def test_metrics_sum_all_workers(server):
     base, host, port, _, _ = server
     before = _sample(curl(f"{base}/metrics")[1], 'searchsvc_http_requests_total{method="GET",route="/healthz",'
@@ -171,32 +273,53 @@ def _sample(text: str, name: str) -> float:
 # ------------------------------------------------------------------ the adapter's gunicorn internals
 
 def test_utf8_targets_are_percent_encoded_and_other_bytes_left_to_gunicorn():
-    assert gunicorn_worker.encode_target("GET /search?q=党建&x=%20 HTTP/1.1".encode()) == \
-        b"GET /search?q=%E5%85%9A%E5%BB%BA&x=%20 HTTP/1.1"
-    assert gunicorn_worker.encode_target(b"GET /q=\xff HTTP/1.1") == b"GET /q=\xff HTTP/1.1"
-    assert gunicorn_worker.encode_target(b"GET /\x01 HTTP/1.1") == b"GET /\x01 HTTP/1.1"
+    assert gunicorn_worker.encode_target("/search?q=党建&x=%20".encode()) == b"/search?q=%E5%85%9A%E5%BB%BA&x=%20"
+    assert gunicorn_worker.encode_target(b"/q=\xff") == b"/q=\xff"
+    assert gunicorn_worker.encode_target(b"/\x01") == b"/\x01"
+
+
+def test_the_worker_reads_targets_through_gunicorn_h1c_percent_encoded():
+    """gunicorn_h1c takes UTF-8 targets as sent; gunicorn checks them when it builds the
+    request from the parser, where Utf8Target hands them over percent-encoded."""
+    import gunicorn_h1c
+    from gunicorn.asgi.parser import CallbackRequest
+    built = []
+    parser = gunicorn_worker.Utf8Target(gunicorn_h1c.H1CProtocol(
+        on_headers_complete=lambda: built.append(CallbackRequest.from_parser(parser)),
+        on_body=lambda chunk: None, on_message_complete=lambda: None, limit_request_line=20_000,
+        limit_request_fields=100, limit_request_field_size=8190))
+    parser.feed("GET /a/文章?q=党建 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert built[0].raw_path == b"/a/%E6%96%87%E7%AB%A0" and built[0].path == "/a/文章"
+    assert built[0].query == "q=%E5%85%9A%E5%BB%BA"
 
 
 def test_the_gunicorn_internals_the_worker_uses_are_still_there():
-    from gunicorn.http import errors, message, parser
-    from gunicorn.workers import base, gthread
-    assert list(inspect.signature(message.Request.read_line).parameters) == ["self", "unreader", "buf", "limit"]
-    assert list(inspect.signature(message.Request.parse_request_line).parameters) == ["self", "line_bytes"]
-    assert parser.RequestParser.mesg_class is message.Request
-    assert "self.mesg_class(" in inspect.getsource(parser.Parser)
-    assert "http.get_parser(self.cfg, self.sock, self.client)" in inspect.getsource(gthread.TConn.init)
-    assert "TConn(self.cfg" in inspect.getsource(gthread.ThreadWorker)
-    assert "self.enqueue_req(conn)" in inspect.getsource(gthread.ThreadWorker.accept)
-    assert list(inspect.signature(base.Worker.handle_error).parameters) == ["self", "req", "client", "addr", "exc"]
-    # gunicorn still lowers the request-line limit to 8190: the override is still needed.
-    assert message.MAX_REQUEST_LINE == 8190
-    # The access line is the app's: gunicorn's logger hook, which the worker calls per request, does nothing.
+    from gunicorn.asgi import protocol
+    from gunicorn.workers import base, gasgi
+    # The worker's connections are built by the name JsonEdgeWorker replaces, with the worker.
+    assert "lambda: ASGIProtocol(self)" in inspect.getsource(gasgi.ASGIWorker._serve)
+    # The parser is made in _setup_callback_parser and read where the request is built.
+    setup = inspect.getsource(protocol.ASGIProtocol._setup_callback_parser)
+    assert "self._callback_parser = parser_class(**parser_kwargs)" in setup
+    assert "CallbackRequest.from_parser(\n            self._callback_parser" in inspect.getsource(
+        protocol.ASGIProtocol._on_headers_complete)
+    # ...with the configured request-line limit, above the WSGI parser's 8,190 ceiling.
+    assert "'limit_request_line': limit_request_line" in setup
+    # gunicorn_h1c is chosen from what the base class found (hence the worker's check there).
+    assert "ASGIProtocol._h1c_has_limits" in setup
+    assert "cls._h1c_has_limits = " in inspect.getsource(protocol.ASGIProtocol._check_h1c_protocol_available)
+    # Every refusal goes through one method.
+    assert list(inspect.signature(protocol.ASGIProtocol._send_error_response).parameters) == \
+        ["self", "status", "message", "extra_headers"]
+    assert hasattr(protocol.ASGIProtocol, "_safe_write")
+    assert gunicorn_worker.refusal(414, "x")[0] == "uri_too_long"
+    assert gunicorn_worker.refusal(400, "Invalid request line")[0] == "bad_request_line"
+    # The access line is the app's: gunicorn's logger hook, called only when its access log is on, does nothing.
     from gunicorn import glogging
     assert list(inspect.signature(glogging.Logger.access).parameters) == \
         ["self", "resp", "req", "environ", "request_time"]
-    assert "self.log.access(resp, req, environ" in inspect.getsource(gthread.ThreadWorker)
+    assert "if access_log_enabled:" in inspect.getsource(protocol.ASGIProtocol._handle_http_request)
     assert gunicorn_conf.settings(Config())["logger_class"] == "searchsvc.gunicorn_worker.AppLogger"
-    assert gunicorn_worker.refusal(errors.LimitRequestLine(9000, 8190))[0] == 414
     # The master's loop calls manage_workers at least once a second (ReleasingArbiter checks the
     # index there), and BaseApplication.run is what SearchServer.run replaces.
     from gunicorn.app.base import BaseApplication
@@ -204,12 +327,13 @@ def test_the_gunicorn_internals_the_worker_uses_are_still_there():
     loop = inspect.getsource(Arbiter.run)
     assert "self.wait_for_signals(timeout=1.0)" in loop and "self.manage_workers()" in loop
     assert "Arbiter(self).run()" in inspect.getsource(BaseApplication.run)
-    # A worker's hooks find its app in Worker.wsgi; post_worker_init runs once the worker has its
+    # A worker's hooks find its app in Worker.asgi; post_worker_init runs once the worker has its
     # own signal handlers (gunicorn_conf opens the index there: a stop meanwhile is not lost).
     init = inspect.getsource(base.Worker.init_process)
     assert init.index("self.init_signals()") < init.index("self.load_wsgi()") < init.index(
         "self.cfg.post_worker_init(self)")
-    assert "self.wsgi = self.app.wsgi()" in inspect.getsource(base.Worker.load_wsgi)
+    assert "self.asgi = self.app.wsgi()" in inspect.getsource(gasgi.ASGIWorker.load_wsgi)
+    assert "super().init_process()" in inspect.getsource(gasgi.ASGIWorker.init_process)
     hooks = gunicorn_conf.settings(Config())
     assert hooks["post_worker_init"] is gunicorn_conf.post_worker_init and "post_fork" not in hooks
     # A USR2 upgrade execs in cfg.env_orig, read after the pre_exec hook (gunicorn_worker.pre_exec_in).
