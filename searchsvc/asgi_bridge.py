@@ -46,7 +46,7 @@ class InlineWSGI:
         if got is None:                 # the client left before its request was whole
             return
         body, cut = got
-        environ = self.environ(scope, body)
+        environ = self.wsgi_environ(scope, body)
         if cut:                         # the app answers 413; the rest of the body is never read
             environ["CONTENT_LENGTH"] = str(self.max_body_bytes + 1)
         if scope["method"] in READS or (scope["method"] == "POST" and scope["path"] in READ_POSTS):
@@ -99,7 +99,7 @@ class InlineWSGI:
         return int(status[:3]), [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers], chunks
 
     @staticmethod
-    def environ(scope: dict, body: bytes) -> dict:
+    def wsgi_environ(scope: dict, body: bytes) -> dict:
         """PEP 3333's environ for an ASGI HTTP scope. PATH_INFO is the target's path as
         gunicorn's WSGI workers hand it over: percent-decoded bytes as latin-1 text (the
         scope's ``path`` has bytes that are not UTF-8 replaced)."""

@@ -102,11 +102,13 @@ class JsonEdgeProtocol(ASGIProtocol):
 
     def _send_error_response(self, status, message, extra_headers=()):
         code, text = refusal(status, str(message))
-        if status >= 500:
+        if status == 500:
             self.log.error("Error answered %s: %s", status, message)
         else:
             self.log.warning("Invalid request: %s", message)
-        request = getattr(self, "_current_request", None)
+        # A refusal comes before a request exists (the connection's last one is another's);
+        # a 500 is about the request being answered.
+        request = getattr(self, "_current_request", None) if status == 500 else None
         access.info(json.dumps({"ts": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
                                 "request_id": None, "method": getattr(request, "method", None),
                                 "path": getattr(request, "path", None), "status": status, "error": code},

@@ -8,9 +8,10 @@ import subprocess
 import sys
 
 import pytest
+import falcon
 from falcon import testing
 
-from searchsvc import gunicorn_conf
+from searchsvc import gunicorn_conf, server
 from searchsvc.app import create_app
 from searchsvc.config import Config, available_cpus
 from searchsvc.metrics import journal_length
@@ -147,6 +148,10 @@ def test_gunicorn_settings_come_from_config():
     config = Config.from_env(environ={"SEARCHSVC_WORKERS": "3", "SEARCHSVC_THREADS": "2",
                                       "SEARCHSVC_SEARCH_BUDGET": "4", "SEARCHSVC_BIND": "0.0.0.0:9000"})
     s = gunicorn_conf.settings(config)
-    assert (s["workers"], s["threads"], s["timeout"], s["bind"]) == (3, 2, 20, "0.0.0.0:9000")
-    assert s["limit_request_line"] > 9000 and s["http_parser"] == "python"
+    assert (s["workers"], s["timeout"], s["bind"]) == (3, 20, "0.0.0.0:9000")
+    assert s["limit_request_line"] > 9000 and s["http_parser"] == "fast"
+    # The asyncio worker has no threads of gunicorn's: the bridge runs writes on config.threads.
+    assert "threads" not in s
+    bridge = server.served(falcon.App(), config)
+    assert (bridge.write_threads, bridge.max_body_bytes) == (2, config.max_body_bytes)
     assert gunicorn_conf.settings(config.with_(worker_timeout=7))["timeout"] == 7
