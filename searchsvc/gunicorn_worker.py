@@ -101,6 +101,8 @@ class JsonEdgeProtocol(ASGIProtocol):
         self._callback_parser = Utf8Target(self._callback_parser)
 
     def _send_error_response(self, status, message, extra_headers=()):
+        if self.transport is None or self.transport.is_closing():
+            return          # the client left (mid-request, say): nobody to answer, nothing failed
         code, text = refusal(status, str(message))
         if status == 500:
             self.log.error("Error answered %s: %s", status, message)

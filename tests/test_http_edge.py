@@ -155,9 +155,10 @@ def one_worker(tmp_path_factory):
     yields (host, port)."""
     tmp = tmp_path_factory.mktemp("one")
     env = {"SEARCHSVC_WRITE_TOKEN": TOKEN, "SEARCHSVC_MAX_BODY_BYTES": str(256 << 10), "TMPDIR": str(tmp)}
-    with serving(tmp / "ix", workers=1, env=env) as (base, _):
+    with serving(tmp / "ix", workers=1, env=env) as (base, proc):
         url = urllib.parse.urlsplit(base)
         yield url.hostname, url.port
+    assert '"status": 500' not in proc.output and "Error answered" not in proc.output
 
 
 def _search(host, port, q="党建") -> int:
@@ -213,6 +214,24 @@ def test_searches_are_answered_while_a_bulk_write_runs(one_worker):
     during = [t for t in answered if t < done["at"]]
     assert during, "the bulk load ended before any search: it did not take long enough to show anything"
     assert len(during) >= 2, "searches waited for the bulk write"
+
+
+def test_a_client_that_leaves_mid_body_costs_nothing(one_worker):
+    """A PUT whose client goes away before its body is whole is not applied, nor answered
+    or logged as an error (the fixture checks the log), and the worker goes on."""
+    host, port = one_worker
+    body = json.dumps({"title": "半途而废", "body": "没有发完的正文"}, ensure_ascii=False).encode()
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(b"PUT /articles/left-early HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+                  + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+                  + body[:10])
+    time.sleep(0.3)
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.request("GET", "/articles/left-early")
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 404
+    assert _search(host, port) == 200
 
 
 def test_a_body_over_the_limit_is_refused_without_reading_it_all(one_worker):
