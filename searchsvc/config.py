@@ -75,7 +75,7 @@ class Config:
                                         # 1x for their pair tables (RSS budget)
     reload_interval: float = 1.0        # how often a worker checks for a new index version
     workers: int = field(default_factory=available_cpus)   # gunicorn worker processes
-    threads: int = 4                    # threads per worker for writes; searches run on its event loop
+    threads: int = 4                    # threads per worker for writes and CSV exports; searches run on its event loop
     worker_timeout: int | None = None   # seconds without a sign of life before a worker is
                                         # restarted; None = max(10, 5 × search_budget)
     bind: str = "127.0.0.1:8000"        # gunicorn's bind address (`searchsvc serve` sets it from --host/--port)

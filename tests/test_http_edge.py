@@ -18,6 +18,7 @@ import pytest
 from conftest import serving
 
 from searchsvc import gunicorn_conf, gunicorn_worker
+from searchsvc.asgi_bridge import InlineWSGI
 from searchsvc.config import Config
 from searchsvc.contract import MAX_QUERY_CHARS
 
@@ -295,6 +296,16 @@ def test_utf8_targets_are_percent_encoded_and_other_bytes_left_to_gunicorn():
     assert gunicorn_worker.encode_target("/search?q=党建&x=%20".encode()) == b"/search?q=%E5%85%9A%E5%BB%BA&x=%20"
     assert gunicorn_worker.encode_target(b"/q=\xff") == b"/q=\xff"
     assert gunicorn_worker.encode_target(b"/\x01") == b"/\x01"
+
+
+def test_searches_run_on_the_event_loop_and_writes_and_exports_beside_it():
+    def inline(method, path, query=b""):
+        return InlineWSGI.inline({"method": method, "path": path, "query_string": query})
+    assert inline("GET", "/search", b"q=x") and inline("HEAD", "/search") and inline("POST", "/search")
+    assert inline("GET", "/articles/a-1") and inline("OPTIONS", "/articles/a-1")
+    assert not inline("GET", "/search", b"q=x&format=csv")
+    assert not any(inline(m, "/articles/a-1") for m in ("PUT", "DELETE"))
+    assert not inline("POST", "/articles/bulk")
 
 
 def test_the_worker_reads_targets_through_gunicorn_h1c_percent_encoded():
