@@ -26,6 +26,7 @@ import orjson
 
 from . import contract, metrics, web
 from .analysis import Analysis
+from .asgi_bridge import BodyIncomplete
 from .cache import LOOKUP_FLUSH_SECONDS, flush_lookups
 from .config import Config
 from .contract import MAX_QUERY_CHARS
@@ -473,6 +474,14 @@ def _handle_timeout(req, resp, ex, params):
     resp.media = _error_body("timeout", f"{ex}; narrow the query (a longer phrase, a section or dates)")
 
 
+def _handle_body_incomplete(req, resp, ex, params):
+    """The body stopped arriving (``serve``'s worker: the client left, or sent nothing for
+    the worker's timeout): nothing was applied."""
+    resp.status = falcon.HTTP_408
+    resp.set_header("Connection", "close")
+    resp.media = _error_body("request_timeout", str(ex))
+
+
 def _handle_bad_request(req, resp, ex, params):
     """The engine's own parameter checks (sort, the result window): a 400 like the edge's."""
     _handle_api_error(req, resp, bad(ex.param, str(ex)), params)
@@ -544,6 +553,7 @@ def create_app(config: Config | None = None, engine: Engine | None = None, analy
     app.add_error_handler(ApiError, _handle_api_error)
     app.add_error_handler(SearchTimeout, _handle_timeout)
     app.add_error_handler(BadRequest, _handle_bad_request)
+    app.add_error_handler(BodyIncomplete, _handle_body_incomplete)
     app.engine = engine
     app.query_log = query_log
     return app

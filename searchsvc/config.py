@@ -77,7 +77,7 @@ class Config:
     workers: int = field(default_factory=available_cpus)   # gunicorn worker processes
     threads: int = 4                    # threads per worker for writes and CSV exports; searches run on its event loop
     worker_timeout: int | None = None   # seconds without a sign of life before a worker is
-                                        # restarted; None = max(10, 5 × search_budget)
+                                        # restarted, and a body may pause; None = max(10, 5 × search_budget)
     bind: str = "127.0.0.1:8000"        # gunicorn's bind address (`searchsvc serve` sets it from --host/--port)
     log_level: str = "info"
     cache_dir: Path | None = None       # jieba's dictionary cache, the normaliser's tables; None = per-user default

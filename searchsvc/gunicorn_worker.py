@@ -2,7 +2,8 @@
 gunicorn_conf), and its master loop, which lets an old index version go (:class:`ReleasingArbiter`).
 
 * The worker serves the WSGI app through :mod:`searchsvc.asgi_bridge` (searches inline on
-  its event loop, writes on a thread).
+  its event loop, writes on a thread), wrapping a bare WSGI app itself (plain ``gunicorn -c
+  python:searchsvc.gunicorn_conf searchsvc.wsgi:app``); its heartbeat beats on a thread.
 * Raw UTF-8 in the request target (``curl 'http://host/search?q=党建'``, what people
   type) is percent-encoded before gunicorn checks it, as a browser would have;
   gunicorn refuses any byte above 0x7F (RFC 9112 wants URIs in ASCII).
@@ -12,7 +13,7 @@ gunicorn_conf), and its master loop, which lets an old index version go (:class:
 This is the one module that uses gunicorn internals (the ASGI protocol's
 ``_setup_callback_parser``, ``_callback_parser`` and ``_send_error_response``, the
 ``ASGIProtocol`` name the worker's ``_serve`` builds its connections with,
-``Worker.asgi``, ``Arbiter.manage_workers``, the ``Config.env_orig`` that ``Arbiter.reexec``
+``ASGIWorker.load_wsgi`` and ``Worker.asgi``, ``Worker.notify`` from a thread, ``Arbiter.manage_workers``, the ``Config.env_orig`` that ``Arbiter.reexec``
 starts a USR2 upgrade in); tests/test_http_edge.py pins them.
 It also holds the ``logger_class`` (:class:`AppLogger`), which leaves the access line to the app.
 """
@@ -20,8 +21,10 @@ It also holds the ``logger_class`` (:class:`AppLogger`), which leaves the access
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import json
 import logging
+import threading
 import time
 from http import HTTPStatus
 from urllib.parse import quote_from_bytes
@@ -31,22 +34,26 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers import gasgi
 
+from .asgi_bridge import InlineWSGI
+from .config import Config
+
+HEARTBEAT_SECONDS = 1.0          # gunicorn's own loop beats every second
 ASCII = bytes(range(0x80))       # everything below 0x80 stays as sent (gunicorn judges it)
 access = logging.getLogger("searchsvc.access")
 
-# gunicorn's refusals, by status: (error code, message). A 400 is a bad request line when
-# gunicorn says so (its message), else a malformed request.
+# gunicorn's refusals, by status: (reason phrase, error code, message). The phrases are
+# RFC 9110's (Python's HTTPStatus says "Request-URI Too Long" before 3.13). A 400 is a bad
+# request line when gunicorn says so (its message), else a malformed request.
 REFUSALS = {
-    414: ("uri_too_long", "the request line is too long; send long queries as JSON with POST /search"),
-    431: ("headers_too_large", "the request headers are too large"),
-    501: ("not_implemented", "unsupported transfer coding"),
-    417: ("expectation_failed", "unsupported Expect header"),
-    403: ("forbidden", "request forbidden"),
-    500: ("internal_error", "internal error"),
+    414: ("URI Too Long", "uri_too_long",
+          "the request line is too long; send long queries as JSON with POST /search"),
+    431: ("Request Header Fields Too Large", "headers_too_large", "the request headers are too large"),
+    501: ("Not Implemented", "not_implemented", "unsupported transfer coding"),
+    500: ("Internal Server Error", "internal_error", "internal error"),
 }
-BAD_LINE = ("bad_request_line",
+BAD_LINE = ("Bad Request", "bad_request_line",
             "invalid request line: the target must be ASCII or UTF-8, percent-encoded (q=%E5%85%9A for q=党)")
-BAD_REQUEST = ("bad_request", "malformed HTTP request")
+BAD_REQUEST = ("Bad Request", "bad_request", "malformed HTTP request")
 
 
 def encode_target(target: bytes) -> bytes:
@@ -78,11 +85,13 @@ class Utf8Target:
         return encode_target(self._parser.path)
 
 
-def refusal(status: int, message: str) -> tuple[str, str]:
-    """gunicorn's refusal (status, its own message) -> our (error code, message)."""
+def refusal(status: int, message: str) -> tuple[str, str, str]:
+    """gunicorn's refusal (status, its own message) -> our (reason phrase, error code, message)."""
     if status == 400:
         return BAD_LINE if "request line" in message.lower() else BAD_REQUEST
-    return REFUSALS.get(status, BAD_REQUEST if status < 500 else REFUSALS[500])
+    if status in REFUSALS:
+        return REFUSALS[status]
+    return (HTTPStatus(status).phrase, *(BAD_REQUEST if status < 500 else REFUSALS[500])[1:])
 
 
 def error_response(status: int, reason: str, code: str, message: str, extra_headers=()) -> bytes:
@@ -103,11 +112,12 @@ class JsonEdgeProtocol(ASGIProtocol):
     def _send_error_response(self, status, message, extra_headers=()):
         if self.transport is None or self.transport.is_closing():
             return          # the client left (mid-request, say): nobody to answer, nothing failed
-        code, text = refusal(status, str(message))
+        reason, code, text = refusal(status, str(message))
+        peer = self.transport.get_extra_info("peername") or ("",)
         if status == 500:
-            self.log.error("Error answered %s: %s", status, message)
+            self.log.error("Error answered %s to ip=%s: %s", status, peer[0], message)
         else:
-            self.log.warning("Invalid request: %s", message)
+            self.log.warning("Invalid request from ip=%s: %s", peer[0], message)
         # A refusal comes before a request exists (the connection's last one is another's);
         # a 500 is about the request being answered.
         request = getattr(self, "_current_request", None) if status == 500 else None
@@ -115,22 +125,42 @@ class JsonEdgeProtocol(ASGIProtocol):
                                 "request_id": None, "method": getattr(request, "method", None),
                                 "path": getattr(request, "path", None), "status": status, "error": code},
                                ensure_ascii=False))
-        self._safe_write(error_response(status, HTTPStatus(status).phrase, code, text, extra_headers))
+        self._safe_write(error_response(status, reason, code, text, extra_headers))
 
 
 class JsonEdgeWorker(gasgi.ASGIWorker):
-    """gunicorn's asyncio worker with :class:`JsonEdgeProtocol` for its connections."""
+    """gunicorn's asyncio worker with :class:`JsonEdgeProtocol` for its connections, a
+    WSGI app served through :class:`~searchsvc.asgi_bridge.InlineWSGI`, and its heartbeat
+    on a thread of its own."""
 
     def init_process(self):
         # The worker's _serve builds each connection's protocol by this module name: in this
         # (forked worker) process, ours.
         gasgi.ASGIProtocol = JsonEdgeProtocol
         # gunicorn_h1c's parser, found on the base class: the protocol reads what it found
-        # there (a subclass's own check would leave the base's unset and pick the Python
-        # parser, which refuses UTF-8 targets before we see them).
+        # there (after a check on a subclass only, the base's stays unset, and with
+        # http_parser "fast" every connection would fail).
         if not ASGIProtocol._check_h1c_protocol_available():
-            raise RuntimeError("gunicorn_h1c is missing: pip install 'gunicorn[fast]'")
+            raise RuntimeError("gunicorn_h1c is missing: pip install gunicorn-h1c")
+        # The loop runs a search inline; gunicorn's heartbeat is a task on that loop, so a
+        # long request (a first index open or vocabulary at 10^6 articles takes tens of
+        # seconds) would get the worker killed. As under the gthread worker, whose main
+        # thread beat while a pool thread answered, the heartbeat has its own thread.
+        threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
         super().init_process()
+
+    def _beat(self):
+        while self.alive:
+            self.notify()
+            time.sleep(HEARTBEAT_SECONDS)
+
+    def load_wsgi(self):
+        super().load_wsgi()
+        app = self.asgi
+        if not isinstance(app, InlineWSGI) and not (inspect.iscoroutinefunction(app)
+                                                     or inspect.iscoroutinefunction(getattr(app, "__call__", None))):
+            # A WSGI app (`gunicorn -c python:searchsvc.gunicorn_conf searchsvc.wsgi:app`): the bridge.
+            self.asgi = InlineWSGI.for_config(self.asgi, Config.from_env())
 
 
 class AppLogger(glogging.Logger):

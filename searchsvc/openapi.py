@@ -113,6 +113,7 @@ def openapi_document(config) -> dict:
     path_id = {"name": "id", "in": "path", "required": True, "schema": article_id_schema()}
     write_errors = {"400": _error_response("invalid JSON"), "401": _error_response("missing or wrong bearer token"),
                     "403": _error_response("the write API is disabled (no token configured)"),
+                    "408": _error_response("the request body stopped arriving (nothing applied)"),
                     "413": _error_response("request body too large"),
                     "422": _error_response("invalid article (error.param names the field)"),
                     "503": _error_response("index busy (Retry-After)"), "507": _error_response("disk full")}
@@ -144,6 +145,7 @@ def openapi_document(config) -> dict:
                 "responses": {"200": {"description": "results (JSON, or CSV with format=csv)", "content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/SearchResult"}},
                     "text/csv": {"schema": {"type": "string"}}}},
+                              "408": _error_response("the request body stopped arriving"),
                               "413": _error_response("request body too large"), **errors},
             }},
             "/articles/{id}": {"get": {

@@ -63,13 +63,7 @@ class SearchServer(BaseApplication):
             pass                    # /healthz says why; workers retry
         gc.freeze()
         _limit_malloc_arenas(self.config_obj.malloc_arena_max)
-        return served(app, self.config_obj)
-
-
-def served(app, config: Config) -> InlineWSGI:
-    """The WSGI ``app`` as the worker serves it: searches inline on its event loop, writes
-    on ``config.threads`` threads, bodies read up to ``config.max_body_bytes``."""
-    return InlineWSGI(app, config.max_body_bytes, config.threads)
+        return InlineWSGI.for_config(app, self.config_obj)
 
 
 M_ARENA_MAX = -8     # glibc's mallopt parameter (malloc.h)

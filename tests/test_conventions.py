@@ -11,7 +11,8 @@ import pytest
 import falcon
 from falcon import testing
 
-from searchsvc import gunicorn_conf, server
+from searchsvc import gunicorn_conf
+from searchsvc.asgi_bridge import InlineWSGI
 from searchsvc.app import create_app
 from searchsvc.config import Config, available_cpus
 from searchsvc.metrics import journal_length
@@ -152,6 +153,6 @@ def test_gunicorn_settings_come_from_config():
     assert s["limit_request_line"] > 9000 and s["http_parser"] == "fast"
     # The asyncio worker has no threads of gunicorn's: the bridge runs writes on config.threads.
     assert "threads" not in s
-    bridge = server.served(falcon.App(), config)
+    bridge = InlineWSGI.for_config(falcon.App(), config)
     assert (bridge.write_threads, bridge.max_body_bytes) == (2, config.max_body_bytes)
     assert gunicorn_conf.settings(config.with_(worker_timeout=7))["timeout"] == 7

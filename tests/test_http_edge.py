@@ -155,7 +155,8 @@ def one_worker(tmp_path_factory):
     """One worker (what it does, nobody else does meanwhile), writes on, bodies up to 64 KiB;
     yields (host, port)."""
     tmp = tmp_path_factory.mktemp("one")
-    env = {"SEARCHSVC_WRITE_TOKEN": TOKEN, "SEARCHSVC_MAX_BODY_BYTES": str(256 << 10), "TMPDIR": str(tmp)}
+    env = {"SEARCHSVC_WRITE_TOKEN": TOKEN, "SEARCHSVC_MAX_BODY_BYTES": str(256 << 10), "TMPDIR": str(tmp),
+           "SEARCHSVC_WORKER_TIMEOUT": "3"}     # gunicorn waits this long for a body's next bytes
     with serving(tmp / "ix", workers=1, env=env) as (base, proc):
         url = urllib.parse.urlsplit(base)
         yield url.hostname, url.port
@@ -235,6 +236,57 @@ def test_a_client_that_leaves_mid_body_costs_nothing(one_worker):
     assert _search(host, port) == 200
 
 
+def _exchange(host, port, request: bytes, wait: float = 10) -> tuple[bytes, float]:
+    """Send ``request`` (and nothing more); the answer and how long it took."""
+    started = time.monotonic()
+    with socket.create_connection((host, port), timeout=wait) as s:
+        s.sendall(request)
+        answer = b""
+        try:
+            while chunk := s.recv(65536):
+                answer += chunk
+        except TimeoutError:
+            pass
+    return answer, time.monotonic() - started
+
+
+def _put(doc_id: str, length: int, sent: bytes, token: str | None = TOKEN) -> bytes:
+    auth = b"Authorization: Bearer " + token.encode() + b"\r\n" if token else b""
+    return (b"PUT /articles/" + doc_id.encode() + b" HTTP/1.1\r\nHost: x\r\n" + auth
+            + b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % length + sent)
+
+
+def test_a_write_is_refused_before_its_body_is_read(one_worker):
+    """The app answers an unauthorised write, or one whose length is over the limit, at
+    once: its body is never waited for nor held in memory."""
+    host, port = one_worker
+    answer, took = _exchange(host, port, _put("no-token", 1000, b'{"title"', token=None))
+    assert answer.startswith(b"HTTP/1.1 401") and took < 2
+    answer, took = _exchange(host, port, _put("too-long", 10 ** 9, b'{"title"'))
+    assert answer.startswith(b"HTTP/1.1 413") and took < 2
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "payload_too_large"
+
+
+def test_a_body_that_stops_arriving_is_answered_408_and_not_applied(one_worker):
+    host, port = one_worker
+    answer, took = _exchange(host, port, _put("stalled", 1000, b'{"title": "'))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408") and b"connection: close" in head.lower(), head
+    assert json.loads(body)["error"]["code"] == "request_timeout" and took < 9
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.request("GET", "/articles/stalled")
+    assert conn.getresponse().status == 404
+
+
+def test_a_websocket_handshake_is_refused_and_the_worker_goes_on(one_worker):
+    host, port = one_worker
+    answer, _ = _exchange(host, port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                          b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 403")
+    assert _search(host, port) == 200
+
+
 def test_a_body_over_the_limit_is_refused_without_reading_it_all(one_worker):
     """A chunked body (no length to refuse up front) is read up to the limit, then answered
     413 and the connection closed: the rest is never buffered."""
@@ -298,12 +350,16 @@ def test_utf8_targets_are_percent_encoded_and_other_bytes_left_to_gunicorn():
     assert gunicorn_worker.encode_target(b"/\x01") == b"/\x01"
 
 
-def test_searches_run_on_the_event_loop_and_writes_and_exports_beside_it():
-    def inline(method, path, query=b""):
-        return InlineWSGI.inline({"method": method, "path": path, "query_string": query})
-    assert inline("GET", "/search", b"q=x") and inline("HEAD", "/search") and inline("POST", "/search")
+def test_reads_without_a_body_run_on_the_event_loop_and_the_rest_beside_it():
+    def inline(method, path, query=b"", headers=()):
+        return InlineWSGI.inline({"method": method, "path": path, "query_string": query, "headers": list(headers)})
+    assert inline("GET", "/search", b"q=x&format=json") and inline("HEAD", "/search")
     assert inline("GET", "/articles/a-1") and inline("OPTIONS", "/articles/a-1")
-    assert not inline("GET", "/search", b"q=x&format=csv")
+    assert inline("GET", "/search", b"q=x", [(b"content-length", b"0")])
+    # CSV exports, however the parameter is spelled; anything with a body; writes.
+    assert not inline("GET", "/search", b"q=x&format=csv") and not inline("GET", "/search", b"format=%63sv")
+    assert not inline("POST", "/search", headers=[(b"content-length", b"20")])
+    assert not inline("GET", "/search", headers=[(b"transfer-encoding", b"chunked")])
     assert not any(inline(m, "/articles/a-1") for m in ("PUT", "DELETE"))
     assert not inline("POST", "/articles/bulk")
 
@@ -342,8 +398,12 @@ def test_the_gunicorn_internals_the_worker_uses_are_still_there():
     assert list(inspect.signature(protocol.ASGIProtocol._send_error_response).parameters) == \
         ["self", "status", "message", "extra_headers"]
     assert hasattr(protocol.ASGIProtocol, "_safe_write")
-    assert gunicorn_worker.refusal(414, "x")[0] == "uri_too_long"
-    assert gunicorn_worker.refusal(400, "Invalid request line")[0] == "bad_request_line"
+    assert gunicorn_worker.refusal(414, "x")[:2] == ("URI Too Long", "uri_too_long")
+    assert gunicorn_worker.refusal(400, "Invalid request line")[1] == "bad_request_line"
+    # A bare WSGI app is wrapped where the worker loads it; the heartbeat is Worker.notify.
+    assert "self.asgi = self.app.wsgi()" in inspect.getsource(gasgi.ASGIWorker.load_wsgi)
+    assert "self.tmp.notify()" in inspect.getsource(base.Worker.notify)
+    assert "self.notify()" in inspect.getsource(gasgi.ASGIWorker._serve)
     # The access line is the app's: gunicorn's logger hook, called only when its access log is on, does nothing.
     from gunicorn import glogging
     assert list(inspect.signature(glogging.Logger.access).parameters) == \

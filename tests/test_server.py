@@ -243,7 +243,10 @@ def _descendants(pid: int) -> set[int]:
     return out
 
 
-def test_the_app_runs_under_plain_gunicorn_and_says_when_the_index_needs_a_rebuild(tmp_path):
+@pytest.mark.parametrize("settings", [[], ["-c", "python:searchsvc.gunicorn_conf"]], ids=["defaults", "our-conf"])
+def test_the_app_runs_under_plain_gunicorn_and_says_when_the_index_needs_a_rebuild(tmp_path, settings):
+    """gunicorn's own worker, or ours from gunicorn_conf (which wraps the WSGI app in the
+    bridge itself): raw UTF-8 in the URL needs ours."""
     from searchsvc.cli import EXAMPLE_CORPUS, main
     from searchsvc.store import META, IndexStore
     assert main(["index", "--quiet", "--index", str(tmp_path / "ix"), str(EXAMPLE_CORPUS)]) == 0
@@ -252,7 +255,7 @@ def test_the_app_runs_under_plain_gunicorn_and_says_when_the_index_needs_a_rebui
     del meta["normal_forms_sha256"]
     meta_file.write_text(json.dumps(meta), "utf-8")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "1",
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", *settings, "-b", f"127.0.0.1:{port}", "-w", "1",
                              "searchsvc.wsgi:app"], env={**os.environ, "SEARCHSVC_INDEX": str(tmp_path / "ix")},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -266,6 +269,10 @@ def test_the_app_runs_under_plain_gunicorn_and_says_when_the_index_needs_a_rebui
                     raise
                 time.sleep(0.2)
         assert status == 200 and body["hits"][0]["id"] == "two-learn"
+        if settings:
+            out = subprocess.run(["curl", "-s", f"http://127.0.0.1:{port}/search?q=两学一做"], capture_output=True,
+                                 timeout=30, check=True).stdout
+            assert json.loads(out)["hits"][0]["id"] == "two-learn"
     finally:
         proc.terminate()
         output = proc.communicate(timeout=20)[0].decode()
