@@ -152,8 +152,8 @@ def test_every_worker_answers_the_state_a_write_just_acknowledged(server):
 
 @pytest.fixture(scope="module")
 def one_worker(tmp_path_factory):
-    """One worker (what it does, nobody else does meanwhile), writes on, bodies up to 64 KiB;
-    yields (host, port)."""
+    """One worker (what it does, nobody else does meanwhile), writes on, bodies up to 256 KiB,
+    a 3 s timeout; yields (host, port)."""
     tmp = tmp_path_factory.mktemp("one")
     env = {"SEARCHSVC_WRITE_TOKEN": TOKEN, "SEARCHSVC_MAX_BODY_BYTES": str(256 << 10), "TMPDIR": str(tmp),
            "SEARCHSVC_WORKER_TIMEOUT": "3"}     # gunicorn waits this long for a body's next bytes
