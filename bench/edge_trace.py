@@ -11,7 +11,7 @@ per_page=10`` for pages of 10), then prints the medians of:
 
 * ``read``: from the request's first bytes read to gunicorn_h1c's parse of its head;
 * ``dispatch``: from there to the WSGI call (the connection's task woken, the ASGI scope,
-  the body read, the WSGI environ);
+  the WSGI environ; a search has no body to read);
 * ``app``: the Falcon app (search, snippets, JSON, middleware), of which ``search`` is
   ``Engine.search`` (matching, scoring, facets, snippets) and ``rest`` the app around it
   (parameters, the ETag's version check, middleware, the access line, metrics, query log,

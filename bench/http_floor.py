@@ -36,7 +36,7 @@ class _Constant:
 
 app = falcon.App()            # what gunicorn serves (``http_floor:app``)
 app.add_route("/healthz", _Constant())
-bridged = InlineWSGI(app, 1 << 20)      # the same through serve's bridge (``http_floor:bridged``)
+bridged = InlineWSGI(app)      # the same through serve's bridge (``http_floor:bridged``)
 
 
 def _free_port() -> int:

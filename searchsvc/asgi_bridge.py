@@ -36,9 +36,8 @@ class InlineWSGI:
     """An ASGI app calling ``app`` (WSGI) for each HTTP request: ``app.engine`` and friends
     stay reachable as attributes (gunicorn's hooks look for them)."""
 
-    def __init__(self, app, max_body_bytes: int, write_threads: int = 4):
+    def __init__(self, app, write_threads: int = 4):
         self.app = app
-        self.max_body_bytes = max_body_bytes
         self.write_threads = write_threads
         self._pool: ThreadPoolExecutor | None = None    # made in the worker (after the fork)
 
@@ -46,7 +45,7 @@ class InlineWSGI:
     def for_config(cls, app, config) -> "InlineWSGI":
         """``app`` as ``serve`` runs it: writes on ``config.threads`` threads (a
         :class:`searchsvc.config.Config`)."""
-        return cls(app, config.max_body_bytes, config.threads)
+        return cls(app, config.threads)
 
     def __getattr__(self, name):
         return getattr(self.app, name)
