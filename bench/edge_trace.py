@@ -17,6 +17,8 @@ per_page=10`` for pages of 10), then prints the medians of:
   (parameters, the ETag's version check, middleware, the access line, metrics, query log,
   the JSON body);
 * ``write``: from the app's return until the answer is handed to the transport;
+  then, apart (the client does not wait for it), the work the app left for after the
+  answer (``searchsvc.app.after_response``: the access line, metrics, the query log);
 * ``outside``: what the client measured beyond all of that: its own parsing of the
   answer, the kernel, the event loop's wake-up, scheduling on a shared machine.
 
@@ -88,14 +90,21 @@ def patch_worker(trace_path: str, access_line: bool = True) -> None:
             stamps.append(time.perf_counter())         # the app returned
 
     async def timed_answer(self, scope, receive, send):
+        sent = []
+
+        async def timed_send(message):
+            await send(message)
+            sent[:] = [time.perf_counter()]            # (the last: the answer handed to the transport)
+
         try:
-            return await answer(self, scope, receive, send)
+            return await answer(self, scope, receive, timed_send)
         finally:
             if scope["type"] == "http":
-                stamps.append(time.perf_counter())     # the answer handed to the transport
+                end = time.perf_counter()              # the response closed: its after-response work done
+                stamps.append(sent[0] if sent else end)
                 if len(stamps) == 5:
                     rows.append({"path": scope["path"], "stages": [b - a for a, b in zip(stamps, stamps[1:])],
-                                 "search": sum(searched)})
+                                 "search": sum(searched), "after": end - stamps[-1]})
                 stamps.clear()
                 searched.clear()
 
@@ -172,6 +181,8 @@ def drive(args) -> None:
     print("  " + "  ".join(f"{name} {ms:.3f}" for name, ms in med.items())
           + f"  outside {statistics.median(outside):.3f}  (medians, ms)")
     print("  app: " + "  ".join(f"{name} {ms:.3f}" for name, ms in split.items()))
+    print(f"  after the answer was sent (access line, metrics, query log): "
+          f"{statistics.median(r['after'] for r in traced) * 1000:.3f}")
 
 
 def main() -> None:

@@ -75,25 +75,25 @@ class SearchResource(_Cached):
         sreq = to_search_request(values, self.config)
         if self.etag(req, resp):
             return
-        self._answer(sreq, values["format"], resp)
+        self._answer(req, sreq, values["format"], resp)
 
     def on_post(self, req, resp):
         """The same search, its parameters a JSON object (no request-line limit, no escaping)."""
         values = read_body(_json_body(read_body_bytes(req, self.config.max_body_bytes)), contract.SEARCH,
                            self.config)
         resp.cache_control = ["no-store"]
-        self._answer(to_search_request(values, self.config), values["format"], resp)
+        self._answer(req, to_search_request(values, self.config), values["format"], resp)
 
-    def _answer(self, sreq, fmt, resp):
+    def _answer(self, req, sreq, fmt, resp):
         if fmt == "csv":
             return self._csv(sreq, resp)
         result = self.engine.search(sreq)
-        metrics.count_search(result)
+        after_response(req, metrics.count_search, result)
         if sreq.page == 1 and result.total and not result.relaxed:
             # Never the negated text (planting), nor a typo: what it was read as (every word occurs).
             offered = public_form(parse(result.corrected or sreq.q))
             if offered:
-                self.query_log.record(offered)
+                after_response(req, self.query_log.record, offered)
         resp.media = result.to_json(sreq)
 
     def _csv(self, sreq, resp):
@@ -382,6 +382,15 @@ class OpenAPIResource:
 
 # ----------------------------------------------------------------- plumbing
 
+AFTER_RESPONSE = "searchsvc.after_response"     # the environ's list of work for after the answer
+
+
+def after_response(req, fn, *args) -> None:
+    """Call ``fn(*args)`` once the answer was sent: bookkeeping (metrics, the access line,
+    the query log) that the client need not wait for. WSGI servers close the response
+    after writing it (PEP 3333), and :class:`SearchApp` runs the work then."""
+    req.env.setdefault(AFTER_RESPONSE, []).append((fn, args))
+
 REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")    # printable ASCII: safe in a header and a log line
 
 
@@ -414,13 +423,19 @@ class AccessLog:
         took = time.perf_counter() - getattr(req.context, "t0", time.perf_counter())
         route = req.uri_template or ("/static" if req.path.startswith("/static/") else "unmatched")
         method = req.method if req.method in falcon.COMBINED_METHODS else "other"
-        flush_lookups(max_age=LOOKUP_FLUSH_SECONDS)
-        metrics.REQUESTS.labels(route, method, str(status)).inc()
-        metrics.LATENCY.labels(route, method, str(status)).observe(took)
-        if log.isEnabledFor(logging.INFO):
-            log.info(json.dumps({"ts": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
-                                 "request_id": request_id, "method": req.method, "path": req.path,
-                                 "status": status, "took_ms": round(took * 1000, 2)}, ensure_ascii=False))
+        line = {"ts": dt.datetime.now(dt.timezone.utc), "request_id": request_id, "method": req.method,
+                "path": req.path, "status": status, "took_ms": round(took * 1000, 2)}
+        after_response(req, _account, route, method, took, line)
+
+
+def _account(route: str, method: str, took: float, line: dict) -> None:
+    """A request's metrics and its JSON access line (``line``, its time as a datetime)."""
+    flush_lookups(max_age=LOOKUP_FLUSH_SECONDS)
+    metrics.REQUESTS.labels(route, method, str(line["status"])).inc()
+    metrics.LATENCY.labels(route, method, str(line["status"])).observe(took)
+    if log.isEnabledFor(logging.INFO):
+        line["ts"] = line["ts"].isoformat(timespec="milliseconds")
+        log.info(json.dumps(line, ensure_ascii=False))
 
 
 class ArticleWrites:
@@ -499,10 +514,42 @@ def _json_handler():
 
 
 class SearchApp(falcon.App):
-    """falcon.App that also carries its engine (for gunicorn hooks and tests)."""
+    """falcon.App that also carries its engine (for gunicorn hooks and tests), and runs each
+    request's :func:`after_response` work when the server closes the response."""
 
     engine: Engine
     query_log: QueryLog
+
+    def __call__(self, env, start_response):
+        body = super().__call__(env, start_response)
+        work = env.pop(AFTER_RESPONSE, None)
+        if not work:
+            return body
+        if isinstance(body, list):      # (not a file wrapper: the server may send that file itself)
+            return _ClosingBody(body, work)
+        _run(work)
+        return body
+
+
+class _ClosingBody:
+    """A response body whose ``close()`` runs the request's after-response work."""
+
+    def __init__(self, body: list, work: list):
+        self._body, self._work = body, work
+
+    def __iter__(self):
+        return iter(self._body)
+
+    def close(self) -> None:
+        _run(self._work)
+
+
+def _run(work: list) -> None:
+    for fn, args in work:
+        try:
+            fn(*args)
+        except Exception:      # bookkeeping must not fail an answer already given
+            logging.getLogger("searchsvc").exception("after-response work failed")
 
 
 def _route(app, template: str, resource) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, unquote_to_bytes
@@ -60,18 +61,27 @@ class InlineWSGI:
         environ = self.wsgi_environ(scope)
         if self.inline(scope):
             environ["wsgi.input"] = io.BytesIO(b"")
-            status, headers, chunks = self.call(environ)
+            status, headers, chunks, close = self.call(environ)
         else:
             loop = asyncio.get_running_loop()
             environ["wsgi.input"] = LoopInput(receive, loop, finished=not _has_body(scope))
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.write_threads, thread_name_prefix="searchsvc-offloop")
-            status, headers, chunks = await loop.run_in_executor(self._pool, self.call, environ)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        for i, chunk in enumerate(chunks):
-            await send({"type": "http.response.body", "body": chunk, "more_body": i < len(chunks) - 1})
-        if not chunks:
-            await send({"type": "http.response.body", "body": b""})
+            status, headers, chunks, close = await loop.run_in_executor(self._pool, self.call, environ)
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            for i, chunk in enumerate(chunks):
+                await send({"type": "http.response.body", "body": chunk, "more_body": i < len(chunks) - 1})
+            if not chunks:
+                await send({"type": "http.response.body", "body": b""})
+        finally:
+            # Once the answer is sent, as WSGI servers do (PEP 3333): what the app left for
+            # then (its access line, metrics) is not waited for by the client.
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    logging.getLogger("searchsvc").exception("closing a response failed")
 
     @staticmethod
     def inline(scope: dict) -> bool:
@@ -82,27 +92,29 @@ class InlineWSGI:
         query = scope.get("query_string", b"")
         return b"format" not in query or "csv" not in parse_qs(query.decode("latin-1")).get("format", ())
 
-    def call(self, environ: dict) -> tuple[int, list[tuple[bytes, bytes]], list[bytes]]:
-        """The WSGI call: (status, headers, body chunks), the body read whole (JSON answers
-        are one chunk; a CSV export is bounded by ``max_export_rows``)."""
+    def call(self, environ: dict):
+        """The WSGI call: (status, headers, body chunks, the response's ``close`` or None),
+        the body read whole (JSON answers are one chunk; a CSV export is bounded by
+        ``max_export_rows``). The caller closes the response once it has sent it."""
         started = []
 
         def start_response(status, headers, exc_info=None):
             started[:] = [status, headers]
 
         result = self.app(environ, start_response)
+        close = getattr(result, "close", None)
         try:
             chunks = [bytes(c) for c in result if c]
-        finally:
-            close = getattr(result, "close", None)
+        except BaseException:
             if close is not None:
                 close()
+            raise
         status, headers = started
         out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         stream = environ["wsgi.input"]
         if isinstance(stream, LoopInput) and not stream.finished:
             out.append((b"connection", b"close"))    # the rest of its body is never read
-        return int(status[:3]), out, chunks
+        return int(status[:3]), out, chunks, close
 
     @staticmethod
     def wsgi_environ(scope: dict) -> dict:

@@ -43,16 +43,22 @@ def find(text: str, tokens: list[tuple[str, int, int]], lexicon: Lexicon, known,
     # A word jieba does not know may hold the typo anywhere (演奖集): its characters count alone.
     tokens = [t for w, a, b in tokens
               for t in ([(w, a, b)] if len(w) == 1 or known(w) else [(w[k], a + k, a + k + 1) for k in range(len(w))])]
+    # Each token's traits once, not once per window holding it (a query has ~30 windows).
+    han = [all(pinyin.is_han(c) for c in w) for w, _, _ in tokens]
+    solid = [len(w) > 1 and known(w) for w, _, _ in tokens]     # a known word: nothing mistyped in it
     found: list[Fix] = []
     for i in range(len(tokens)):
+        if not han[i]:
+            continue
         for j in range(i + 1, min(len(tokens), i + MAX_WINDOW) + 1):     # tokens i..j-1
+            if not han[j - 1]:
+                break                             # every longer window holds it too
             start, end = tokens[i][1], tokens[j - 1][2]
-            piece = text[start:end]
-            if not MIN_WINDOW <= len(piece) <= MAX_WINDOW or not all(pinyin.is_han(c) for c in piece):
+            if end - start > MAX_WINDOW:
+                break
+            if end - start < MIN_WINDOW or all(solid[i:j]):
                 continue
-            if all(len(w) > 1 and known(w) for w, _, _ in tokens[i:j]):
-                continue                          # only known words: nothing mistyped here
-            fix = _homophones(piece, start, end, lexicon, df)
+            fix = _homophones(text[start:end], start, end, lexicon, df)
             if fix:
                 found.append(fix)
     # The longest stretches first (以旧换新 over 电视以 in 电视以酒换新), then the best evidenced.

@@ -3,6 +3,7 @@ Chinese HTML messages; the CPU count and gunicorn settings from Config."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from falcon import testing
 
 from searchsvc import gunicorn_conf
 from searchsvc.asgi_bridge import InlineWSGI
-from searchsvc.app import create_app
+from searchsvc.app import SearchApp, after_response, create_app
 from searchsvc.config import Config, available_cpus
 from searchsvc.metrics import journal_length
 
@@ -64,6 +65,58 @@ def test_access_lines_are_json_with_timestamp_and_request_id(client, caplog):
     line = json.loads([r.getMessage() for r in caplog.records if "log-me" in r.getMessage()][0])
     assert line["request_id"] == "log-me" and line["status"] == 200 and line["path"] == "/popular"
     assert line["ts"].endswith("+00:00") and "T" in line["ts"]
+
+
+def test_bookkeeping_waits_until_the_server_closes_the_answer(client, caplog):
+    """The access line, metrics and the query log are written once the server closes the
+    response (PEP 3333: after sending it), so the client does not wait for them."""
+    app = client.app
+    environ = falcon.testing.create_environ(path="/search", query_string="q=残疾人就业",
+                                            headers={"X-Request-Id": "after-1"})
+    with caplog.at_level("INFO", logger="searchsvc.access"):
+        body = app(environ, lambda status, headers, exc_info=None: None)
+        assert json.loads(b"".join(body))["total"] > 0
+        assert not any("after-1" in r.getMessage() for r in caplog.records)
+        body.close()
+    assert [json.loads(r.getMessage())["status"] for r in caplog.records if "after-1" in r.getMessage()] == [200]
+
+
+def test_failing_bookkeeping_is_logged_and_the_answer_stands(caplog):
+    class Counted:
+        def on_get(self, req, resp):
+            after_response(req, lambda: 1 / 0)
+            resp.media = {"ok": True}
+    app = SearchApp()
+    app.add_route("/x", Counted())
+    with caplog.at_level("ERROR", logger="searchsvc"):
+        r = testing.TestClient(app).simulate_get("/x")
+    assert r.status_code == 200 and r.json == {"ok": True}
+    assert any("after-response work failed" in rec.getMessage() for rec in caplog.records)
+
+
+def test_the_bridge_closes_the_answer_after_sending_it():
+    """gunicorn's asyncio worker calls the bridge; what the app left for after the answer
+    runs once the whole body was handed to the transport."""
+    sent, seen_at_close = [], []
+
+    class Body(list):
+        def close(self):
+            seen_at_close.append([m["type"] for m in sent])
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Body([b"hello"])
+
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "raw_path": b"/", "query_string": b"", "headers": []}
+    asyncio.run(InlineWSGI(app)(scope, receive, send))
+    assert seen_at_close == [["http.response.start", "http.response.body"]]
+    assert sent[-1]["body"] == b"hello"
 
 
 def test_writes_to_related_are_405(client):
