@@ -15,6 +15,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 from .parsing import ARTICLE_DATE, ID_FORBIDDEN_CATEGORIES, MAX_ID_CHARS
 
 MAX_QUERY_CHARS = 1000
@@ -103,19 +105,16 @@ def param(table: tuple[Param, ...], name: str) -> Param:
 # whitespace or '/' at either end), generated from the same character categories.
 @functools.lru_cache(maxsize=1)
 def id_pattern() -> str:
-    ranges, start, prev = [], None, None
-    for cp in range(0x110000):
-        # Surrogates never reach us (not in UTF-8) and cannot be written into the document.
-        if unicodedata.category(chr(cp)) in ID_FORBIDDEN_CATEGORIES - {"Cs"}:
-            if start is None:
-                start = cp
-            prev = cp
-        elif start is not None:
-            ranges.append((start, prev))
-            start = None
+    # Every code point's category, looked up by C loops (map, numpy): a Python loop over the
+    # 1.1 million took 0.8 s, paid in the master before it forks (SearchServer.load).
+    forbidden = ID_FORBIDDEN_CATEGORIES - {"Cs"}   # surrogates never reach us (not in UTF-8)
+    bad = np.fromiter(map(forbidden.__contains__, map(unicodedata.category, map(chr, range(0x110000)))),
+                      dtype=bool, count=0x110000)
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], bad, [False])).astype(np.int8)))
+    ranges = zip(edges[0::2].tolist(), (edges[1::2] - 1).tolist())      # (first, last) of each run
     char = lambda cp: f"\\x{cp:02x}" if cp < 0x100 else chr(cp)    # noqa: E731  (the rest literally)
-    bad = "".join(char(a) if a == b else f"{char(a)}-{char(b)}" for a, b in ranges)
-    return rf"^[^\s{bad}/]([^{bad}]*[^\s{bad}/])?$"
+    bad_chars = "".join(char(a) if a == b else f"{char(a)}-{char(b)}" for a, b in ranges)
+    return rf"^[^\s{bad_chars}/]([^{bad_chars}]*[^\s{bad_chars}/])?$"
 
 
 def article_id_schema() -> dict:

@@ -48,19 +48,22 @@ class SearchServer(BaseApplication):
             sys.exit(1)
 
     def load(self):
-        """The app, with the index open and the suggestion vocabulary built in the master:
-        workers inherit both copy-on-write instead of each building its own (memory, start
-        time); ``gc.freeze`` keeps the collector from touching, and so copying, those pages.
+        """The app, with the index open, the suggestion vocabulary and the OpenAPI document's
+        id pattern built in the master: workers inherit them copy-on-write instead of each
+        building its own (memory, start time; a worker's first /openapi.json would stall its
+        other requests); ``gc.freeze`` keeps the collector from touching, and so copying, those pages.
         Reads use pread, so the inherited descriptors are safe to share. Once a newer index
         version is committed the master lets its view go (:class:`ReleasingArbiter`), and a
         worker forked after that opens the current one (``gunicorn_conf.post_worker_init``)."""
         from .app import create_app
+        from .contract import id_pattern
         from .store import IndexMissing
         app = create_app(self.config_obj)
         try:
             app.engine.lexicon()
         except IndexMissing:
             pass                    # /healthz says why; workers retry
+        id_pattern()
         gc.freeze()
         _limit_malloc_arenas(self.config_obj.malloc_arena_max)
         return InlineWSGI.for_config(app, self.config_obj)
