@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import socket
 import statistics
 import time
 from urllib.parse import urlencode, urlsplit
@@ -65,6 +66,54 @@ class Client:
         return took
 
 
+class _Answer:
+    """httptools' callbacks for one response: its body, and whether it is complete."""
+
+    def __init__(self):
+        self.body, self.complete = [], False
+
+    def on_body(self, chunk: bytes) -> None:
+        self.body.append(chunk)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+class LeanClient:
+    """:class:`Client`'s keep-alive GETs with the answer read by httptools (llhttp, the C parser
+    uvicorn uses) instead of ``http.client``, whose own parsing of each answer costs ~0.5 ms
+    here: the service's latency as a compiled client (a browser, curl, wrk) sees it.
+    Needs ``pip install httptools``."""
+
+    def __init__(self, url: str, extra: dict):
+        import httptools
+        parts = urlsplit(url)
+        self.parser_class = httptools.HttpResponseParser
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.host, self.extra = parts.netloc, extra
+
+    def time(self, q: dict) -> float:
+        path = "/search?" + urlencode({**params(q), **self.extra})
+        request = f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode()
+        answer = _Answer()
+        parser = self.parser_class(answer)
+        t0 = time.perf_counter()
+        self.sock.sendall(request)
+        while not answer.complete:
+            data = self.sock.recv(1 << 18)
+            if not data:
+                raise SystemExit(f"the service closed the connection during {path}")
+            parser.feed_data(data)
+        took = (time.perf_counter() - t0) * 1000
+        if parser.get_status_code() != 200:
+            raise SystemExit(f"{parser.get_status_code()} for {path}: {b''.join(answer.body)[:200]!r}")
+        return took
+
+
+CLIENTS = {"http.client": Client, "lean": LeanClient}
+
+
 def alternate(queries: list[dict], timers: dict) -> dict[str, dict[str, list[float]]]:
     """Each query timed by A's and B's timer (``{"A": f, "B": f}``, f(query) -> ms) in
     turn, who goes first alternating: milliseconds per system, per query type and "all"."""
@@ -85,11 +134,14 @@ def main() -> None:
     ap.add_argument("--a-params", default="", help="extra query parameters for A, e.g. typos=off")
     ap.add_argument("--b-params", default="", help="extra query parameters for B")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--client", choices=sorted(CLIENTS), default="http.client",
+                    help="how answers are read: http.client (as evaluate.py) or lean (httptools)")
     a = ap.parse_args()
     # bench/ is the script's own directory on sys.path. Imported here: query_bench imports
     # searchsvc, and peers_reopen.py uses this module's Client under the peers' Python.
     from query_bench import percentile
-    clients = {"A": Client(a.a, query_params(a.a_params)), "B": Client(a.b, query_params(a.b_params))}
+    make = CLIENTS[a.client]
+    clients = {"A": make(a.a, query_params(a.a_params)), "B": make(a.b, query_params(a.b_params))}
     queries = [json.loads(line) for line in open(a.queries, encoding="utf-8") if line.strip()]
     times = alternate(queries * a.repeat, {name: client.time for name, client in clients.items()})
     print(f"{len(queries)} queries x {a.repeat}, A={a.a} {a.a_params}  B={a.b} {a.b_params}")

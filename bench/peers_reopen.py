@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from ab_http import Client, query_params      # bench/ (this script's directory) is on sys.path
+from ab_http import CLIENTS, query_params      # bench/ (this script's directory) is on sys.path
 
 SHARED_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
 
@@ -62,6 +62,9 @@ def main() -> None:
     ap.add_argument("--ours", metavar="URL", help="also time our service at URL, interleaved per query")
     ap.add_argument("--ours-params", default="", metavar="K=V&...",
                     help="extra query parameters for ours, e.g. per_page=10")
+    ap.add_argument("--ours-client", choices=sorted(CLIENTS), default="http.client",
+                    help="how our answers are read: http.client (as evaluate.py; ~0.5 ms of its own "
+                         "per answer here) or lean (httptools' C parser: the service's latency)")
     args = ap.parse_args()
     sys.path.insert(0, args.shared_bench)
     import peers
@@ -75,7 +78,7 @@ def main() -> None:
         peer.top(queries[0], peers.TOP_K)       # warm-up, untimed
         ours = None
         if args.ours:       # a connection per pass (an idle one is closed after 5 s), opened untimed
-            ours = Client(args.ours, query_params(args.ours_params))
+            ours = CLIENTS[args.ours_client](args.ours, query_params(args.ours_params))
             ours.time(queries[0])
         by_type: dict[str, list[float]] = {}
         ours_by_type: dict[str, list[float]] = {}
@@ -101,7 +104,8 @@ def main() -> None:
         peer.close()
         every = [ms for v in by_type.values() for ms in v]
         print(f"[{name}] {len(docs)} docs, {len(every)} queries answered, {failed} failed"
-              + (f"; ours over HTTP at {args.ours} {args.ours_params} in turn" if ours else ""))
+              + (f"; ours over HTTP at {args.ours} {args.ours_params} in turn, read by {args.ours_client}"
+                 if ours else ""))
         ours_every = [ms for v in ours_by_type.values() for ms in v]
         for t, v in sorted(by_type.items()) + [("all", every)]:
             lat = latency_summary(v)            # peers.py's and evaluate.py's percentiles
