@@ -35,10 +35,16 @@ def params(q: dict) -> dict:
 
 
 def call_app(app, environ: dict) -> None:
-    """One WSGI call of ``app``, as gunicorn makes it, its body read (the in-process
-    benches ask the Falcon app so); SystemExit unless it answered 200."""
+    """One WSGI call of ``app``, as gunicorn makes it, its body read and the response
+    closed, which runs the app's after-answer bookkeeping (the in-process benches ask the
+    Falcon app so); SystemExit unless it answered 200."""
     status = []
-    b"".join(app(environ, lambda s, headers, exc_info=None: status.append(s)))
+    body = app(environ, lambda s, headers, exc_info=None: status.append(s))
+    try:
+        b"".join(body)
+    finally:
+        if hasattr(body, "close"):
+            body.close()
     if not status[0].startswith("200"):
         raise SystemExit(f"{status[0]} for {environ.get('QUERY_STRING', '')!r}")
 

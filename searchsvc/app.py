@@ -541,7 +541,8 @@ class _ClosingBody:
         return iter(self._body)
 
     def close(self) -> None:
-        _run(self._work)
+        work, self._work = self._work, []       # once, however often a server closes it
+        _run(work)
 
 
 def _run(work: list) -> None:

@@ -67,7 +67,12 @@ class InlineWSGI:
             environ["wsgi.input"] = LoopInput(receive, loop, finished=not _has_body(scope))
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.write_threads, thread_name_prefix="searchsvc-offloop")
-            status, headers, chunks, close = await loop.run_in_executor(self._pool, self.call, environ)
+            done = self._pool.submit(self.call, environ)
+            try:
+                status, headers, chunks, close = await asyncio.wrap_future(done)
+            except asyncio.CancelledError:      # (gunicorn: the client left, or shutdown)
+                done.add_done_callback(_close_when_called)     # the call may still finish on its thread
+                raise
         try:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             for i, chunk in enumerate(chunks):
@@ -77,11 +82,7 @@ class InlineWSGI:
         finally:
             # Once the answer is sent, as WSGI servers do (PEP 3333): what the app left for
             # then (its access line, metrics) is not waited for by the client.
-            if close is not None:
-                try:
-                    close()
-                except Exception:
-                    logging.getLogger("searchsvc").exception("closing a response failed")
+            _close(close)
 
     @staticmethod
     def inline(scope: dict) -> bool:
@@ -173,6 +174,21 @@ class InlineWSGI:
                     self._pool.shutdown(wait=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _close(close) -> None:
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            logging.getLogger("searchsvc").exception("closing a response failed")
+
+
+def _close_when_called(done) -> None:
+    """Close the response of a call whose request was cancelled while it ran: what the app
+    left for after the answer (its access line, metrics) still happens."""
+    if not done.cancelled() and done.exception() is None:
+        _close(done.result()[3])
 
 
 def _has_body(scope: dict) -> bool:

@@ -43,7 +43,8 @@ def find(text: str, tokens: list[tuple[str, int, int]], lexicon: Lexicon, known,
     # A word jieba does not know may hold the typo anywhere (演奖集): its characters count alone.
     tokens = [t for w, a, b in tokens
               for t in ([(w, a, b)] if len(w) == 1 or known(w) else [(w[k], a + k, a + k + 1) for k in range(len(w))])]
-    # Each token's traits once, not once per window holding it (a query has ~30 windows).
+    # Each token's traits once, not once per window holding it (a query has ~30 windows); the
+    # tokens cover the text without gaps, so a window's characters are its tokens'.
     han = [all(pinyin.is_han(c) for c in w) for w, _, _ in tokens]
     solid = [len(w) > 1 and known(w) for w, _, _ in tokens]     # a known word: nothing mistyped in it
     found: list[Fix] = []

@@ -7,6 +7,8 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 import falcon
@@ -117,6 +119,59 @@ def test_the_bridge_closes_the_answer_after_sending_it():
     asyncio.run(InlineWSGI(app)(scope, receive, send))
     assert seen_at_close == [["http.response.start", "http.response.body"]]
     assert sent[-1]["body"] == b"hello"
+
+
+def test_a_request_cancelled_on_its_thread_still_closes_its_answer():
+    """gunicorn cancels a request's task when its client leaves (after a grace period) or at
+    shutdown; a write or POST search running on a thread finishes anyway, and its access
+    line and metrics must not be lost with the answer nobody reads."""
+    closed, started = [], threading.Event()
+
+    class Body(list):
+        def close(self):
+            closed.append(threading.current_thread().name)
+
+    def app(environ, start_response):
+        environ["wsgi.input"].read()
+        started.set()
+        time.sleep(0.3)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Body([b"done"])
+
+    async def main():
+        messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+
+        async def receive():
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(message):
+            raise AssertionError("a cancelled request sends nothing")
+
+        scope = {"type": "http", "method": "POST", "path": "/search", "raw_path": b"/search",
+                 "query_string": b"", "headers": [(b"content-length", b"2")]}
+        task = asyncio.ensure_future(InlineWSGI(app)(scope, receive, send))
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(200):
+            if closed:
+                break
+            await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+    assert len(closed) == 1 and closed[0].startswith("searchsvc-offloop")
+
+
+def test_an_answer_closed_twice_does_its_bookkeeping_once(client, caplog):
+    environ = falcon.testing.create_environ(path="/popular", headers={"X-Request-Id": "twice-1"})
+    with caplog.at_level("INFO", logger="searchsvc.access"):
+        body = client.app(environ, lambda status, headers, exc_info=None: None)
+        b"".join(body)
+        body.close()
+        body.close()
+    assert sum("twice-1" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_writes_to_related_are_405(client):
