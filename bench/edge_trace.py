@@ -14,8 +14,7 @@ per_page=10`` for pages of 10), then prints the medians of:
   the WSGI environ; a search has no body to read);
 * ``app``: the Falcon app (search, snippets, JSON, middleware), of which ``search`` is
   ``Engine.search`` (matching, scoring, facets, snippets) and ``rest`` the app around it
-  (parameters, the ETag's version check, middleware, the access line, metrics, query log,
-  the JSON body);
+  (parameters, the ETag's version check, middleware, the JSON body);
 * ``write``: from the app's return until the answer is handed to the transport;
   then, apart (the client does not wait for it), the work the app left for after the
   answer (``searchsvc.app.after_response``: the access line, metrics, the query log);
