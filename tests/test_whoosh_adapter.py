@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from whoosh import columns, fields
+from whoosh import columns, fields, formats
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.filedb.filestore import RamStorage
@@ -18,7 +18,8 @@ from whoosh.system import pack_uint
 from whoosh.writing import SegmentWriter
 
 import corpus_gen
-from searchsvc import whoosh_adapter
+from conftest import whoosh_postings
+from searchsvc import sidecar, whoosh_adapter
 from searchsvc.cli import EXAMPLE_CORPUS
 from searchsvc.parsing import Article, read_inputs
 from searchsvc.postings import TermBlocks
@@ -108,8 +109,10 @@ def test_posting_extent_decodes_to_whooshs_postings(leaves, field):
     terms = [t for t, _ in leaf.iter_field(field)]
     for tbytes in terms[::max(1, len(terms) // 50)]:
         ids, weights = TermBlocks(*whoosh_adapter.posting_extent(leaf, field, tbytes)).decode()
-        m = leaf.postings(field, tbytes)
-        public = list(m.items_as("weight"))
+        m, public = leaf.postings(field, tbytes), []
+        while m.is_active():        # (weights as the matcher reads them: a posting keeps no value)
+            public.append((m.id(), m.weight()))
+            m.next()
         assert ids.tolist() == [d for d, _ in public]
         assert weights.tolist() == pytest.approx([w for _, w in public])
 
@@ -126,9 +129,20 @@ def articles(tmp_path_factory):
     return [a for a in read_inputs([EXAMPLE_CORPUS, generated]) if isinstance(a, Article)]
 
 
-def _new_index(path):
+def _schema(legacy: bool = False):
+    """Today's schema, or with ``legacy`` that of an index written before schema 6, whose
+    frequency fields (Whoosh's ``Frequency``) keep each frequency twice: the service still
+    writes to such an index until it is rebuilt."""
+    schema = build_schema()
+    if legacy:
+        for name in WORD_FIELDS:
+            schema[name].format = formats.Frequency()
+    return schema
+
+
+def _new_index(path, legacy: bool = False):
     path.mkdir()
-    return whoosh_index.create_in(str(path), build_schema())
+    return whoosh_index.create_in(str(path), _schema(legacy))
 
 
 def _contents(reader):
@@ -151,13 +165,15 @@ def _term_info(info):
             info.min_id(), info.max_id())
 
 
+@pytest.mark.parametrize("legacy", [False, True], ids=["schema", "legacy schema"])
 @pytest.mark.parametrize("count", [1, None], ids=["one article", "all"])
-def test_fast_writer_writes_what_the_stock_writer_writes(tmp_path, analysis, articles, count):
+def test_fast_writer_writes_what_the_stock_writer_writes(tmp_path, analysis, articles, count, legacy):
     """The whole-list flush: the same terms, postings, term infos, lengths, stored fields and columns
-    as Whoosh's own writer (one article: the pool's ungrouped path, as for a PUT)."""
+    as Whoosh's own writer (one article: the pool's ungrouped path, as for a PUT), in an index
+    of today's schema and in one written before schema 6."""
     readers = []
     for name, cls in (("fast", FastSegmentWriter), ("stock", SegmentWriter)):
-        ix = _new_index(tmp_path / name)
+        ix = _new_index(tmp_path / name, legacy)
         writer = cls(ix)
         for a in articles[:count]:
             writer.add_document(**document(a, analysis))
@@ -167,6 +183,34 @@ def test_fast_writer_writes_what_the_stock_writer_writes(tmp_path, analysis, art
     if count is None:
         assert max(len(p) for p in stock["postings"].values()) > 128    # more than one block
     assert fast == stock
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["schema", "legacy schema"])
+def test_postings_read_back_as_whoosh_reads_them_in_either_schema(tmp_path, analysis, articles, legacy):
+    """Our block decoder and a sidecar built from the blocks give each term's postings as
+    Whoosh's matcher does, whether a posting keeps its frequency once (no value: schema 6)
+    or also as a 4-byte value (an index of schema 5, which keeps serving until rebuilt)."""
+    ix = _new_index(tmp_path / "ix", legacy)
+    writer = FastSegmentWriter(ix)
+    for a in articles:
+        writer.add_document(**document(a, analysis))
+    writer.commit()
+    with ix.reader() as leaf:
+        assert sidecar.build(leaf)
+        side = sidecar.open_for(leaf)
+        side.check()
+        checked = 0
+        for field in WORD_FIELDS:
+            for tbytes, postfile, offset, length in whoosh_adapter.posting_extents(leaf, field):
+                ids, weights = whoosh_postings(leaf, field, tbytes)
+                blocks = TermBlocks(postfile, offset, length).decode()
+                assert (blocks[0].tolist(), blocks[1].tolist()) == (ids, weights)
+                side_ids, side_tfs = side.postings(*side.lookup(field, tbytes))
+                assert (side_ids.tolist(), side_tfs.tolist()) == (ids, weights)
+                m = leaf.postings(field, tbytes)
+                assert m.value() == (pack_uint(int(m.weight())) if legacy else None)
+                checked += 1
+        assert checked > 3_000
 
 
 def test_finished_segments_committed_by_another_writer(tmp_path, analysis, articles):
@@ -287,21 +331,22 @@ _postings = st.lists(st.tuples(st.integers(0, 5000), st.sampled_from([1.0, 2.0, 
                        unique_by=lambda f: f[0]).map(sorted),
        lists=st.lists(_postings, min_size=12, max_size=12),
        level=st.sampled_from([1, 3]), every_block=st.booleans(), form=st.sampled_from(["tuples", "counted", "arrays"]),
-       huge=st.sampled_from([False, False, False, True]), block=st.sampled_from([128, 5]))
+       huge=st.sampled_from([False, False, False, True]), block=st.sampled_from([128, 5]), legacy=st.booleans())
 @example(fields=[("text_c", [b"a", b"b", b"c"])], lists=[[(7, 1.0)], [(3, 2.0), (9, 2.0)], [(7, 1.0)]] * 4,
-         level=1, every_block=True, form="arrays", huge=False, block=128)      # a single posting's encoding reused
+         level=1, every_block=True, form="arrays", huge=False, block=128, legacy=False)   # a single posting's encoding reused
 @example(fields=[("body", [b"x", b"y"])], lists=[[(d, float(1 + d % 3)) for d in range(0, 2570, 10)], [(4, 1.0)]] * 6,
-         level=1, every_block=True, form="arrays", huge=False, block=128)      # 257 postings: three blocks, the last of one
-def test_posting_list_writer_writes_whooshs_bytes(fields, lists, level, every_block, form, huge, block):
+         level=1, every_block=True, form="arrays", huge=False, block=128, legacy=True)    # 257 postings: three blocks, the last of one
+def test_posting_list_writer_writes_whooshs_bytes(fields, lists, level, every_block, form, huge, block, legacy):
     """PostingListWriter's .trm and .pst files equal W3FieldWriter's fed one posting at a
     time, with the same compression for every block (Whoosh's writer has one level), from
     Whoosh's posting tuples or, in frequency fields, from ``Counted`` lists or a field's
     ``PostingArrays``; with ``huge``, the first posting's frequency is past float32's
     integers (Whoosh rounds the weight; a field's arrays then take the per-term path). Blocks
-    of 5 postings (``block``) put several blocks in most lists."""
+    of 5 postings (``block``) put several blocks in most lists. Frequency fields keep no
+    value (``schema.Counts``) or, in a ``legacy`` index, also the frequency's 4 bytes."""
     if huge:
         lists = [[(lists[0][0][0], 2.0 ** 24 + 1), *lists[0][1:]], *lists[1:]]
-    schema = build_schema()
+    schema = _schema(legacy)
     storage = RamStorage()
     lengths = {d: (d * 7919) % 120_000 for d in range(5001)}    # zero for some, past 255's range for some
     files = []
@@ -312,16 +357,16 @@ def test_posting_list_writer_writes_whooshs_bytes(fields, lists, level, every_bl
         out = whoosh_adapter.PostingListWriter(fw, level, block, 1 if every_block else 10_000)
         for fieldname, terms in fields:
             fieldobj = schema[fieldname]
-            fixed = fieldobj.format.fixed_value_size()
-            rows = [(t, [(d, w, pack_uint(int(w)) if fixed else b"") for d, w in postings])
+            counted = getattr(fieldobj, "precounted", False)
+            rows = [(t, [(d, w, pack_uint(int(w)) if fieldobj.format.fixed_value_size() else b"") for d, w in postings])
                     for t, postings in zip(terms, lists)]
             if ours:
                 out.start_field(fieldname, fieldobj)
-                if form == "arrays" and fixed:
+                if form == "arrays" and counted:
                     out.add_many(_posting_arrays(rows), lengths.get)
                     continue
                 for t, postings in rows:
-                    if form == "counted" and fixed:
+                    if form == "counted" and counted:
                         postings = whoosh_adapter.Counted([d for d, _, _ in postings], [int(w) for _, w, _ in postings])
                     out.add(t, postings, lengths.get)
                 continue

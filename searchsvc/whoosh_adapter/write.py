@@ -40,9 +40,9 @@ MERGE_MAX_BYTES = 4 << 20    # larger segments are left out of upserts' merges (
 
 
 class Counted:
-    """One term's postings in a pre-counted field, whose weight is the frequency and whose
-    value its 4-byte form (``Frequency`` format, boost 1): document numbers and frequencies
-    as two lists. In the pool a posting is two list slots (16 bytes) where Whoosh's
+    """One term's postings in a pre-counted field, whose weight is the frequency (boost 1)
+    and whose value is nothing (``schema.Counts``) or, in indexes of schema 5 and before,
+    its 4-byte form (``Frequency``): document numbers and frequencies as two lists. In the pool a posting is two list slots (16 bytes) where Whoosh's
     ``(docnum, weight, value)`` tuple with its float and bytes took ~136; the whole worker
     went from ~200 bytes a posting to ~70 at x10."""
 
@@ -519,7 +519,7 @@ class PostingListWriter:
                  lengths: Callable[[int], int | None]) -> None:
         """:meth:`add` for each ``(term, postings)`` of ``terms`` (one loop: a long article's
         field has 100,000 terms), or a field's :class:`PostingArrays` at once."""
-        if type(terms) is PostingArrays and self._fixed == 4 and len(terms.ids) and terms.freqs.max() < 1 << 24:
+        if type(terms) is PostingArrays and self._fixed in (0, 4) and len(terms.ids) and terms.freqs.max() < 1 << 24:
             if self._recorder is not None:
                 self._recorder.add_arrays(self._fieldname, terms)
             self._write_rows(self._encode_arrays(terms, lengths))
@@ -597,7 +597,7 @@ class PostingListWriter:
                            _length_bytes(np.minimum.reduceat(known, starts)), _length_bytes(np.maximum.reduceat(lens, starts)),
                            np.maximum.reduceat(freqs, starts).astype(float), ids[starts], ids[bounds[1:] - 1])
         del lens, known, block_at, block_end
-        values = freqs.astype(">u4").tobytes()    # each posting's value: its frequency
+        values = freqs.astype(">u4").tobytes() if self._fixed else None   # each posting's value: its frequency, or none
         memo, level, min_compressed, pack_info = self._memo, self._level, self._min_compressed, W3TermInfo._struct.pack
         bounds = bounds.tolist()
         for term, start, (at, end, term_deltas, term_freqs), info, nblocks in zip(
@@ -618,7 +618,7 @@ class PostingListWriter:
                 else:
                     mini_weights = tuple(map(float, term_freqs[at:at + n]))
                 data = pickle.dumps((tuple(term_deltas[at:at + n]), mini_weights,
-                                     values[offset + 4 * at:offset + 4 * (at + n)]), 2)
+                                     None if values is None else values[offset + 4 * at:offset + 4 * (at + n)]), 2)
                 comp = level if n >= min_compressed else 0
                 if comp:
                     data = zlib.compress(data, comp)
@@ -675,8 +675,8 @@ class PostingListWriter:
 
     def _encode_counted(self, postings: Counted, lengths) -> tuple[bytes, bytes]:
         """:meth:`_encode` of a :class:`Counted` list: the same bytes, from its two lists."""
-        assert self._fixed == 4, "a pre-counted field stores the frequency as its value"
-        ids, freqs, step = postings.ids, postings.freqs, self._blocklimit
+        assert self._fixed in (0, 4), "a pre-counted field stores the frequency as its value, or no value"
+        ids, freqs, step, fixed = postings.ids, postings.freqs, self._blocklimit, self._fixed
         if max(freqs) >= 1 << 24:    # (past float32's integers: the same bytes as the tuples' path wrote)
             return self._encode(postings.tuples(), lengths)
 
@@ -686,7 +686,7 @@ class PostingListWriter:
                 mini_weights = None if high == 1 else float(high)
             else:
                 mini_weights = tuple(map(float, weights))
-            return ids, float(high), sum(weights), mini_weights, pack(f">{len(weights)}I", *weights)
+            return ids, float(high), sum(weights), mini_weights, pack(f">{len(weights)}I", *weights) if fixed else None
         return self._assemble((block(ids[start:start + step], freqs[start:start + step])
                                for start in range(0, len(ids), step)), len(ids), lengths)
 
