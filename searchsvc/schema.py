@@ -85,21 +85,15 @@ class Counts(formats.Format):
     Whoosh's ``Frequency`` format stores it twice: as the weight and as a 4-byte value
     per posting, which no reader here uses (nor Whoosh's scoring: it reads weights).
     Without the value a W3 block holds ``None`` in its place, as for an ``ID`` field:
-    the shared corpus's postings take 53 MB less (its index 16 % less) and a rebuild
-    pickles and compresses less. Its class path is pickled into every index's TOC: it
-    must stay ``searchsvc.schema.Counts``."""
+    about a sixth of the index. There is no ``decode_frequency``/``decode_weight`` on
+    purpose (a value cannot give them): read a matcher's ``weight()``. Its class path
+    is pickled into every index's TOC: it must stay ``searchsvc.schema.Counts``."""
 
     posting_size = 0
 
     def __init__(self, field_boost=1.0):
         self.field_boost = field_boost
         self.options = {}
-
-    def encode(self, value):
-        return b""
-
-    def combine(self, vs):
-        return b""
 
 
 class PreCounted(fields.FieldType):
@@ -135,6 +129,7 @@ def count_terms(texts) -> list[tuple[bytes, int, float, bytes]]:
 
 
 def counted_terms(counts) -> list[tuple[bytes, int, float, bytes]]:
+    # (the value, the frequency's 4 bytes, is written only into an index of schema 5)
     return [(t.encode("utf-8"), n, float(n), pack_uint(n)) for t, n in counts]
 
 

@@ -3,6 +3,8 @@ internals equals what Whoosh's public reader API returns, segment by segment, an
 what it writes equals what Whoosh's public writer (``SegmentWriter``, ``commit()``)
 writes, on real indexes."""
 
+import pickle
+import zlib
 from unittest import mock
 
 import lz4.block
@@ -109,12 +111,9 @@ def test_posting_extent_decodes_to_whooshs_postings(leaves, field):
     terms = [t for t, _ in leaf.iter_field(field)]
     for tbytes in terms[::max(1, len(terms) // 50)]:
         ids, weights = TermBlocks(*whoosh_adapter.posting_extent(leaf, field, tbytes)).decode()
-        m, public = leaf.postings(field, tbytes), []
-        while m.is_active():        # (weights as the matcher reads them: a posting keeps no value)
-            public.append((m.id(), m.weight()))
-            m.next()
-        assert ids.tolist() == [d for d, _ in public]
-        assert weights.tolist() == pytest.approx([w for _, w in public])
+        public_ids, public_weights = whoosh_postings(leaf, field, tbytes)
+        assert ids.tolist() == public_ids
+        assert weights.tolist() == pytest.approx(public_weights)
 
 
 def test_posting_extent_of_an_absent_term_is_none(leaves):
@@ -207,10 +206,54 @@ def test_postings_read_back_as_whoosh_reads_them_in_either_schema(tmp_path, anal
                 assert (blocks[0].tolist(), blocks[1].tolist()) == (ids, weights)
                 side_ids, side_tfs = side.postings(*side.lookup(field, tbytes))
                 assert (side_ids.tolist(), side_tfs.tolist()) == (ids, weights)
-                m = leaf.postings(field, tbytes)
-                assert m.value() == (pack_uint(int(m.weight())) if legacy else None)
                 checked += 1
         assert checked > 3_000
+        assert_block_values(leaf, legacy)
+
+
+def assert_block_values(reader, legacy: bool) -> None:
+    """Every posting block of the frequency fields holds, in its pickled ``(ids, weights,
+    values)``, no values (schema 6) or each frequency's 4 bytes (``legacy``). (Whoosh's
+    matcher cannot tell: for a format without values it gives None whatever a block holds.)"""
+    blocks = 0
+    for leaf, _ in reader.leaf_readers():
+        for field in WORD_FIELDS:
+            for _, postfile, offset, length in whoosh_adapter.posting_extents(leaf, field):
+                directory = TermBlocks(postfile, offset, length)
+                ids, weights = directory.decode()
+                raw = postfile.get(offset, length)
+                total = 0
+                for start, end, compressed in zip(directory.starts, directory.ends, directory.compressed):
+                    data = raw[start:end]
+                    deltas, _, values = pickle.loads(zlib.decompress(data) if compressed else data)
+                    expect = b"".join(pack_uint(int(w)) for w in weights[total:total + len(deltas)]) if legacy else None
+                    assert values == expect
+                    total += len(deltas)
+                    blocks += 1
+    assert blocks > 1_000
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["schema", "legacy schema"])
+def test_upserts_that_merge_segments_write_what_the_stock_writer_writes(tmp_path, analysis, articles, legacy):
+    """Commits of a few articles each, merged by Whoosh's MERGE_SMALL, then an upsert of an
+    article in a merged segment: merged postings come back through the pool one by one,
+    with the values Whoosh's reader gives (None, or 4 bytes in a legacy index)."""
+    readers = {}
+    for name, cls in (("fast", FastSegmentWriter), ("stock", SegmentWriter)):
+        ix = _new_index(tmp_path / name, legacy)
+        for i in range(0, 24, 3):
+            writer = cls(ix)
+            for a in articles[i:i + 3]:
+                writer.update_document(**document(a, analysis))
+            writer.commit(merge=True)
+        writer = cls(ix)
+        writer.update_document(**document(articles[1], analysis))
+        writer.commit(merge=True)
+        readers[name] = ix.reader()
+    assert len(readers["fast"].leaf_readers()) < 9         # (merged along the way)
+    assert _contents(readers["fast"]) == _contents(readers["stock"])
+    for reader in readers.values():
+        assert_block_values(reader, legacy)
 
 
 def test_finished_segments_committed_by_another_writer(tmp_path, analysis, articles):
@@ -287,8 +330,8 @@ def test_latest_generation_equals_the_index_s(tmp_path, analysis, articles):
 
 def test_the_norm_column_is_lz4_and_the_toc_names_its_class(tmp_path, analysis, articles):
     """What Lz4BytesColumn writes reads back through Whoosh's public column reader; each
-    row is an LZ4 block; the TOC pickles the class by its path, which must not change
-    (indexes written before would no longer open)."""
+    row is an LZ4 block; the TOC pickles the class by its path, and schema.Counts's, which
+    must not change (indexes written before would no longer open)."""
     ix = _new_index(tmp_path / "ix")
     writer = FastSegmentWriter(ix)
     docs = [document(a, analysis) for a in articles[:20]]
@@ -302,7 +345,7 @@ def test_the_norm_column_is_lz4_and_the_toc_names_its_class(tmp_path, analysis, 
     stored = raw(col._dbfile, col._basepos, col._length, col._doccount, lambda b: b)
     assert [lz4.block.decompress(stored[d]) for d in range(len(docs))] == [d["norm"] for d in docs]
     toc = (tmp_path / "ix" / "_MAIN_1.toc").read_bytes()
-    assert b"searchsvc.schema" in toc and b"Lz4BytesColumn" in toc
+    assert b"searchsvc.schema" in toc and b"Lz4BytesColumn" in toc and b"Counts" in toc
 
 
 def test_no_other_module_touches_the_private_names_it_lists():
@@ -358,7 +401,8 @@ def test_posting_list_writer_writes_whooshs_bytes(fields, lists, level, every_bl
         for fieldname, terms in fields:
             fieldobj = schema[fieldname]
             counted = getattr(fieldobj, "precounted", False)
-            rows = [(t, [(d, w, pack_uint(int(w)) if fieldobj.format.fixed_value_size() else b"") for d, w in postings])
+            # (a frequency field's tuples carry the frequency's 4 bytes, whether its format keeps them or not)
+            rows = [(t, [(d, w, pack_uint(int(w)) if counted else b"") for d, w in postings])
                     for t, postings in zip(terms, lists)]
             if ours:
                 out.start_field(fieldname, fieldobj)

@@ -41,7 +41,7 @@ MERGE_MAX_BYTES = 4 << 20    # larger segments are left out of upserts' merges (
 
 class Counted:
     """One term's postings in a pre-counted field, whose weight is the frequency (boost 1)
-    and whose value is nothing (``schema.Counts``) or, in indexes of schema 5 and before,
+    and whose value is nothing (``schema.Counts``) or, in an index of schema 5 and before,
     its 4-byte form (``Frequency``): document numbers and frequencies as two lists. In the pool a posting is two list slots (16 bytes) where Whoosh's
     ``(docnum, weight, value)`` tuple with its float and bytes took ~136; the whole worker
     went from ~200 bytes a posting to ~70 at x10."""
@@ -497,6 +497,8 @@ class PostingListWriter:
         self._memo: dict = {}
         self._prefix = self._lastkey = b""
         self._fixed = None
+        self._counted = False       # a pre-counted field (the frequency is the weight)...
+        self._values = False        # ...that also stores it as a 4-byte value (schema 5 and before)
         self._infield = False
 
     def start_field(self, fieldname: str, fieldobj) -> None:
@@ -507,6 +509,9 @@ class PostingListWriter:
         self._fieldname = fieldname
         self._prefix = pack_ushort(self._fw._fieldid)
         self._fixed = fieldobj.format.fixed_value_size()
+        self._counted = getattr(fieldobj, "precounted", False)
+        self._values = self._fixed == 4
+        assert not self._counted or self._fixed in (0, 4), "a frequency's value: its 4 bytes, or none"
         self._memo.clear()
 
     def add(self, tbytes: bytes, postings: list | Counted, lengths: Callable[[int], int | None]) -> None:
@@ -519,7 +524,7 @@ class PostingListWriter:
                  lengths: Callable[[int], int | None]) -> None:
         """:meth:`add` for each ``(term, postings)`` of ``terms`` (one loop: a long article's
         field has 100,000 terms), or a field's :class:`PostingArrays` at once."""
-        if type(terms) is PostingArrays and self._fixed in (0, 4) and len(terms.ids) and terms.freqs.max() < 1 << 24:
+        if type(terms) is PostingArrays and self._counted and len(terms.ids) and terms.freqs.max() < 1 << 24:
             if self._recorder is not None:
                 self._recorder.add_arrays(self._fieldname, terms)
             self._write_rows(self._encode_arrays(terms, lengths))
@@ -597,7 +602,7 @@ class PostingListWriter:
                            _length_bytes(np.minimum.reduceat(known, starts)), _length_bytes(np.maximum.reduceat(lens, starts)),
                            np.maximum.reduceat(freqs, starts).astype(float), ids[starts], ids[bounds[1:] - 1])
         del lens, known, block_at, block_end
-        values = freqs.astype(">u4").tobytes() if self._fixed else None   # each posting's value: its frequency, or none
+        values = freqs.astype(">u4").tobytes() if self._values else None   # each posting's value: its frequency, or none
         memo, level, min_compressed, pack_info = self._memo, self._level, self._min_compressed, W3TermInfo._struct.pack
         bounds = bounds.tolist()
         for term, start, (at, end, term_deltas, term_freqs), info, nblocks in zip(
@@ -675,8 +680,8 @@ class PostingListWriter:
 
     def _encode_counted(self, postings: Counted, lengths) -> tuple[bytes, bytes]:
         """:meth:`_encode` of a :class:`Counted` list: the same bytes, from its two lists."""
-        assert self._fixed in (0, 4), "a pre-counted field stores the frequency as its value, or no value"
-        ids, freqs, step, fixed = postings.ids, postings.freqs, self._blocklimit, self._fixed
+        assert self._counted, "Counted postings come from a pre-counted field"
+        ids, freqs, step, values = postings.ids, postings.freqs, self._blocklimit, self._values
         if max(freqs) >= 1 << 24:    # (past float32's integers: the same bytes as the tuples' path wrote)
             return self._encode(postings.tuples(), lengths)
 
@@ -686,7 +691,7 @@ class PostingListWriter:
                 mini_weights = None if high == 1 else float(high)
             else:
                 mini_weights = tuple(map(float, weights))
-            return ids, float(high), sum(weights), mini_weights, pack(f">{len(weights)}I", *weights) if fixed else None
+            return ids, float(high), sum(weights), mini_weights, pack(f">{len(weights)}I", *weights) if values else None
         return self._assemble((block(ids[start:start + step], freqs[start:start + step])
                                for start in range(0, len(ids), step)), len(ids), lengths)
 
