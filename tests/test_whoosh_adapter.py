@@ -220,7 +220,7 @@ def assert_block_values(reader, legacy: bool) -> None:
         for field in WORD_FIELDS:
             for _, postfile, offset, length in whoosh_adapter.posting_extents(leaf, field):
                 directory = TermBlocks(postfile, offset, length)
-                ids, weights = directory.decode()
+                _, weights = directory.decode()
                 raw = postfile.get(offset, length)
                 total = 0
                 for start, end, compressed in zip(directory.starts, directory.ends, directory.compressed):

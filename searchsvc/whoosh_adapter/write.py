@@ -42,9 +42,10 @@ MERGE_MAX_BYTES = 4 << 20    # larger segments are left out of upserts' merges (
 class Counted:
     """One term's postings in a pre-counted field, whose weight is the frequency (boost 1)
     and whose value is nothing (``schema.Counts``) or, in an index of schema 5 and before,
-    its 4-byte form (``Frequency``): document numbers and frequencies as two lists. In the pool a posting is two list slots (16 bytes) where Whoosh's
-    ``(docnum, weight, value)`` tuple with its float and bytes took ~136; the whole worker
-    went from ~200 bytes a posting to ~70 at x10."""
+    its 4-byte form (``Frequency``): document numbers and frequencies as two lists. In the
+    pool a posting is two list slots (16 bytes) where Whoosh's ``(docnum, weight, value)``
+    tuple with its float and bytes took ~136; the whole worker went from ~200 bytes a
+    posting to ~70 at x10."""
 
     __slots__ = ("ids", "freqs")
 
