@@ -79,22 +79,28 @@ def _limit_malloc_arenas(chosen: int | None, arenas: int = 2) -> None:
     270/285 MB without the limit; about the size of run-to-run noise).
     The documented remedy is MALLOC_ARENA_MAX; mallopt sets it for the workers forked
     from here. Not glibc (musl, macOS): nothing to do."""
-    if chosen:
-        return                      # the operator chose (glibc read MALLOC_ARENA_MAX at start)
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
-    except (OSError, AttributeError):
-        pass
+    libc = _glibc("mallopt")
+    if libc is not None and not chosen:     # (chosen: glibc read MALLOC_ARENA_MAX at start)
+        libc.mallopt(M_ARENA_MAX, arenas)
 
 
-def _release_free_memory() -> None:
-    """Give back to the system the heap pages glibc keeps free: loading leaves ~13 MB of
-    them (the vocabulary's build, mostly), and every worker forked after would count
-    them in its RSS (``malloc_trim``, glibc's documented call). Not glibc: nothing to do."""
+def _release_free_memory() -> bool:
+    """Give the heap pages glibc keeps free back to the system (``malloc_trim``, glibc's
+    documented call): loading leaves some (~13 MB on the shared corpus, 10 of them from
+    building the vocabulary), and every worker forked after would count them in its RSS.
+    Whether any were released; not glibc: nothing to do."""
+    libc = _glibc("malloc_trim")
+    return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+def _glibc(function: str):
+    """The C library when it is glibc and has ``function``, else None (musl, macOS)."""
     try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        libc = ctypes.CDLL("libc.so.6")
+        getattr(libc, function)
+        return libc
     except (OSError, AttributeError):
-        pass
+        return None
 
 
 @contextlib.contextmanager
