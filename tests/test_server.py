@@ -309,9 +309,9 @@ print(released, (before - resident()) >> 20)
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
-def test_the_master_gives_free_heap_pages_back_before_forking():
-    """``serve``'s master releases the heap pages glibc keeps free before its workers fork
-    (they would count them in their RSS): ~40 MB freed in small pieces among live ones
+def test_free_heap_pages_go_back_to_the_system():
+    """What ``serve``'s master calls before its workers fork (they would count the heap
+    pages glibc keeps free in their RSS): ~40 MB freed in small pieces among live ones
     go back to the system. (A fresh process: the test's own heap is left alone.)"""
     out = subprocess.run([sys.executable, "-c", TRIM_PROBE], capture_output=True, text=True, check=True).stdout
     released, dropped_mb = out.split()
