@@ -79,8 +79,10 @@ def _limit_malloc_arenas(chosen: int | None, arenas: int = 2) -> None:
     270/285 MB without the limit; about the size of run-to-run noise).
     The documented remedy is MALLOC_ARENA_MAX; mallopt sets it for the workers forked
     from here. Not glibc (musl, macOS): nothing to do."""
+    if chosen:
+        return                      # the operator chose (glibc read MALLOC_ARENA_MAX at start)
     libc = _glibc("mallopt")
-    if libc is not None and not chosen:     # (chosen: glibc read MALLOC_ARENA_MAX at start)
+    if libc is not None:
         libc.mallopt(M_ARENA_MAX, arenas)
 
 

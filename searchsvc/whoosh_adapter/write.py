@@ -498,8 +498,7 @@ class PostingListWriter:
         self._memo: dict = {}
         self._prefix = self._lastkey = b""
         self._fixed = None
-        self._counted = False       # a pre-counted field (the frequency is the weight)...
-        self._values = False        # ...that also stores it as a 4-byte value (schema 5 and before)
+        self._counted = False       # a pre-counted field (the frequency is the weight; _fixed 4: also its value)
         self._infield = False
 
     def start_field(self, fieldname: str, fieldobj) -> None:
@@ -511,7 +510,6 @@ class PostingListWriter:
         self._prefix = pack_ushort(self._fw._fieldid)
         self._fixed = fieldobj.format.fixed_value_size()
         self._counted = getattr(fieldobj, "precounted", False)
-        self._values = self._fixed == 4
         assert not self._counted or self._fixed in (0, 4), "a frequency's value: its 4 bytes, or none"
         self._memo.clear()
 
@@ -603,7 +601,7 @@ class PostingListWriter:
                            _length_bytes(np.minimum.reduceat(known, starts)), _length_bytes(np.maximum.reduceat(lens, starts)),
                            np.maximum.reduceat(freqs, starts).astype(float), ids[starts], ids[bounds[1:] - 1])
         del lens, known, block_at, block_end
-        values = freqs.astype(">u4").tobytes() if self._values else None   # each posting's value: its frequency, or none
+        values = freqs.astype(">u4").tobytes() if self._fixed else None   # each posting's value: its frequency, or none
         memo, level, min_compressed, pack_info = self._memo, self._level, self._min_compressed, W3TermInfo._struct.pack
         bounds = bounds.tolist()
         for term, start, (at, end, term_deltas, term_freqs), info, nblocks in zip(
@@ -682,7 +680,7 @@ class PostingListWriter:
     def _encode_counted(self, postings: Counted, lengths) -> tuple[bytes, bytes]:
         """:meth:`_encode` of a :class:`Counted` list: the same bytes, from its two lists."""
         assert self._counted, "Counted postings come from a pre-counted field"
-        ids, freqs, step, values = postings.ids, postings.freqs, self._blocklimit, self._values
+        ids, freqs, step, fixed = postings.ids, postings.freqs, self._blocklimit, self._fixed
         if max(freqs) >= 1 << 24:    # (past float32's integers: the same bytes as the tuples' path wrote)
             return self._encode(postings.tuples(), lengths)
 
@@ -692,7 +690,7 @@ class PostingListWriter:
                 mini_weights = None if high == 1 else float(high)
             else:
                 mini_weights = tuple(map(float, weights))
-            return ids, float(high), sum(weights), mini_weights, pack(f">{len(weights)}I", *weights) if values else None
+            return ids, float(high), sum(weights), mini_weights, pack(f">{len(weights)}I", *weights) if fixed else None
         return self._assemble((block(ids[start:start + step], freqs[start:start + step])
                                for start in range(0, len(ids), step)), len(ids), lengths)
 
