@@ -24,7 +24,10 @@ MAX_SUGGEST_CHARS = 100
 SORTS = ("relevance", "newest", "oldest")
 FORMATS = ("json", "csv")
 TYPOS = ("on", "off")
-NOT_BLANK = r"\S"                       # at least one non-space character
+# At least one character that is not whitespace as Python counts it (``str.isspace``, ``str.split``,
+# ``re``'s ``\s``). Spelled out: in the OpenAPI document the pattern is ECMA-262's, whose ``\s``
+# leaves out U+001C-U+001F and U+0085 (and adds U+FEFF), so ``\S`` there took "\x85" for text.
+NOT_BLANK = r"[^\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 INTEGER = r"^[+-]?[0-9]+$"              # int() alone also takes '1_000' and other scripts' digits
 DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}   # a query string's spellings

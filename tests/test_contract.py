@@ -5,6 +5,7 @@ derived from the same tables."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,11 +84,19 @@ def test_query_values_are_checked_as_declared(client, query, param):
     assert r.status_code == 400 and r.json["error"]["param"] == param, r.text
 
 
+def test_not_blank_means_what_python_s_whitespace_means():
+    """The declared pattern, a class of literal escapes ECMA-262 and Python read alike, takes
+    a character for text exactly when Python does not count it as whitespace (the server
+    strips and splits with Python): checked on every code point."""
+    text = re.compile(contract.NOT_BLANK)
+    assert all((text.fullmatch(chr(c)) is None) == chr(c).isspace() for c in range(sys.maxunicode + 1))
+
+
 def test_suggest_needs_a_non_blank_q_as_declared(client):
     doc = client.simulate_get("/openapi.json").json
     q = _operation_params(doc, "/suggest")["q"]
     assert q["required"] and q["schema"]["minLength"] == 1 and q["schema"]["pattern"] == contract.NOT_BLANK
-    for value in ("", "   "):
+    for value in ("", "   ", "\x85", "\u3000"):
         r = client.simulate_get("/suggest", params={"q": value} if value else None, query_string=None
                                 if value else "q=")
         assert r.status_code == 400 and r.json["error"]["param"] == "q"
