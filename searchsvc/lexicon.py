@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import sys
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ class SortedKeys(Sequence):
 
     def __init__(self, keys: list[bytes]):
         self.blob = b"".join(keys)
-        self.ends = array("q", itertools.accumulate(len(k) for k in keys))
+        self.ends = array("I" if len(self.blob) < 1 << 32 else "q", itertools.accumulate(len(k) for k in keys))
 
     def __len__(self) -> int:
         return len(self.ends)
@@ -60,10 +61,25 @@ class PrefixIndex:
                 idx.append(i)
                 weights.append(e.weight * f)   # a rare reading must not outrank the usual spelling
         order = np.argsort(np.array(keys, dtype=object), kind="stable")
-        self.entries = entries
+        # The entries as columns, not Entry objects (88 bytes each with a float weight,
+        # against 24 here): an Entry is made for each of the few a lookup returns.
+        self._texts = [e.text for e in entries]
+        self._kinds = [sys.intern(e.kind) for e in entries]
+        self._weights = array("d", (e.weight for e in entries))
         self.keys = SortedKeys([keys[i] for i in order])
         self.idx = np.frombuffer(idx, dtype=np.int32)[order]
         self.weights = np.frombuffer(weights, dtype=np.float64)[order]
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def entry(self, i: int) -> Entry:
+        return Entry(self._texts[i], self._kinds[i], self._weights[i])
+
+    @property
+    def entries(self) -> list[Entry]:
+        """Every entry, in the order given (made on each call)."""
+        return [self.entry(i) for i in range(len(self))]
 
     def lookup(self, prefix: str, limit: int) -> list[Entry]:
         key = prefix.encode("utf-8")
@@ -77,7 +93,7 @@ class PrefixIndex:
         top = top[np.argsort(-weights[top], kind="stable")]
         out = []
         for i in dict.fromkeys(int(idx[t]) for t in top):
-            out.append(self.entries[i])
+            out.append(self.entry(i))
             if len(out) == limit:
                 break
         return out
@@ -114,24 +130,25 @@ class Lexicon:
         self.titles = PrefixIndex(entries, _entry_keys)
         self._title_text = "\n".join(e.text for e in entries)
         self._title_starts = np.cumsum([0] + [len(e.text) + 1 for e in entries])[:-1]
-        self._title_entries = entries
         # pinyin key -> words (their frequencies are in ``df``)
-        self.homophones: dict[str, list[str]] = {}
+        homophones: dict[str, list[str]] = {}
         self.by_usual_pinyin: dict[str, str] = {}
         for w, n in self.df.items():
             if n >= HOMOPHONE_MIN_DF and 2 <= len(w) <= 4 and all(pinyin.is_han(c) for c in w):
                 spellings = pinyin.keys(w)
                 for k in spellings:
-                    self.homophones.setdefault(k, []).append(w)
+                    homophones.setdefault(k, []).append(w)
                 best = self.by_usual_pinyin.get(spellings[0])
                 if best is None or n > self.df[best]:
                     self.by_usual_pinyin[spellings[0]] = w
+        # Tuples: most keys have one word, and a list of one takes ~40 bytes more
+        self.homophones: dict[str, tuple[str, ...]] = {k: tuple(ws) for k, ws in homophones.items()}
 
     def titles_containing(self, text: str, limit: int) -> list[Entry]:
         """Titles with ``text`` anywhere, newest first (Chinese is rarely typed from a title's start)."""
         found, pos = [], self._title_text.find(text)
         while pos != -1 and len(found) < limit * 20:
-            found.append(self._title_entries[int(np.searchsorted(self._title_starts, pos, "right")) - 1])
+            found.append(self.titles.entry(int(np.searchsorted(self._title_starts, pos, "right")) - 1))
             pos = self._title_text.find(text, pos + 1)
         found.sort(key=lambda e: -e.weight)
         return list({e.text: e for e in found}.values())[:limit]
