@@ -370,6 +370,29 @@ def test_terms_whose_hashes_collide_are_told_apart(tmp_path):
         assert side.postings(*side.lookup("f", key[1:]))[0].tolist() == ids[k]
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sets(st.binary(min_size=1, max_size=6), max_size=3000), st.lists(st.binary(max_size=6), max_size=50))
+@example(set(), [b"a"])
+@example({b"a"}, [b"b"])
+@example({b"\x001785887"[1:], b"\x0011060400"[1:]}, [b"x"])     # one CRC-32 (see above)
+@example({b"%d" % i for i in range(20_000)}, [b"%d" % i for i in range(20_000, 20_050)])   # 1,024 buckets
+def test_the_dictionary_finds_every_term_and_only_those(tmp_path_factory, terms, probes):
+    """Whatever the number of terms (none, one, thousands: the hash directory's buckets hold
+    none to many), each term finds its own postings and every other key finds none."""
+    keys = sorted(b"\0" + t for t in terms)
+    n = len(keys)
+    path = str(tmp_path_factory.mktemp("dict") / "MAIN_z.ssp")
+    sidecar._write(path, "MAIN_z", max(n, 1), ["f"], keys, np.arange(n + 1), np.arange(n, dtype=np.uint32),
+                   np.ones(n, np.float32), {})
+    side = sidecar.Sidecar(path, "MAIN_z", max(n, 1))
+    for k, key in enumerate(keys):
+        assert side.postings(*side.lookup("f", key[1:]))[0].tolist() == [k]
+    for p in probes:
+        if p not in terms:
+            assert side.lookup("f", p) is None
+    assert side.lookup("g", next(iter(terms), b"a")) is None       # another field's number
+
+
 def test_an_index_in_memory_has_no_sidecars(tmp_path, monkeypatch, analysis):
     """RamStorage has no folder: nothing is written (not even into the working directory)."""
     from whoosh.filedb.filestore import RamStorage
