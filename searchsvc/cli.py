@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .config import PACKAGE_DIR, Config, environment
+from .config import PACKAGE_DIR, Config, ConfigError, environment
 from .contract import SORTS, TYPOS
 
 EXAMPLE_CORPUS = PACKAGE_DIR / "data" / "examples"
@@ -202,8 +202,12 @@ def main(argv=None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    config = Config.from_env(index_dir=Path(args.index) if args.index else None,
-                             userdict=Path(args.userdict) if args.userdict else None)
+    try:
+        config = Config.from_env(index_dir=Path(args.index) if args.index else None,
+                                 userdict=Path(args.userdict) if args.userdict else None)
+    except ConfigError as e:
+        print(f"searchsvc: {e}", file=sys.stderr)
+        return 2
     if config.userdict and not config.userdict.is_file():
         print(f"searchsvc: user dictionary {config.userdict} not found", file=sys.stderr)
         return 2

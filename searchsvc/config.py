@@ -28,6 +28,17 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"must be at least 1, got {number}")
+    return number
+
+
+class ConfigError(ValueError):
+    """A setting the service cannot use, named in the message."""
+
+
 def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
     """CPUs this process may use: its affinity mask, lowered by a cgroup CPU limit
     (a container's ``--cpus``: v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), rounded up."""
@@ -93,6 +104,8 @@ class Config:
                                         # process's counts (`serve` makes one for its workers)
     malloc_arena_max: int | None = None  # glibc's MALLOC_ARENA_MAX as the operator set it;
                                         # None = `serve` limits its workers to 2 arenas
+    segment_postings: int = 90_000_000  # an indexing worker starts a new segment past this many
+                                        # postings (~43 bytes each in its memory while it fills)
 
     def __post_init__(self):
         # Paths given as strings (Config(index_dir="idx"), from_env's overrides) are kept as
@@ -129,6 +142,7 @@ class Config:
         "search_budget": ("SEARCHSVC_SEARCH_BUDGET", float),
         "metrics_dir": (MULTIPROC_ENV, lambda v: Path(v) if v else None),
         "malloc_arena_max": ("MALLOC_ARENA_MAX", lambda v: int(v) if v else None),
+        "segment_postings": ("SEARCHSVC_SEGMENT_POSTINGS", _positive_int),
     }
 
     @classmethod
@@ -140,7 +154,10 @@ class Config:
             values["cache_dir"] = Path(environ[XDG_CACHE_ENV]) / "searchsvc"
         for name, (var, parse) in cls._ENV.items():
             if var in environ:
-                values[name] = parse(environ[var])
+                try:
+                    values[name] = parse(environ[var])
+                except ValueError as e:
+                    raise ConfigError(f"{var}={environ[var]!r}: {e}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from searchsvc.config import Config, environ_defaults
+from searchsvc.cli import main
+from searchsvc.config import Config, ConfigError, environ_defaults
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "searchsvc"
@@ -53,8 +54,10 @@ def test_no_module_but_config_touches_the_environment(module):
 def test_variables_from_the_environment():
     env = {"SEARCHSVC_MAX_PER_PAGE": "50", "SEARCHSVC_CORS_ORIGINS": "https://a.cn, https://b.cn",
            "PROMETHEUS_MULTIPROC_DIR": "/run/m", "MALLOC_ARENA_MAX": "3", "XDG_CACHE_HOME": "/xdg",
-           "SEARCHSVC_QUERY_LOG_ENABLED": "no", "SEARCHSVC_SYNONYMS": "", "SEARCHSVC_WORKER_TIMEOUT": "12"}
+           "SEARCHSVC_QUERY_LOG_ENABLED": "no", "SEARCHSVC_SYNONYMS": "", "SEARCHSVC_WORKER_TIMEOUT": "12",
+           "SEARCHSVC_SEGMENT_POSTINGS": "1000000"}
     c = Config.from_env(environ=env)
+    assert c.segment_postings == 1_000_000
     assert c.max_per_page == 50 and c.cors_origins == ("https://a.cn", "https://b.cn")
     assert c.metrics_dir == Path("/run/m") and c.malloc_arena_max == 3
     assert c.cache_dir == Path("/xdg/searchsvc")
@@ -92,3 +95,14 @@ def test_paths_given_as_strings_are_paths():
     assert Config.from_env(environ={}, query_log="q.jsonl").query_log_path == Path("q.jsonl")
     empty = Config(userdict="", query_log="")          # none, as SEARCHSVC_USERDICT= says
     assert empty.userdict is None and empty.query_log_path == Path("index") / "querylog.jsonl"
+
+
+@pytest.mark.parametrize("var,value", [("SEARCHSVC_SEGMENT_POSTINGS", "0"), ("SEARCHSVC_SEGMENT_POSTINGS", "-5"),
+                                       ("SEARCHSVC_WORKERS", "two"), ("SEARCHSVC_SEARCH_BUDGET", "1s")])
+def test_a_variable_the_service_cannot_use_is_named_and_the_cli_exits_2(monkeypatch, capsys, tmp_path, var, value):
+    with pytest.raises(ConfigError, match=f"^{var}='{value}': "):
+        Config.from_env(environ={var: value})
+    monkeypatch.setenv(var, value)
+    assert main(["stats", "--index", str(tmp_path / "ix")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"searchsvc: {var}='{value}': ") and "Traceback" not in err
