@@ -81,9 +81,9 @@ class Config:
     max_per_page: int = 100
     cache_seconds: int = 60
     result_cache_size: int = 512        # recent query matches kept per worker (0 = off)
-    postings_cache_mb: int = 32         # decoded posting lists kept per worker, plus 3/8 of it for
-                                        # block directories and gram masks, 1/2 for long texts and
-                                        # 1x for their pair tables (RSS budget)
+    postings_cache_mb: int = 32         # decoded posting lists kept per worker, plus 5/8 of it for
+                                        # block directories, the term dictionary's entries and gram
+                                        # masks, 1/2 for long texts and 1x for their pair tables (RSS budget)
     reload_interval: float = 1.0        # how often a worker checks for a new index version
     workers: int = field(default_factory=available_cpus)   # gunicorn worker processes
     threads: int = 4                    # threads per worker for writes and CSV exports; searches run on its event loop
