@@ -83,7 +83,8 @@ class Config:
     result_cache_size: int = 512        # recent query matches kept per worker (0 = off)
     postings_cache_mb: int = 32         # decoded posting lists kept per worker, plus 5/8 of it for
                                         # block directories, the term dictionary's entries and gram
-                                        # masks, 1/2 for long texts and 1x for their pair tables (RSS budget)
+                                        # masks, 1/32 for snippets, 1/2 for long texts and 1x for
+                                        # their pair tables (RSS budget)
     reload_interval: float = 1.0        # how often a worker checks for a new index version
     workers: int = field(default_factory=available_cpus)   # gunicorn worker processes
     threads: int = 4                    # threads per worker for writes and CSV exports; searches run on its event loop
@@ -105,9 +106,11 @@ class Config:
     malloc_arena_max: int | None = None  # glibc's MALLOC_ARENA_MAX as the operator set it;
                                         # None = `serve` limits its workers to 2 arenas
     segment_postings: int = 90_000_000  # an indexing worker starts a new segment past this many
-                                        # postings (~43 bytes each in its memory while it fills)
+                                        # postings (its memory grows with them: 3.9 GB at ~79 million)
 
     def __post_init__(self):
+        if self.segment_postings < 1:       # every batch of articles would be a segment of its own
+            raise ConfigError(f"segment_postings must be at least 1, got {self.segment_postings}")
         # Paths given as strings (Config(index_dir="idx"), from_env's overrides) are kept as
         # Path: query_log_path and others join them. An empty one means none, as in _ENV.
         for f in fields(self):

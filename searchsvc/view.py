@@ -105,12 +105,12 @@ class IndexView:
         self.snippets = SizedLRU(cache_bytes // 32, lambda html: 2 * len(html) + 200, name="snippets")
         self._untabled: set[int] = set()        # ...whose pair table would not fit in the cache
         # Each recent term's document frequency and sidecar spans (a query asks both, ~65
-        # times in all, mostly for terms it asked before): ~150 bytes a segment and ~180 more
-        # an entry (478 bytes measured at 2 segments, 777 at 4). A quarter of the budget
-        # holds ~17,000 entries at 2 segments, more than the ~15,000 terms the 1,200 queries
-        # of the eval file look up: once they were seen, the file ran 12 % faster (p50)
-        # than with an eighth, which was emptied three times a pass.
-        self._dictionary = ClearingDict(cache_bytes // 4 // (150 * len(self.leaves) + 180), name="dictionary")
+        # times in all, mostly for terms it asked before): ~165 bytes a segment and ~150 more
+        # an entry (measured: 478 bytes at 2 segments, 777 at 4, 4.0 KB at 22). A quarter of
+        # the default budget holds ~17,000 entries at 2 segments, more than the ~15,000 terms
+        # the 1,200 queries of the eval file look up: once they were seen, the file ran 12 %
+        # faster (p50) than with an eighth, which was emptied three times a pass.
+        self._dictionary = ClearingDict(cache_bytes // 4 // (165 * len(self.leaves) + 150), name="dictionary")
 
     def close(self):
         self.searcher.close()     # (sidecar maps go with the last array using them: a request may still run)

@@ -97,6 +97,13 @@ def test_paths_given_as_strings_are_paths():
     assert empty.userdict is None and empty.query_log_path == Path("index") / "querylog.jsonl"
 
 
+def test_a_segment_bound_below_one_is_refused_however_it_is_given():
+    with pytest.raises(ConfigError, match="segment_postings must be at least 1"):
+        Config(segment_postings=0)
+    with pytest.raises(ConfigError, match="segment_postings must be at least 1"):
+        Config().with_(segment_postings=-1)
+
+
 @pytest.mark.parametrize("var,value", [("SEARCHSVC_SEGMENT_POSTINGS", "0"), ("SEARCHSVC_SEGMENT_POSTINGS", "-5"),
                                        ("SEARCHSVC_WORKERS", "two"), ("SEARCHSVC_SEARCH_BUDGET", "1s")])
 def test_a_variable_the_service_cannot_use_is_named_and_the_cli_exits_2(monkeypatch, capsys, tmp_path, var, value):

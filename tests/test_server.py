@@ -94,12 +94,18 @@ def test_a_worker_that_exits_is_replaced_and_the_service_keeps_counting(server):
     children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
     workers = set(children.read_text().split())
     leaving = workers.pop()
-    os.kill(int(leaving), signal.SIGTERM)
-    deadline = time.time() + 60
+    deadline, sent = time.time() + 60, 0.0
     while time.time() < deadline:
         now = set(children.read_text().split())
         if leaving not in now and len(now) == 2:
             break
+        if leaving in now and time.time() - sent > 2:
+            # Again if need be: /healthz answered from one worker, and the other may still be
+            # starting, with the master's signal handlers, which queue a TERM for nobody
+            # (gunicorn installs the worker's own in init_process). Once failed in CI.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(leaving), signal.SIGTERM)
+            sent = time.time()
         time.sleep(0.1)
     else:
         pytest.fail(f"worker {leaving} was not replaced: {now}")

@@ -375,7 +375,7 @@ def test_terms_whose_hashes_collide_are_told_apart(tmp_path):
 @example(set(), [b"a"])
 @example({b"a"}, [b"b"])
 @example({b"\x001785887"[1:], b"\x0011060400"[1:]}, [b"x"])     # one CRC-32 (see above)
-@example({b"%d" % i for i in range(20_000)}, [b"%d" % i for i in range(20_000, 20_050)])   # 1,024 buckets
+@example({b"%d" % i for i in range(20_000)}, [b"%d" % i for i in range(20_000, 20_050)])   # 2,048 buckets
 def test_the_dictionary_finds_every_term_and_only_those(tmp_path_factory, terms, probes):
     """Whatever the number of terms (none, one, thousands: the hash directory's buckets hold
     none to many), each term finds its own postings and every other key finds none."""
@@ -391,6 +391,22 @@ def test_the_dictionary_finds_every_term_and_only_those(tmp_path_factory, terms,
         if p not in terms:
             assert side.lookup("f", p) is None
     assert side.lookup("g", next(iter(terms), b"a")) is None       # another field's number
+
+
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 32, 1000])
+def test_the_hash_directory_puts_every_hash_in_its_bucket_even_on_a_bucket_edge(n):
+    """Random CRCs almost never fall on a bucket's first value: this puts them there (and at
+    0, 2^32 - 1 and repeated), so an off-by-one at an edge cannot pass unseen."""
+    bits = min(24, (n // sidecar.HASHES_PER_BUCKET).bit_length())
+    edges = [b << (32 - bits) for b in range(1 << bits)]
+    values = [0, 2**32 - 1] + [e + d for e in edges for d in (-1, 0, 1) if 0 <= e + d < 2**32]
+    hashes = np.array(sorted((values * (n // len(values) + 1))[:n]), np.uint32)
+    shift, starts = sidecar._hash_buckets(hashes)
+    assert shift == 32 - bits and len(starts) == (1 << bits) + 1 and starts[-1] == n
+    assert list(starts) == sorted(starts)
+    for i, h in enumerate(hashes.tolist()):
+        b = h >> shift
+        assert starts[b] <= i < starts[b + 1]      # each hash (and every copy of it) in its bucket
 
 
 def test_an_index_in_memory_has_no_sidecars(tmp_path, monkeypatch, analysis):
