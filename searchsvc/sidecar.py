@@ -14,8 +14,9 @@ locking); a sidecar is derived from a segment and never trusted blindly:
   readers check with the file's size; every array carries a CRC-32, checked by
   :func:`ensure` (``serve`` runs it before forking) and by a writer before it publishes;
 - a term is found by a dictionary of its own (a CRC-32 of it, binary-searched within
-  the bucket of its top bits, then the term's bytes compared), not through Whoosh's (a few reads and ~20 µs of Python per
-  segment, and an archive of 10^6 articles has dozens of segments);
+  the bucket of its top bits, then the term's bytes compared), not through Whoosh's (a
+  few reads and ~20 µs of Python per segment, and an archive of 10^6 articles has
+  dozens of segments);
 - a reader that finds none, or one that does not match, reads Whoosh's blocks instead.
 
 Its name shares the segment's prefix, so Whoosh deletes it with the segment.
@@ -278,7 +279,7 @@ def _write(path: str, segment_id: str, doccount: int, fields: list[str], keys: l
         raise
 
 
-HASHES_PER_BUCKET = 16   # Sidecar.find: the most hashes a bucket of its directory holds on average (8-16)
+HASHES_PER_BUCKET = 16   # Sidecar.find: hashes per bucket of its directory, at most this on average (8-16)
 
 
 def _hash_buckets(hashes: np.ndarray) -> tuple[int, memoryview]:
