@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -28,11 +28,14 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(f"must be at least 1, got {number}")
-    return number
+def _at_least(lowest: int) -> Callable[[str], int]:
+    """A parser of whole numbers from ``lowest`` up (0 is "off" where it is allowed)."""
+    def parse(value: str) -> int:
+        number = int(value)
+        if number < lowest:
+            raise ValueError(f"must be at least {lowest}, got {number}")
+        return number
+    return parse
 
 
 class ConfigError(ValueError):
@@ -123,14 +126,14 @@ class Config:
         "userdict": ("SEARCHSVC_USERDICT", lambda v: Path(v) if v else None),
         "site_crumbs": ("SEARCHSVC_SITE_CRUMBS", _split),
         "cors_origins": ("SEARCHSVC_CORS_ORIGINS", _split),
-        "max_result_window": ("SEARCHSVC_MAX_RESULT_WINDOW", int),
-        "max_per_page": ("SEARCHSVC_MAX_PER_PAGE", int),
-        "cache_seconds": ("SEARCHSVC_CACHE_SECONDS", int),
-        "result_cache_size": ("SEARCHSVC_RESULT_CACHE", int),
-        "postings_cache_mb": ("SEARCHSVC_POSTINGS_CACHE_MB", int),
+        "max_result_window": ("SEARCHSVC_MAX_RESULT_WINDOW", _at_least(1)),
+        "max_per_page": ("SEARCHSVC_MAX_PER_PAGE", _at_least(1)),
+        "cache_seconds": ("SEARCHSVC_CACHE_SECONDS", _at_least(0)),
+        "result_cache_size": ("SEARCHSVC_RESULT_CACHE", _at_least(0)),
+        "postings_cache_mb": ("SEARCHSVC_POSTINGS_CACHE_MB", _at_least(0)),
         "reload_interval": ("SEARCHSVC_RELOAD_INTERVAL", float),
-        "workers": ("SEARCHSVC_WORKERS", int),
-        "threads": ("SEARCHSVC_THREADS", int),
+        "workers": ("SEARCHSVC_WORKERS", _at_least(1)),
+        "threads": ("SEARCHSVC_THREADS", _at_least(1)),
         "worker_timeout": ("SEARCHSVC_WORKER_TIMEOUT", lambda v: int(v) if v else None),
         "bind": ("SEARCHSVC_BIND", str),
         "log_level": ("SEARCHSVC_LOG_LEVEL", str),
@@ -138,14 +141,14 @@ class Config:
         "synonyms": ("SEARCHSVC_SYNONYMS", lambda v: Path(v) if v else None),
         "query_log": ("SEARCHSVC_QUERY_LOG", lambda v: Path(v) if v else None),
         "query_log_enabled": ("SEARCHSVC_QUERY_LOG_ENABLED", lambda v: v.lower() not in ("0", "false", "no")),
-        "max_export_rows": ("SEARCHSVC_MAX_EXPORT_ROWS", int),
+        "max_export_rows": ("SEARCHSVC_MAX_EXPORT_ROWS", _at_least(1)),
         "write_token": ("SEARCHSVC_WRITE_TOKEN", lambda v: v or None),
         "write_lock_wait": ("SEARCHSVC_WRITE_LOCK_WAIT", float),
-        "max_body_bytes": ("SEARCHSVC_MAX_BODY_BYTES", int),
+        "max_body_bytes": ("SEARCHSVC_MAX_BODY_BYTES", _at_least(1)),
         "search_budget": ("SEARCHSVC_SEARCH_BUDGET", float),
         "metrics_dir": (MULTIPROC_ENV, lambda v: Path(v) if v else None),
         "malloc_arena_max": ("MALLOC_ARENA_MAX", lambda v: int(v) if v else None),
-        "segment_postings": ("SEARCHSVC_SEGMENT_POSTINGS", _positive_int),
+        "segment_postings": ("SEARCHSVC_SEGMENT_POSTINGS", _at_least(1)),
     }
 
     @classmethod

@@ -58,6 +58,9 @@ def test_variables_from_the_environment():
            "SEARCHSVC_SEGMENT_POSTINGS": "1000000"}
     c = Config.from_env(environ=env)
     assert c.segment_postings == 1_000_000
+    off = Config.from_env(environ={"SEARCHSVC_RESULT_CACHE": "0", "SEARCHSVC_POSTINGS_CACHE_MB": "0",
+                                   "SEARCHSVC_CACHE_SECONDS": "0"})           # 0: off, where it means that
+    assert (off.result_cache_size, off.postings_cache_mb, off.cache_seconds) == (0, 0, 0)
     assert c.max_per_page == 50 and c.cors_origins == ("https://a.cn", "https://b.cn")
     assert c.metrics_dir == Path("/run/m") and c.malloc_arena_max == 3
     assert c.cache_dir == Path("/xdg/searchsvc")
@@ -105,7 +108,9 @@ def test_a_segment_bound_below_one_is_refused_however_it_is_given():
 
 
 @pytest.mark.parametrize("var,value", [("SEARCHSVC_SEGMENT_POSTINGS", "0"), ("SEARCHSVC_SEGMENT_POSTINGS", "-5"),
-                                       ("SEARCHSVC_WORKERS", "two"), ("SEARCHSVC_SEARCH_BUDGET", "1s")])
+                                       ("SEARCHSVC_WORKERS", "two"), ("SEARCHSVC_WORKERS", "0"),
+                                       ("SEARCHSVC_THREADS", "0"), ("SEARCHSVC_POSTINGS_CACHE_MB", "-1"),
+                                       ("SEARCHSVC_MAX_PER_PAGE", "0"), ("SEARCHSVC_SEARCH_BUDGET", "1s")])
 def test_a_variable_the_service_cannot_use_is_named_and_the_cli_exits_2(monkeypatch, capsys, tmp_path, var, value):
     with pytest.raises(ConfigError, match=f"^{var}='{value}': "):
         Config.from_env(environ={var: value})
