@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -28,14 +28,16 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
-def _at_least(lowest: int) -> Callable[[str], int]:
-    """A parser of whole numbers from ``lowest`` up (0 is "off" where it is allowed)."""
-    def parse(value: str) -> int:
-        number = int(value)
-        if number < lowest:
-            raise ValueError(f"must be at least {lowest}, got {number}")
-        return number
-    return parse
+# The least value of each count (0 is "off" where it is allowed); checked however a Config is made
+_LEAST = {"max_result_window": 1, "max_per_page": 1, "cache_seconds": 0, "result_cache_size": 0,
+          "postings_cache_mb": 0, "workers": 1, "threads": 1, "max_export_rows": 1, "max_body_bytes": 1,
+          "segment_postings": 1}
+
+
+def _check_least(name: str, value) -> None:
+    lowest = _LEAST.get(name)
+    if lowest is not None and value < lowest:
+        raise ValueError(f"must be at least {lowest}, got {value}")
 
 
 class ConfigError(ValueError):
@@ -112,8 +114,11 @@ class Config:
                                         # postings (its memory grows with them: 3.9 GB at ~79 million)
 
     def __post_init__(self):
-        if self.segment_postings < 1:       # every batch of articles would be a segment of its own
-            raise ConfigError(f"segment_postings must be at least 1, got {self.segment_postings}")
+        for name in _LEAST:
+            try:
+                _check_least(name, getattr(self, name))
+            except ValueError as e:
+                raise ConfigError(f"{name} {e}") from None
         # Paths given as strings (Config(index_dir="idx"), from_env's overrides) are kept as
         # Path: query_log_path and others join them. An empty one means none, as in _ENV.
         for f in fields(self):
@@ -126,14 +131,14 @@ class Config:
         "userdict": ("SEARCHSVC_USERDICT", lambda v: Path(v) if v else None),
         "site_crumbs": ("SEARCHSVC_SITE_CRUMBS", _split),
         "cors_origins": ("SEARCHSVC_CORS_ORIGINS", _split),
-        "max_result_window": ("SEARCHSVC_MAX_RESULT_WINDOW", _at_least(1)),
-        "max_per_page": ("SEARCHSVC_MAX_PER_PAGE", _at_least(1)),
-        "cache_seconds": ("SEARCHSVC_CACHE_SECONDS", _at_least(0)),
-        "result_cache_size": ("SEARCHSVC_RESULT_CACHE", _at_least(0)),
-        "postings_cache_mb": ("SEARCHSVC_POSTINGS_CACHE_MB", _at_least(0)),
+        "max_result_window": ("SEARCHSVC_MAX_RESULT_WINDOW", int),
+        "max_per_page": ("SEARCHSVC_MAX_PER_PAGE", int),
+        "cache_seconds": ("SEARCHSVC_CACHE_SECONDS", int),
+        "result_cache_size": ("SEARCHSVC_RESULT_CACHE", int),
+        "postings_cache_mb": ("SEARCHSVC_POSTINGS_CACHE_MB", int),
         "reload_interval": ("SEARCHSVC_RELOAD_INTERVAL", float),
-        "workers": ("SEARCHSVC_WORKERS", _at_least(1)),
-        "threads": ("SEARCHSVC_THREADS", _at_least(1)),
+        "workers": ("SEARCHSVC_WORKERS", int),
+        "threads": ("SEARCHSVC_THREADS", int),
         "worker_timeout": ("SEARCHSVC_WORKER_TIMEOUT", lambda v: int(v) if v else None),
         "bind": ("SEARCHSVC_BIND", str),
         "log_level": ("SEARCHSVC_LOG_LEVEL", str),
@@ -141,14 +146,14 @@ class Config:
         "synonyms": ("SEARCHSVC_SYNONYMS", lambda v: Path(v) if v else None),
         "query_log": ("SEARCHSVC_QUERY_LOG", lambda v: Path(v) if v else None),
         "query_log_enabled": ("SEARCHSVC_QUERY_LOG_ENABLED", lambda v: v.lower() not in ("0", "false", "no")),
-        "max_export_rows": ("SEARCHSVC_MAX_EXPORT_ROWS", _at_least(1)),
+        "max_export_rows": ("SEARCHSVC_MAX_EXPORT_ROWS", int),
         "write_token": ("SEARCHSVC_WRITE_TOKEN", lambda v: v or None),
         "write_lock_wait": ("SEARCHSVC_WRITE_LOCK_WAIT", float),
-        "max_body_bytes": ("SEARCHSVC_MAX_BODY_BYTES", _at_least(1)),
+        "max_body_bytes": ("SEARCHSVC_MAX_BODY_BYTES", int),
         "search_budget": ("SEARCHSVC_SEARCH_BUDGET", float),
         "metrics_dir": (MULTIPROC_ENV, lambda v: Path(v) if v else None),
         "malloc_arena_max": ("MALLOC_ARENA_MAX", lambda v: int(v) if v else None),
-        "segment_postings": ("SEARCHSVC_SEGMENT_POSTINGS", _at_least(1)),
+        "segment_postings": ("SEARCHSVC_SEGMENT_POSTINGS", int),
     }
 
     @classmethod
@@ -162,6 +167,7 @@ class Config:
             if var in environ:
                 try:
                     values[name] = parse(environ[var])
+                    _check_least(name, values[name])
                 except ValueError as e:
                     raise ConfigError(f"{var}={environ[var]!r}: {e}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import sys
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,7 +63,7 @@ class PrefixIndex:
         # The entries as columns, not Entry objects (88 bytes each with a float weight,
         # against 24 here): an Entry is made for each of the few a lookup returns.
         self._texts = [e.text for e in entries]
-        self._kinds = [sys.intern(e.kind) for e in entries]
+        self._kinds = [e.kind for e in entries]     # (one str object each kind: the literals)
         self._weights = array("d", (e.weight for e in entries))
         self.keys = SortedKeys([keys[i] for i in order])
         self.idx = np.frombuffer(idx, dtype=np.int32)[order]
