@@ -434,9 +434,12 @@ def cmd_serve(args, config) -> int:
     if args.workers is not None and args.workers < 1:
         raise _Failure("--workers must be at least 1")
     with metrics_directory(config) as config:
+        from .analysis import Analysis
         from .indexing import Indexer
 
-        indexer = Indexer(config)
+        # The engine's analysis (Engine.from_config): jieba's plain dictionary never loads in
+        # the master, whose workers would each count its ~53 MB in their RSS.
+        indexer = Indexer(config, Analysis.shared(config.userdict, config.cache_dir, compact=True))
         if not indexer.store.exists():
             corpus = args.corpus or [str(EXAMPLE_CORPUS)]
             print(f"no index in {config.index_dir}: building it from {', '.join(corpus)}", file=sys.stderr)

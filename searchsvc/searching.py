@@ -130,8 +130,9 @@ class Engine:
 
     @classmethod
     def from_config(cls, config, analysis: Analysis | None = None) -> "Engine":
-        """The engine every entry point uses (API, CLI, benchmarks): one set of settings."""
-        analysis = analysis or Analysis.shared(config.userdict, config.cache_dir)
+        """The engine every entry point uses (API, CLI, benchmarks): one set of settings,
+        jieba's dictionary compact (the serve master's workers each count it in their RSS)."""
+        analysis = analysis or Analysis.shared(config.userdict, config.cache_dir, compact=True)
         return cls(IndexStore(config.index_dir), analysis, config.reload_interval, config.max_result_window,
                    config.result_cache_size, Synonyms(config.synonyms, analysis.normalizer),
                    config.search_budget, config.postings_cache_mb)

@@ -93,9 +93,12 @@ def built_index(config, analysis, corpus):
 
 
 @pytest.fixture(scope="session")
-def engine(built_index, config, analysis):
-    return Engine(IndexStore(built_index), analysis, reload_interval=0.0,
-                  synonyms=Synonyms(config.synonyms, analysis.normalizer))
+def engine(built_index, config):
+    """The session engine, with the analysis ``serve`` gives it (Engine.from_config: jieba's
+    dictionary compact) over the index the plain one built."""
+    served = Analysis.shared(config.userdict, config.cache_dir, compact=True)
+    return Engine(IndexStore(built_index), served, reload_interval=0.0,
+                  synonyms=Synonyms(config.synonyms, served.normalizer))
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import free_port, serving
 from searchsvc.cli import EXAMPLE_CORPUS
+from searchsvc.jieba_adapter import load_or_build
 from searchsvc.store import IndexStore
 from writeutil import cli
 
@@ -35,6 +36,20 @@ def test_serve_builds_the_example_index_and_answers(server):
     status, body = get(base + "/search?" + urllib.parse.urlencode({"q": "创先争优"}))
     assert status == 200 and body["total"] >= 1
     assert body["hits"][0]["id"] == "study-session"
+
+
+def test_serve_never_loads_jiebas_plain_dictionary(tmp_path, analysis, config):
+    """The master (which here also builds the missing example index) and its workers keep
+    jieba's dictionary compact, read from the cache directory: jieba's own dict (~53 MB of
+    Python objects every worker would count in its RSS) never loads, so its cache file
+    never appears."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    load_or_build(cache, config.userdict, lambda: analysis.segmenter._jieba)
+    with serving(tmp_path / "ix", workers=2, env={"SEARCHSVC_CACHE_DIR": str(cache)}) as (base, _):
+        status, body = get(base + "/search?" + urllib.parse.urlencode({"q": "创先争优"}))
+        assert status == 200 and body["hits"][0]["id"] == "study-session"
+    assert list(cache.glob("jieba-*.freq")) and not list(cache.glob("jieba*.cache"))
 
 
 def test_no_gunicorn_control_socket_is_shared_with_other_services(tmp_path):
