@@ -281,8 +281,8 @@ class Segmenter:
     jieba keeps a global default tokenizer; we build our own so the dictionary
     cache lives in a writable per-user directory and the user dictionary is
     explicit configuration rather than process-wide state. ``compact`` keeps the
-    dictionary as a trie (:mod:`.jieba_adapter`: the same tokens, ~6 MB instead of
-    ~53, jieba ~1.2x slower): what serving processes use; bulk indexing keeps jieba's dict.
+    dictionary as a trie (:mod:`.jieba_adapter`: the same tokens, ~3.5 MB instead of
+    ~53, articles segmented ~1.15x slower): what serving uses; ``searchsvc index`` keeps jieba's dict.
     """
 
     def __init__(self, userdict: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
@@ -598,13 +598,13 @@ class Analysis:
 
     @classmethod
     @functools.lru_cache(maxsize=8)
-    def shared(cls, userdict=None, cache_dir=None, compact: bool = False) -> "Analysis":
+    def shared(cls, userdict=None, cache_dir=None, *, compact: bool = False) -> "Analysis":
         """The process's chains for this dictionary: every command and engine of a
         process (tests run many) loads the tables and jieba's dictionary once.
         ``compact``: jieba's dictionary as a trie (:class:`Segmenter`), for serving."""
-        return cls(userdict, cache_dir, compact).initialize()
+        return cls(userdict, cache_dir, compact=compact).initialize()
 
-    def __init__(self, userdict=None, cache_dir=None, compact: bool = False):
+    def __init__(self, userdict=None, cache_dir=None, *, compact: bool = False):
         self.segmenter = Segmenter(userdict, cache_dir, compact)
         self.normalizer = Normalizer(self.segmenter.cache_dir)
         self.words = (JiebaTokenizer(self.segmenter, self.normalizer)

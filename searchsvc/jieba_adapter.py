@@ -1,4 +1,4 @@
-"""jieba's prefix dictionary in ~6 MB instead of ~53: the one module that knows jieba's internals.
+"""jieba's prefix dictionary in ~3.5 MB instead of ~53: the one module that knows jieba's internals.
 
 jieba keeps its dictionary as ``Tokenizer.FREQ``, a dict of ~500,000 str -> int: every word
 with its frequency and every prefix of a word at 0 (``get_DAG`` walks prefixes until one
@@ -9,15 +9,18 @@ to the cache directory (:func:`load_or_build`). A trie lookup costs ~0.5 µs aga
 dict's ~0.1, so :class:`CompactTokenizer` builds jieba's DAG with one prefix walk per
 position instead of a lookup per prefix, and scores its route with the frequencies that
 walk found: a query is segmented about as fast as by jieba's dict, an article ~1.15x slower,
-into the same tokens (tests/test_jieba_adapter.py compares them with jieba's own). The
-serving processes use it; bulk indexing, where jieba's speed is the rebuild's, keeps the dict.
+into the same tokens (tests/test_jieba_adapter.py compares them with jieba's own). Serving
+uses it (``serve``, its first build of a missing index and the API's writes included);
+``searchsvc index``, where jieba's speed is the rebuild's, keeps jieba's dict.
 
 What we rely on (jieba 0.42, pinned): ``Tokenizer.FREQ`` is prefix-closed and read with
 ``get``/``in``/``[]``; ``Tokenizer.total``; ``initialized``; ``get_DAG(sentence)`` returns
 ``{start: [end, ...]}`` of the dictionary words (frequency > 0) starting there, or
 ``[start]``, and the cut hands it straight to ``calc(sentence, DAG, route)``, whose sums we
 repeat; ``add_word`` is the only writer (``load_userdict``, ``del_word``,
-``suggest_freq(tune=True)`` go through it).
+``suggest_freq(tune=True)`` go through it), and a word it is given at frequency 0 also goes
+into the process-wide ``finalseg.Force_Split_Words`` (``add_force_split``), which we replay;
+``load_userdict`` reads lines with ``re_userdict``.
 """
 
 from __future__ import annotations
@@ -31,17 +34,19 @@ import logging
 import math
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import jieba
 import marisa_trie
+from jieba import finalseg
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
-MAGIC = b"searchsvc-jieba-freq\n"
+FORMAT = 2
+MAGIC = b"searchsvc-jieba-freq %d\n" % FORMAT
 
 # marisa encodes keys as UTF-8 C strings: a lone surrogate cannot be encoded and a NUL
 # ends the key early (1.4.1: ``get("a\x00b")`` answers for "a"). No dictionary word holds either.
@@ -68,7 +73,10 @@ class FrozenFreq(Mapping):
         values = [0] * len(trie)
         for k in keys:
             values[trie[k]] = freq[k]
-        typecode = "I" if max(values, default=0) < 1 << 32 and min(values, default=0) >= 0 else "q"
+        low, high = min(values, default=0), max(values, default=0)
+        if low < -1 << 63 or high >= 1 << 63:       # (a user dictionary's number; jieba takes any)
+            raise ValueError(f"a frequency out of 64 bits: {high if high >= 1 << 63 else low}")
+        typecode = "I" if low >= 0 and high < 1 << 32 else "q"
         return cls(trie, array.array(typecode, values), max(map(len, keys), default=0))
 
     def _id(self, key) -> int | None:
@@ -99,8 +107,7 @@ class FrozenFreq(Mapping):
         return len(self._trie)
 
     def __setitem__(self, key, value):
-        raise TypeError("the compact jieba dictionary is read-only: add words to the user "
-                        "dictionary (--userdict) and restart")
+        raise TypeError("the compact jieba dictionary is read-only")
 
     def dag(self, sentence: str) -> "DAG":
         """jieba's ``get_DAG``: for each position the last index of every dictionary word
@@ -109,7 +116,9 @@ class FrozenFreq(Mapping):
         prefixes, freqs, longest = self._trie.iter_prefixes_with_ids, self._freqs, self.longest
         dag = DAG()
         dag.freqs = found = {}
-        stops = [m.start() for m in _UNSTORABLE.finditer(sentence)]   # no word goes past one
+        # No word goes past a NUL or a lone surrogate. jieba's cut never hands its DAG one
+        # (only runs of CJK, Latin, digits and +#&._%-); get_DAG itself takes any text.
+        stops = [m.start() for m in _UNSTORABLE.finditer(sentence)]
         for k in range(len(sentence)):
             window = sentence[k:k + longest]
             if stops:
@@ -130,32 +139,6 @@ class FrozenFreq(Mapping):
                 found[k] = (1,)
         return dag
 
-    # ------------------------------------------------------------ the cache file
-    def to_bytes(self, total: int) -> bytes:
-        trie = self._trie.tobytes()
-        head = {"format": FORMAT, "total": total, "keys": len(self._trie), "longest": self.longest,
-                "typecode": self._freqs.typecode, "trie_bytes": len(trie),
-                "sha256": hashlib.sha256(trie + self._freqs.tobytes()).hexdigest()}
-        return MAGIC + json.dumps(head).encode() + b"\n" + trie + self._freqs.tobytes()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> tuple["FrozenFreq", int]:
-        """The mapping and jieba's ``total``; ValueError unless the bytes are whole and ours."""
-        if not data.startswith(MAGIC):
-            raise ValueError("not a searchsvc jieba dictionary")
-        end = data.index(b"\n", len(MAGIC))
-        head = json.loads(data[len(MAGIC):end])
-        if head.get("format") != FORMAT:
-            raise ValueError(f"format {head.get('format')}, expected {FORMAT}")
-        body = data[end + 1:]
-        if hashlib.sha256(body).hexdigest() != head["sha256"]:
-            raise ValueError("checksum mismatch")
-        trie = marisa_trie.Trie().frombytes(body[:head["trie_bytes"]])
-        freqs = array.array(head["typecode"], body[head["trie_bytes"]:])
-        if len(trie) != head["keys"]:
-            raise ValueError(f"{len(trie)} keys, header says {head['keys']}")
-        return cls(trie, freqs, head["longest"]), head["total"]
-
 
 class DAG(dict):
     """jieba's DAG (position -> word ends) and, in ``freqs``, the words' frequencies."""
@@ -166,13 +149,18 @@ class DAG(dict):
 class CompactTokenizer(jieba.Tokenizer):
     """A ``jieba.Tokenizer`` over a :class:`FrozenFreq`: the same tokens, a fixed dictionary."""
 
-    def __init__(self, freq: FrozenFreq, total: int):
+    def __init__(self, freq: FrozenFreq, total: int, force_split: tuple[str, ...] = ()):
         super().__init__()
         self.FREQ, self.total, self.initialized = freq, total, True
+        for word in force_split:        # what jieba's add_word(word, 0) did when it was built
+            finalseg.add_force_split(word)
 
     def initialize(self, dictionary=None):
         if dictionary:
             raise TypeError("the compact jieba dictionary cannot be swapped; build another")
+
+    def set_dictionary(self, dictionary_path):
+        self.initialize(dictionary_path)
 
     def get_DAG(self, sentence):
         return self.FREQ.dag(sentence)
@@ -190,7 +178,8 @@ class CompactTokenizer(jieba.Tokenizer):
             route[idx] = max((ln(f) - logtotal + route[x + 1][0], x) for x, f in zip(DAG[idx], freqs[idx]))
 
     def add_word(self, word, freq=None, tag=None):
-        self.FREQ[word] = freq          # raises: read-only
+        raise TypeError("the compact jieba dictionary is read-only: add words to the user "
+                        "dictionary (--userdict) and restart")
 
 
 def dictionary_digest(userdict: Path | None) -> str:
@@ -203,28 +192,80 @@ def dictionary_digest(userdict: Path | None) -> str:
     return h.hexdigest()
 
 
-def load_or_build(cache_dir: Path, userdict: Path | None, load_plain) -> CompactTokenizer:
+def force_split_words(userdict: Path | None) -> tuple[str, ...]:
+    """The user dictionary's words of frequency 0 (jieba's way to always cut a word into
+    characters), read as ``Tokenizer.load_userdict`` reads them."""
+    if not userdict:
+        return ()
+    words = []
+    with open(userdict, "rb") as f:
+        for raw in f:
+            line = raw.strip().decode("utf-8").lstrip("\ufeff")
+            if line:
+                word, freq, _tag = jieba.re_userdict.match(line).groups()
+                if freq is not None and int(freq.strip()) == 0:
+                    words.append(word)
+    return tuple(words)
+
+
+def encode(freq: FrozenFreq, total: int, force_split: tuple[str, ...]) -> bytes:
+    """The cache file: a magic line, the sha256 of all that follows it, a JSON header, the
+    trie's bytes and the frequencies'."""
+    trie, freqs = freq._trie.tobytes(), freq._freqs.tobytes()
+    head = {"total": total, "keys": len(freq), "longest": freq.longest, "typecode": freq._freqs.typecode,
+            "byteorder": sys.byteorder, "trie_bytes": len(trie), "force_split": list(force_split)}
+    rest = json.dumps(head, ensure_ascii=False).encode() + b"\n" + trie + freqs
+    return MAGIC + hashlib.sha256(rest).hexdigest().encode() + b"\n" + rest
+
+
+def decode(data: bytes) -> tuple[FrozenFreq, int, tuple[str, ...]]:
+    """What :func:`encode` wrote; ValueError unless the bytes are whole, ours and of this machine."""
+    if not data.startswith(MAGIC):
+        raise ValueError("not a searchsvc jieba dictionary of this format")
+    digest, _, rest = data[len(MAGIC):].partition(b"\n")
+    if hashlib.sha256(rest).hexdigest().encode() != digest:
+        raise ValueError("checksum mismatch")
+    head_line, _, body = rest.partition(b"\n")
+    head = json.loads(head_line)
+    if head["byteorder"] != sys.byteorder:
+        raise ValueError(f"written on a {head['byteorder']}-endian machine")
+    cut = head["trie_bytes"]
+    trie = marisa_trie.Trie().frombytes(body[:cut])
+    freq = FrozenFreq(trie, array.array(head["typecode"], body[cut:]), head["longest"])
+    if len(trie) != head["keys"]:
+        raise ValueError(f"{len(trie)} keys, header says {head['keys']}")
+    return freq, head["total"], tuple(head["force_split"])
+
+
+def load_or_build(cache_dir: Path, userdict: Path | None, load_plain) -> jieba.Tokenizer:
     """The compact tokenizer for this dictionary, from ``cache_dir`` or built from the plain
     tokenizer ``load_plain()`` returns (then written there for the next process). A cache
-    file that is damaged or from another dictionary is rebuilt, never used."""
+    file that is damaged or from another dictionary is rebuilt, never used; a dictionary
+    that cannot be compacted (a frequency past 64 bits) is served plain."""
     path = Path(cache_dir) / f"jieba-{dictionary_digest(userdict)[:24]}.freq"
     try:
-        return CompactTokenizer(*FrozenFreq.from_bytes(path.read_bytes()))
+        return CompactTokenizer(*decode(path.read_bytes()))
     except FileNotFoundError:
         pass
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as e:
         log.warning("rebuilding the compact jieba dictionary %s: %s", path, e)
     plain = load_plain()
-    freq = FrozenFreq.from_dict(plain.FREQ)
+    try:
+        freq = FrozenFreq.from_dict(plain.FREQ)
+    except ValueError as e:
+        log.warning("jieba's dictionary stays uncompacted: %s", e)
+        return plain
+    force_split = force_split_words(userdict)
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        os.fchmod(fd, 0o644)            # (mkstemp's 0600 would shut out another user of the cache)
         with os.fdopen(fd, "wb") as f:
-            f.write(freq.to_bytes(plain.total))
+            f.write(encode(freq, plain.total, force_split))
         os.replace(tmp, path)
     except OSError as e:                # a read-only or full cache: build it again next time
         log.warning("cannot keep the compact jieba dictionary in %s: %s", path.parent, e)
         if tmp:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-    return CompactTokenizer(freq, plain.total)
+    return CompactTokenizer(freq, plain.total, force_split)

@@ -38,11 +38,12 @@ def test_serve_builds_the_example_index_and_answers(server):
     assert body["hits"][0]["id"] == "study-session"
 
 
-def test_serve_never_loads_jiebas_plain_dictionary(tmp_path, analysis, config):
+def test_serve_with_the_compact_dictionary_built_never_loads_jiebas_own(tmp_path, analysis, config):
     """The master (which here also builds the missing example index) and its workers keep
     jieba's dictionary compact, read from the cache directory: jieba's own dict (~53 MB of
     Python objects every worker would count in its RSS) never loads, so its cache file
-    never appears."""
+    never appears. (Without the compact file, the master loads jieba's dict once to build
+    it and lets it go before forking.)"""
     cache = tmp_path / "cache"
     cache.mkdir()
     load_or_build(cache, config.userdict, lambda: analysis.segmenter._jieba)
