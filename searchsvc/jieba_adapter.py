@@ -259,8 +259,8 @@ def load_or_build(cache_dir: Path, userdict: Path | None, load_plain) -> jieba.T
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.fchmod(fd, 0o644)            # (mkstemp's 0600 would shut out another user of the cache)
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(fd, 0o644)        # (mkstemp's 0600 would shut out another user of the cache)
             f.write(encode(freq, plain.total, force_split))
         os.replace(tmp, path)
     except OSError as e:                # a read-only or full cache: build it again next time
