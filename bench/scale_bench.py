@@ -7,7 +7,8 @@
 For each factor: writes the replicated corpus (copy i of article X gets id
 "X~i"; never committed), rebuilds an index from it, and serves it with
 `searchsvc serve` (default workers) under ../shared/eval/evaluate.py, sequential
-pass only. Prints index time and size, HTTP p50/p99 per query type and worker
+pass only (``--warm N``: after N unmeasured passes, as a server that has been answering
+for a while). Prints index time and size, HTTP p50/p99 per query type and worker
 memory, so the cost curve is visible. Quality figures are meaningless here
 (the ground truth knows one copy of each article), only latency counts.
 
@@ -56,6 +57,9 @@ def main():
     ap.add_argument("--workers", type=int, default=os.cpu_count(), help="indexing processes")
     ap.add_argument("--work-dir", help="keep corpora and indexes here (default: a temporary directory)")
     ap.add_argument("--reuse", action="store_true", help="with --work-dir: reuse indexes built by an earlier run")
+    ap.add_argument("--warm", type=int, default=0, metavar="N",
+                    help="ask each server the queries N times before the measured pass (default 0: "
+                         "measured cold, just started, its mapped pages and caches empty)")
     ap.add_argument("--peers", help="comma-separated peers of ../shared/bench/peers.py, e.g. fts5,tantivy")
     ap.add_argument("--peer-python", default=sys.executable, help="interpreter for peers.py")
     ap.add_argument("--peer-factors", type=int, nargs="+", default=[1, 10])
@@ -87,6 +91,8 @@ def main():
                 files = list((index / "current").resolve().iterdir())
                 size = sum(p.stat().st_size for p in files) / 1e6
                 sidecars = sum(p.stat().st_size for p in files if p.suffix == ".ssp") / 1e6
+                for _ in range(args.warm):
+                    evaluate(url, args.queries, work / f"warm-x{factor}.json", ["--max-ids", "100"])
                 result = evaluate(url, args.queries, work / f"eval-x{factor}.json", ["--max-ids", "100"])
                 mem = [memory(p) for p in workers_of(proc.pid)]
             finally:
