@@ -151,13 +151,8 @@ def _normal_forms(cache_dir: Path | None) -> tuple[dict[int, str], dict[int, str
             pass     # none yet, or unreadable: computed again below
     t2s, table, contextual = _computed_normal_forms(opencc)
     if path is not None:
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")   # written whole, then renamed
-        try:
-            tmp.write_text(json.dumps({"t2s": t2s, "table": table, "contextual": sorted(contextual)}), "utf-8")
-            os.replace(tmp, path)
-        except OSError:     # (a read-only or full cache: computed again next time)
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        with contextlib.suppress(OSError):      # (a read-only or full cache: computed again next time)
+            write_whole(path, json.dumps({"t2s": t2s, "table": table, "contextual": sorted(contextual)}).encode())
     return t2s, table, contextual
 
 
@@ -351,6 +346,20 @@ class Segmenter:
 def default_cache_dir() -> Path:
     """``~/.cache/searchsvc`` (Config.from_env honours ``XDG_CACHE_HOME``)."""
     return Path.home() / ".cache" / "searchsvc"
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write a file of the cache directory whole: a temporary file beside it, renamed over it,
+    so a process reading it at the same time sees the old file or the new, never part of one.
+    OSError (a read-only or full cache) once the temporary file is gone."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 # A character for which str.isalnum() holds (\w is isalnum() or "_"; a test pins it): one

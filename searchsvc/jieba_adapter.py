@@ -27,21 +27,20 @@ from __future__ import annotations
 
 import array
 import bisect
-import contextlib
 import hashlib
 import json
 import logging
 import math
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import jieba
 import marisa_trie
 from jieba import finalseg
+
+from .analysis import write_whole
 
 log = logging.getLogger(__name__)
 
@@ -256,16 +255,8 @@ def load_or_build(cache_dir: Path, userdict: Path | None, load_plain) -> jieba.T
         log.warning("jieba's dictionary stays uncompacted: %s", e)
         return plain
     force_split = force_split_words(userdict)
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(fd, 0o644)        # (mkstemp's 0600 would shut out another user of the cache)
-            f.write(encode(freq, plain.total, force_split))
-        os.replace(tmp, path)
+        write_whole(path, encode(freq, plain.total, force_split))
     except OSError as e:                # a read-only or full cache: build it again next time
         log.warning("cannot keep the compact jieba dictionary in %s: %s", path.parent, e)
-        if tmp:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
     return CompactTokenizer(freq, plain.total, force_split)
